@@ -1,0 +1,264 @@
+"""The YAML configuration: schema, defaults and validation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CANONICAL_COLUMNS = (
+    "customer_id",
+    "anonymous_id",
+    "event_time",
+    "touchpoint",
+    "channel",
+    "event_id",
+    "revenue",
+    "sentiment",
+)
+STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
+
+# Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
+# gets that stage. Order matters: the first matching rule wins ("cancel" before "purchase").
+DEFAULT_STAGE_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("unsubscrib", "exit"),
+    ("cancel", "exit"),
+    ("churn", "exit"),
+    ("close_account", "exit"),
+    ("refund", "retention"),
+    ("review_post", "advocacy"),
+    ("referral", "advocacy"),
+    ("refer_", "advocacy"),
+    ("share", "advocacy"),
+    ("recommend", "advocacy"),
+    ("rating", "advocacy"),
+    ("reorder", "retention"),
+    ("repeat", "retention"),
+    ("renew", "retention"),
+    ("loyalty", "retention"),
+    ("support", "retention"),
+    ("ticket", "retention"),
+    ("complaint", "retention"),
+    ("app_open", "retention"),
+    ("login", "retention"),
+    ("purchase", "purchase"),
+    ("checkout", "purchase"),
+    ("order", "purchase"),
+    ("cart", "purchase"),
+    ("payment", "purchase"),
+    ("subscribe", "purchase"),
+    ("buy", "purchase"),
+    ("product", "consideration"),
+    ("search", "consideration"),
+    ("compare", "consideration"),
+    ("review", "consideration"),
+    ("coupon", "consideration"),
+    ("pricing", "consideration"),
+    ("demo", "consideration"),
+    ("trial", "consideration"),
+    ("signup", "consideration"),
+    ("sign_up", "consideration"),
+    ("ad_", "awareness"),
+    ("impression", "awareness"),
+    ("social", "awareness"),
+    ("email", "awareness"),
+    ("visit", "awareness"),
+    ("landing", "awareness"),
+    ("banner", "awareness"),
+)
+
+_IDENTIFIER = re.compile(r"^[^\x00-\x1f]{1,255}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_canonical(mapping: dict[str, str]) -> None:
+    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
+    if unknown:
+        raise ValueError(
+            f"unknown canonical column(s) {unknown}; expected some of {list(CANONICAL_COLUMNS)}"
+        )
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with a message saying what to fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChurnSettings(_Strict):
+    """How churn is defined and predicted."""
+
+    # Days without any event after which a customer counts as churned; "auto" derives it from
+    # customers' usual gaps between sessions.
+    inactivity_days: int | Literal["auto"] = "auto"
+    exit_touchpoints: tuple[str, ...] = ()
+    # Risk scores are the chance of churning within this many days.
+    horizon_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    training_cutoffs: Annotated[int, Field(ge=1, le=24)] = 4
+
+    @field_validator("inactivity_days")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 3650:
+            raise ValueError("must be between 1 and 3650 days, or 'auto'")
+        return v
+
+
+class PersonaSettings(_Strict):
+    """How customers are clustered into personas."""
+
+    k: int | Literal["auto"] = "auto"
+    k_min: Annotated[int, Field(ge=2, le=50)] = 2
+    k_max: Annotated[int, Field(ge=2, le=50)] = 8
+    # Fit on at most this many customers, then assign everyone: keeps fitting time bounded.
+    fit_sample_size: Annotated[int, Field(ge=100)] = 50_000
+
+    @model_validator(mode="after")
+    def _range(self) -> PersonaSettings:
+        if self.k_min > self.k_max:
+            raise ValueError("k_min must not exceed k_max")
+        if isinstance(self.k, int) and not 1 <= self.k <= 50:
+            raise ValueError("k must be between 1 and 50, or 'auto'")
+        return self
+
+
+class ScheduleSettings(_Strict):
+    """When `cjm serve` runs the pipeline."""
+
+    cron: str = "0 3 * * *"
+    events: str | None = None
+
+
+class Config(_Strict):
+    """A validated cjm configuration; every field has a default."""
+
+    # canonical column -> source column name
+    columns: dict[str, str] = Field(default_factory=dict)
+    # canonical column -> SQL expression over source columns (trusted configuration)
+    expressions: dict[str, str] = Field(default_factory=dict)
+    timezone: str = "UTC"
+    session_gap_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 30
+    # touchpoint -> stage; merged over DEFAULT_STAGE_KEYWORDS
+    stages: dict[str, Literal[STAGES]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    # Default: every touchpoint whose stage is "purchase"
+    conversion_touchpoints: tuple[str, ...] | None = None
+    # Map a rating scale onto sentiment in [-1, 1], e.g. [1, 5]
+    sentiment_range: tuple[float, float] | None = None
+    churn: ChurnSettings = ChurnSettings()
+    personas: PersonaSettings = PersonaSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    random_state: int = 0
+    duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    duckdb_memory_limit: str | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, v: dict[str, str]) -> dict[str, str]:
+        _check_canonical(v)
+        for key, name in v.items():
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"{key}: {name!r} is not a usable column name")
+        return v
+
+    @field_validator("expressions")
+    @classmethod
+    def _expressions(cls, v: dict[str, str]) -> dict[str, str]:
+        _check_canonical(v)
+        for key, expr in v.items():
+            # One expression, never a statement: the text is trusted, but a stray ';' is a mistake.
+            if not expr.strip() or ";" in expr or _CONTROL.search(expr):
+                raise ValueError(f"{key}: {expr!r} is not a single SQL expression")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown timezone {v!r} (use an IANA name like 'Europe/London')"
+            ) from exc
+        return v
+
+    @field_validator("sentiment_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError("sentiment_range must be [low, high] with low < high")
+        return v
+
+    @model_validator(mode="after")
+    def _no_double_mapping(self) -> Config:
+        both = sorted(set(self.columns) & set(self.expressions))
+        if both:
+            raise ValueError(f"{both} given both as a column and as an expression; keep one")
+        return self
+
+    def source_column(self, canonical: str) -> str:
+        """The source column name that feeds a canonical column."""
+        return self.columns.get(canonical, canonical)
+
+    def stage_of(self, touchpoint: str) -> str | None:
+        """The stage of a touchpoint: configured, else by keyword, else None."""
+        if touchpoint in self.stages:
+            return self.stages[touchpoint]
+        name = touchpoint.lower().replace(" ", "_").replace("-", "_")
+        for keyword, stage in DEFAULT_STAGE_KEYWORDS:
+            if keyword in name:
+                return stage
+        return None
+
+
+_CONVERSION_WORDS = ("purchase", "order", "convert", "subscribe", "checkout_complete")
+_NOT_CONVERSION_WORDS = ("cancel", "unsubscrib", "error", "fail", "abandon", "refund", "return")
+
+
+def _default_conversion(touchpoint: str) -> bool:
+    name = touchpoint.lower().replace(" ", "_")
+    return any(w in name for w in _CONVERSION_WORDS) and not any(
+        w in name for w in _NOT_CONVERSION_WORDS
+    )
+
+
+def is_conversion_touchpoint(config: Config, touchpoint: str) -> bool:
+    """Whether a touchpoint counts as a conversion (events with revenue count regardless)."""
+    if config.conversion_touchpoints is not None:
+        return touchpoint in config.conversion_touchpoints
+    return _default_conversion(touchpoint)
+
+
+def parse_config(data: dict | None, source: str = "<config>") -> Config:
+    """Validate a config mapping, raising ConfigError that names the source and the field."""
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [f"{source}: invalid configuration"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a YAML config file; None gives the defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return parse_config(data, str(path))

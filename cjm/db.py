@@ -1,0 +1,53 @@
+"""DuckDB connection and table helpers shared by the pipeline steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+
+def connect(
+    path: Path | str = ":memory:",
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with the session settings every cjm step relies on (UTC timestamps)."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    if memory_limit:
+        con.execute("select current_setting('memory_limit')")  # validates the connection first
+        con.execute(f"set memory_limit = '{_literal(memory_limit)}'")
+    return con
+
+
+def _literal(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB so any column name from a file or config is safe."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame) -> None:
+    """Create or replace table `name` from a DataFrame."""
+    view = f"_cjm_write_{name}"
+    con.register(view, df)
+    try:
+        con.execute(f"create or replace table {quote_ident(name)} as select * from {view}")
+    finally:
+        con.unregister(view)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a table or view of that name exists in the main schema."""
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])

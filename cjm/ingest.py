@@ -1,0 +1,324 @@
+"""Read event files (CSV, JSON Lines, Parquet) into the build database, losing no row."""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from cjm.config import CANONICAL_COLUMNS, Config
+from cjm.db import quote_ident
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+RAW_EVENTS_DDL = """
+create or replace table raw_events (
+    source_file varchar,
+    source_row bigint,
+    event_id varchar,
+    customer_id varchar,
+    anonymous_id varchar,
+    event_time varchar,
+    touchpoint varchar,
+    channel varchar,
+    revenue varchar,
+    sentiment varchar,
+    properties json
+)
+"""
+
+RAW_REJECTS_DDL = """
+create or replace table raw_rejects (
+    source_file varchar,
+    source_row bigint,
+    reason varchar,
+    raw varchar
+)
+"""
+
+
+class IngestError(RuntimeError):
+    """An input problem that stops the run: names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """What was read from one file: rows read, and rows that could not be parsed at all."""
+
+    source_file: str
+    file_format: str
+    rows_read: int
+    rows_unparseable: int
+
+
+def discover_files(spec: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Resolve a file, a directory (searched recursively) or a glob into event files, sorted."""
+    specs = [spec] if isinstance(spec, str | Path) else list(spec)
+    found: list[Path] = []
+    for item in specs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            matches = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS]
+            if not matches:
+                raise IngestError(
+                    f"{path}: no event files (.csv, .jsonl, .json, .parquet) in this directory"
+                )
+            found.extend(matches)
+        elif path.is_file():
+            found.append(path)
+        else:
+            matches = [Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()]
+            if not matches:
+                raise IngestError(f"{item}: no such file, directory or matching glob")
+            found.extend(matches)
+    unique = sorted({p.resolve() for p in found})
+    for p in unique:
+        if p.suffix.lower() not in FORMATS:
+            raise IngestError(
+                f"{p}: unknown file type {p.suffix!r}; use .csv, .jsonl/.json or .parquet"
+            )
+    return unique
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the empty landing tables for a run."""
+    con.execute(RAW_EVENTS_DDL)
+    con.execute(RAW_REJECTS_DDL)
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[Path],
+    config: Config,
+    progress: Callable[[str], None] | None = None,
+) -> list[FileLoad]:
+    """Load every file into raw_events/raw_rejects; all source values are kept as text."""
+    create_raw_tables(con)
+    loads = []
+    for i, path in enumerate(files, 1):
+        if progress:
+            progress(f"reading {path.name} ({i}/{len(files)})")
+        loads.append(load_file(con, path, config))
+    return loads
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> FileLoad:
+    """Load one file; structural parse failures go to raw_rejects with their line."""
+    fmt = FORMATS[path.suffix.lower()]
+    reader = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}[fmt]
+    try:
+        unparseable = reader(con, path)
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot read as {fmt}: {_first_line(exc)}") from None
+    columns = [
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_name = '_cjm_file' and column_name <> '_cjm_row' order by ordinal_position"
+        ).fetchall()
+    ]
+    select = _mapping_select(path, columns, config)
+    try:
+        con.execute(
+            f"insert into raw_events by name select ? as source_file, _cjm_row as source_row, {select} "
+            "from _cjm_file",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"{path}: the column mapping or an expression failed on this file: {_first_line(exc)}"
+        ) from None
+    rows = con.execute("select count(*) from _cjm_file").fetchone()[0]
+    con.execute("drop table _cjm_file")
+    return FileLoad(str(path), fmt, rows + unparseable, unparseable)
+
+
+def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
+    """SQL select list mapping a file's columns onto the canonical ones, the rest as properties."""
+    available = set(columns)
+    used: set[str] = set()
+    parts = []
+    for canonical in CANONICAL_COLUMNS:
+        if canonical in config.expressions:
+            parts.append(f"cast(({config.expressions[canonical]}) as varchar) as {canonical}")
+            continue
+        source = config.source_column(canonical)
+        if source in available:
+            used.add(source)
+            parts.append(f"{quote_ident(source)} as {canonical}")
+        else:
+            _require(path, canonical, source, columns, config)
+            parts.append(f"null::varchar as {canonical}")
+    extra = [c for c in columns if c not in used]
+    if extra:
+        fields = ", ".join(f"{_json_key(c)}: {quote_ident(c)}" for c in extra)
+        parts.append(f"to_json({{{fields}}}) as properties")
+    else:
+        parts.append("null::json as properties")
+    return ", ".join(parts)
+
+
+def _require(path: Path, canonical: str, source: str, columns: list[str], config: Config) -> None:
+    """Raise when a required canonical column is neither in the file nor an expression."""
+    has_anonymous = (
+        "anonymous_id" in config.expressions or config.source_column("anonymous_id") in columns
+    )
+    required = canonical in ("event_time", "touchpoint") or (
+        canonical == "customer_id" and not has_anonymous
+    )
+    if not required:
+        return
+    mapped = f" (mapped from source column {source!r})" if source != canonical else ""
+    raise IngestError(
+        f"{path}: required column {canonical!r}{mapped} is missing; the file has columns "
+        f"{columns}. Map it in the config under `columns:` (e.g. `{canonical}: YourColumn`) "
+        f"or give an expression under `expressions:`."
+    )
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """CSV into _cjm_file as text; broken lines go to raw_rejects with their line number."""
+    con.execute(
+        "create or replace temp table _cjm_csv as select * from read_csv(?, all_varchar = true, "
+        "header = true, store_rejects = true, rejects_scan = '_cjm_scans', "
+        "rejects_table = '_cjm_errors', strict_mode = true, null_padding = false)",
+        [str(path)],
+    )
+    # A fresh table keeps file order in rowid, so the n-th good record is the n-th line that
+    # is not a rejected one (line 1 is the header).
+    rejected = con.execute(
+        "select line, string_agg(distinct error_type, '; ' order by error_type), "
+        "any_value(csv_line) from _cjm_errors group by line order by line"
+    ).fetchall()
+    con.execute("create or replace temp table _cjm_rej_lines (line bigint)")
+    if rejected:
+        con.executemany("insert into _cjm_rej_lines values (?)", [[r[0]] for r in rejected])
+        con.executemany(
+            "insert into raw_rejects values (?, ?, ?, ?)",
+            [
+                [str(path), line, f"unparseable_row: {kind.lower()}", raw]
+                for line, kind, raw in rejected
+            ],
+        )
+    total = con.execute("select count(*) from _cjm_csv").fetchone()[0]
+    con.execute(
+        """
+        create or replace temp table _cjm_file as
+        with good_lines as (
+            select line, row_number() over (order by line) as n
+            from range(2, ? + 2) as t(line)
+            anti join _cjm_rej_lines using (line)
+        ),
+        numbered as (select rowid + 1 as n, * from _cjm_csv)
+        select good_lines.line as _cjm_row, numbered.* exclude (n)
+        from numbered join good_lines using (n)
+        """,
+        [total + len(rejected)],
+    )
+    con.execute("drop table _cjm_csv")
+    con.execute("drop table _cjm_rej_lines")
+    return len(rejected)
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """JSON Lines into _cjm_file as text; lines that are not JSON objects go to raw_rejects."""
+    con.execute(
+        "create or replace temp table _cjm_text as select text from read_csv(?,"
+        " columns = {'text': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false,"
+        " auto_detect = false, strict_mode = false)",
+        [str(path)],
+    )
+    # A fresh table keeps file order in rowid, which gives each line its number; DuckDB does not
+    # short-circuit `and`, hence the case guarding json_type.
+    con.execute(
+        "create or replace temp table _cjm_lines as select rowid + 1 as line, text, "
+        "case when json_valid(text) then json_type(text) = 'OBJECT' else false end "
+        "as _cjm_is_object from _cjm_text"
+    )
+    con.execute("drop table _cjm_text")
+    con.execute(
+        """
+        insert into raw_rejects
+        select ?, line,
+            case when json_valid(text) then 'unparseable_row: not a json object'
+                 else 'unparseable_row: invalid json' end,
+            text
+        from _cjm_lines
+        where trim(text) <> '' and not _cjm_is_object
+        """,
+        [str(path)],
+    )
+    con.execute(
+        "delete from _cjm_lines where text is null or trim(text) = '' or not _cjm_is_object"
+    )
+    keys = [
+        r[0]
+        for r in con.execute(
+            "select k from (select unnest(json_keys(text)) as k, line from _cjm_lines) "
+            "group by k order by min(line), k"
+        ).fetchall()
+    ]
+    if keys:
+        # A nested value is kept as its JSON text, a scalar as its plain text.
+        fields = ", ".join(
+            f"(text ->> {_sql_str(_json_path(k))}) as {quote_ident(k)}" for k in keys
+        )
+    else:
+        fields = "null::varchar as _cjm_empty"
+    con.execute(
+        f"create or replace temp table _cjm_file as select line as _cjm_row, {fields} "
+        "from _cjm_lines order by line"
+    )
+    unparseable = con.execute(
+        "select count(*) from raw_rejects where source_file = ?", [str(path)]
+    ).fetchone()[0]
+    con.execute("drop table _cjm_lines")
+    return unparseable
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Parquet into _cjm_file with every column cast to text (times keep their offset)."""
+    described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    casts = ", ".join(
+        f"cast({quote_ident(r[0])} as varchar) as {quote_ident(r[0])}" for r in described
+    )
+    con.execute(
+        "create or replace temp table _cjm_file as select file_row_number + 1 as _cjm_row, "
+        f"{casts} from read_parquet(?, file_row_number = true)",
+        [str(path)],
+    )
+    return 0
+
+
+def _json_key(name: str) -> str:
+    return _sql_str(name)
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def file_loads_json(loads: Sequence[FileLoad]) -> str:
+    """The per-file read counts as JSON, for the run record."""
+    return json.dumps([load.__dict__ for load in loads])

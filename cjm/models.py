@@ -1,0 +1,109 @@
+"""Run the SQL models in sql/ (staging, intermediate, marts) against the build database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cjm.config import STAGES, Config, is_conversion_touchpoint
+from cjm.db import quote_ident, write_table
+from cjm.ingest import FileLoad
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+STAGING = ("stg_events",)
+INTERMEDIATE = (
+    "int_events_validated",
+    "int_events_deduplicated",
+    "int_identity_map",
+    "int_events_stitched",
+    "int_events_sessionised",
+)
+MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
+# Tables that only exist while a run builds; they are dropped before publishing.
+BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages")
+
+
+def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Expose run parameters to the SQL models as DuckDB variables."""
+    con.execute("set variable cjm_timezone = ?", [config.timezone])
+    con.execute("set variable cjm_session_gap_seconds = ?", [config.session_gap_minutes * 60.0])
+    low, high = config.sentiment_range or (None, None)
+    con.execute("set variable cjm_sentiment_low = ?::double", [low])
+    con.execute("set variable cjm_sentiment_high = ?::double", [high])
+
+
+def write_file_reads(con: duckdb.DuckDBPyConnection, loads: Sequence[FileLoad]) -> None:
+    """Record how many rows each file held, for the reconciliation in file_loads."""
+    frame = pd.DataFrame(
+        [(x.source_file, x.file_format, x.rows_read) for x in loads],
+        columns=["source_file", "file_format", "rows_read"],
+    ).astype({"source_file": "string", "file_format": "string", "rows_read": "int64"})
+    write_table(con, "raw_file_reads", frame)
+
+
+def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
+    """Map every touchpoint seen in this run to its stage and conversion flag."""
+    touchpoints = [
+        r[0]
+        for r in con.execute(
+            "select distinct touchpoint from int_events_sessionised order by 1"
+        ).fetchall()
+    ]
+    frame = pd.DataFrame(
+        {
+            "touchpoint": pd.Series(touchpoints, dtype="string"),
+            "stage": pd.Series([config.stage_of(t) for t in touchpoints], dtype="string"),
+            "is_conversion_touchpoint": pd.Series(
+                [is_conversion_touchpoint(config, t) for t in touchpoints], dtype="boolean"
+            ),
+        }
+    )
+    frame["stage_rank"] = (
+        frame["stage"].map({s: i for i, s in enumerate(STAGES, 1)}).astype("Int64")
+    )
+    write_table(con, "cfg_touchpoint_stages", frame)
+    return frame
+
+
+def run_model(
+    con: duckdb.DuckDBPyConnection, layer: str, name: str, sql_dir: Path = SQL_DIR
+) -> None:
+    """Materialise one model file: staging as a view, the others as tables."""
+    body = (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
+    kind = "view" if layer == "staging" else "table"
+    con.execute(f"create or replace {kind} {quote_ident(name)} as\n{body}")
+
+
+def build_models(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    sql_dir: Path = SQL_DIR,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Build staging, intermediate and mart models in order; return seconds per model."""
+    set_parameters(con, config)
+    timings: dict[str, float] = {}
+    plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
+    plan += [("marts", n) for n in MARTS]
+    for layer, name in plan:
+        if layer == "marts" and name == MARTS[0]:
+            write_touchpoint_stages(con, config)
+        if progress:
+            progress(f"building {name}")
+        started = time.perf_counter()
+        run_model(con, layer, name, sql_dir)
+        timings[name] = round(time.perf_counter() - started, 3)
+    return timings
+
+
+def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop staging, intermediate and landing tables so only published tables remain."""
+    for name in STAGING:
+        con.execute(f"drop view if exists {quote_ident(name)}")
+    for name in (*reversed(INTERMEDIATE), *BUILD_ONLY):
+        con.execute(f"drop table if exists {quote_ident(name)}")

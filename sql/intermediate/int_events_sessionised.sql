@@ -1,0 +1,56 @@
+-- one row per accepted event; key: event_id
+-- A session ends after `session_gap` of inactivity: a gap equal to or longer than it starts a new
+-- session. Ties in time keep file order.
+with
+
+events as (
+    select * from int_events_stitched
+),
+
+gaps as (
+    select
+        *,
+        epoch(event_time) - epoch(
+            lag(event_time) over (
+                partition by customer_id
+                order by event_time, source_file, source_row
+            )
+        ) as seconds_since_previous
+    from events
+),
+
+flagged as (
+    select
+        *,
+        coalesce(
+            seconds_since_previous >= getvariable('cjm_session_gap_seconds'), true
+        ) as is_session_start
+    from gaps
+),
+
+numbered as (
+    select
+        *,
+        row_number() over journey_order as event_index,
+        cast(sum(cast(is_session_start as integer)) over journey_order as bigint)
+            as session_index,
+        max(case when is_session_start then event_time end) over journey_order
+            as session_started_at
+    from flagged
+    window journey_order as (
+        partition by customer_id
+        order by event_time, source_file, source_row
+        rows between unbounded preceding and current row
+    )
+),
+
+identified as (
+    select
+        *,
+        substr(
+            md5(customer_id || chr(31) || cast(epoch_us(session_started_at) as varchar)), 1, 20
+        ) as session_id
+    from numbered
+)
+
+select * from identified

@@ -1,0 +1,57 @@
+-- one row per rejected input row; key: source_file, source_row
+with
+
+unparseable as (
+    select * from raw_rejects
+),
+
+invalid as (
+    select * from int_events_validated
+    where not is_valid
+),
+
+invalid_rows as (
+    select
+        source_file,
+        source_row,
+        rejection_reason as reason,
+        cast(
+            to_json(
+                {
+                    'event_id': source_event_id,
+                    'customer_id': customer_id,
+                    'anonymous_id': anonymous_id,
+                    'event_time': event_time_text,
+                    'touchpoint': touchpoint,
+                    'channel': channel,
+                    'revenue': revenue_text,
+                    'sentiment': sentiment_text,
+                    'properties': properties
+                }
+            ) as varchar
+        ) as raw
+    from invalid
+),
+
+combined as (
+    select
+        source_file,
+        source_row,
+        reason,
+        raw
+    from unparseable
+    union all
+    select
+        source_file,
+        source_row,
+        reason,
+        raw
+    from invalid_rows
+),
+
+final as (
+    select * from combined
+    order by source_file, source_row
+)
+
+select * from final

@@ -1,0 +1,72 @@
+-- one row per input row that parsed into fields; key: source_file, source_row
+-- Renames, trims and casts the text landed by cjm.ingest. Times become UTC: epoch numbers
+-- (seconds, milliseconds or microseconds by magnitude), ISO 8601 with `Z` or an offset, and naive
+-- times read in the configured timezone (a non-existent local time moves forward, an ambiguous one
+-- takes standard time).
+with
+
+source as (
+    select * from raw_events
+),
+
+trimmed as (
+    select
+        source_file,
+        source_row,
+        properties,
+        nullif(trim(event_id), '') as source_event_id,
+        nullif(trim(customer_id), '') as customer_id,
+        nullif(trim(anonymous_id), '') as anonymous_id,
+        nullif(trim(event_time), '') as event_time_text,
+        nullif(trim(touchpoint), '') as touchpoint,
+        nullif(lower(trim(channel)), '') as channel,
+        nullif(trim(revenue), '') as revenue_text,
+        nullif(trim(sentiment), '') as sentiment_text
+    from source
+),
+
+typed as (
+    select
+        *,
+        case
+            when regexp_full_match(event_time_text, '[+-]?[0-9]+(\.[0-9]+)?')
+                then
+                    case
+                        when abs(try_cast(event_time_text as double)) < 1e11
+                            then to_timestamp(try_cast(event_time_text as double))
+                        when abs(try_cast(event_time_text as double)) < 1e14
+                            then to_timestamp(try_cast(event_time_text as double) / 1e3)
+                        else to_timestamp(try_cast(event_time_text as double) / 1e6)
+                    end
+            when
+                regexp_matches(
+                    event_time_text,
+                    '[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$'
+                )
+                then try_cast(event_time_text as timestamptz)
+            else
+                timezone(
+                    getvariable('cjm_timezone'),
+                    try_cast(event_time_text as timestamp)
+                )
+        end as event_time,
+        try_cast(revenue_text as double) as revenue,
+        try_cast(sentiment_text as double) as sentiment_value
+    from trimmed
+),
+
+scaled as (
+    select
+        * exclude (sentiment_value),
+        case
+            when getvariable('cjm_sentiment_low') is null then sentiment_value
+            else
+                (sentiment_value - getvariable('cjm_sentiment_low'))
+                / (getvariable('cjm_sentiment_high') - getvariable('cjm_sentiment_low'))
+                * 2
+                - 1
+        end as sentiment
+    from typed
+)
+
+select * from scaled

@@ -1,0 +1,63 @@
+"""Shared fixtures: build the SQL models from events written in the test."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cjm.config import Config, parse_config
+from cjm.db import connect
+from cjm.ingest import discover_files, load_files
+from cjm.models import build_models, write_file_reads
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = REPO.parent / "shared" / "datasets"
+SAMPLE_DIR = REPO / "data" / "sample"
+
+Builder = Callable[..., duckdb.DuckDBPyConnection]
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write dict rows as CSV with the union of their keys as the header."""
+    header: list[str] = []
+    for row in rows:
+        header += [k for k in row if k not in header]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def build(files: list[Path] | str | Path, config: Config | dict | None = None):
+    """Load files and build every SQL model in an in-memory database."""
+    if not isinstance(config, Config):
+        config = parse_config(config or {})
+    con = connect()
+    loads = load_files(con, discover_files(files), config)
+    write_file_reads(con, loads)
+    build_models(con, config)
+    return con
+
+
+@pytest.fixture
+def build_rows(tmp_path: Path) -> Builder:
+    """Build the models from hand-written event rows (one CSV file)."""
+
+    def _build(rows: list[dict], config: dict | None = None) -> duckdb.DuckDBPyConnection:
+        path = write_csv(tmp_path / "events.csv", rows)
+        return build([path], config)
+
+    return _build
+
+
+def dataset(*parts: str) -> Path:
+    """A file of the shared real datasets, skipping the test if it is not there."""
+    path = DATASETS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared dataset {path} not present")
+    return path

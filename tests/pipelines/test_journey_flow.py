@@ -1,0 +1,98 @@
+"""The real Prefect flow, end to end on the bundled sample, publishing under readers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cjm.config import load_config
+from cjm.ingest import IngestError
+from tests.conftest import SAMPLE_DIR, write_csv
+
+READER = Path(__file__).with_name("reader.py")
+
+
+def _run(events, db, config=None):
+    from pipelines.journey_flow import journey_flow
+
+    return journey_flow(events=str(events), db=str(db), config=config, return_state=True)
+
+
+def _published_tables(db: Path) -> set[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {r[0] for r in con.execute("show tables").fetchall()}
+    finally:
+        con.close()
+
+
+def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
+    db = tmp_path / "out" / "cjm.duckdb"
+    state = _run(SAMPLE_DIR / "events", db, load_config(SAMPLE_DIR / "cjm.yaml"))
+    assert state.is_completed(), state
+    summary = state.result()
+    tables = _published_tables(db)
+    expected = {"events", "rejected_events", "sessions", "journeys", "transitions"}
+    expected |= {"personas", "customer_personas", "churn_risk", "churn_patterns"}
+    expected |= {"pipeline_runs", "file_loads"}
+    assert expected <= tables
+    assert not any(t.startswith(("raw_", "stg_", "int_", "cfg_")) for t in tables)
+    truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())
+    con = duckdb.connect(str(db), read_only=True)
+    loads = con.execute(
+        "select regexp_extract(source_file, '[^/]+$'), rows_read, rows_accepted, rows_duplicate, "
+        "rows_rejected from file_loads order by 1"
+    ).fetchall()
+    for name, read, accepted, duplicate, rejected in loads:
+        assert read == accepted + duplicate + rejected
+        assert duplicate == truth["messy_rows"][name]["duplicate"], name
+        assert rejected == truth["messy_rows"][name]["rejected"], name
+    runs = con.execute("select run_id, status, rows_read, customers from pipeline_runs").fetchall()
+    con.close()
+    assert runs == [(summary["run_id"], "success", summary["rows_read"], runs[0][3])]
+    assert not list(db.parent.glob(".cjm.duckdb.build-*"))
+
+
+def test_failed_run_leaves_published_file_untouched(prefect_harness, tmp_path):
+    db = tmp_path / "cjm.duckdb"
+    good = write_csv(
+        tmp_path / "good.csv",
+        [{"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"}],
+    )
+    assert _run(good, db).is_completed()
+    before = db.read_bytes()
+    bad = write_csv(tmp_path / "bad.csv", [{"customer_id": "c1", "touchpoint": "view"}])
+    state = _run(bad, db)
+    assert state.is_failed()
+    with pytest.raises(IngestError, match=r"bad\.csv.*'event_time'"):
+        state.result()
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob(".cjm.duckdb.build-*"))
+
+
+def test_second_process_reads_while_a_new_run_publishes(prefect_harness, tmp_path):
+    db = tmp_path / "cjm.duckdb"
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    first = _run(SAMPLE_DIR / "events", db, config).result()
+    stop, out = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen([sys.executable, str(READER), str(db), str(stop), str(out)])
+    try:
+        time.sleep(1.0)
+        second = _run(SAMPLE_DIR / "events", db, config).result()
+        time.sleep(1.0)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    report = json.loads(out.read_text())
+    assert report["errors"] == []
+    assert report["queries"] > 10
+    assert report["run_ids"] == [first["run_id"], second["run_id"]]
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select count(*) from pipeline_runs").fetchone()[0] == 2
+    con.close()
