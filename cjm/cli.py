@@ -53,7 +53,10 @@ def _print_summary(summary: dict, seconds: float) -> None:
     _say(f"  {'file':<48} {'read':>9} {'accepted':>9} {'duplicate':>9} {'rejected':>9}")
     for f in summary["files"]:
         name = Path(f["source_file"]).name
-        _say(f"  {name:<48} {f['rows_read']:>9,}")
+        _say(
+            f"  {name:<48} {f['rows_read']:>9,} {f['rows_accepted']:>9,} "
+            f"{f['rows_duplicate']:>9,} {f['rows_rejected']:>9,}"
+        )
     _say(
         f"  {'total':<48} {summary['rows_read']:>9,} {summary['rows_accepted']:>9,} "
         f"{summary['rows_duplicate']:>9,} {summary['rows_rejected']:>9,}"
@@ -66,7 +69,9 @@ def _print_summary(summary: dict, seconds: float) -> None:
     for note in summary.get("notes", []):
         _say(f"  note: {note}")
     _say(f"Published: {summary['db_path']}")
-    _say(f"Try: cjm query \"select * from journeys limit 5\" --db {summary['db_path']}")
+    if summary["rows_rejected"]:
+        _say(f"Rejected rows and their reasons: table rejected_events in {summary['db_path']}")
+    _say(f'Try: cjm query "select * from journeys limit 5" --db {summary["db_path"]}')
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -37,12 +37,14 @@ def quote_ident(name: str) -> str:
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame) -> None:
     """Create or replace table `name` from a DataFrame."""
-    view = f"_cjm_write_{name}"
-    con.register(view, df)
+    # A cursor of its own: registering on `con` fails while it holds a half-read result.
+    cursor = con.cursor()
     try:
-        con.execute(f"create or replace table {quote_ident(name)} as select * from {view}")
+        cursor.register("_cjm_frame", df)
+        cursor.execute(f"create or replace table {quote_ident(name)} as select * from _cjm_frame")
+        cursor.unregister("_cjm_frame")
     finally:
-        con.unregister(view)
+        cursor.close()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

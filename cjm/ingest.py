@@ -133,8 +133,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     select = _mapping_select(path, columns, config)
     try:
         con.execute(
-            f"insert into raw_events by name select ? as source_file, _cjm_row as source_row, {select} "
-            "from _cjm_file",
+            "insert into raw_events by name select ? as source_file, _cjm_row as source_row, "
+            f"{select} from _cjm_file",
             [str(path)],
         )
     except duckdb.Error as exc:

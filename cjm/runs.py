@@ -39,6 +39,7 @@ class RunRecord:
     rows_duplicate: int = 0
     rows_rejected: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    file_counts: list[dict] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -67,6 +68,11 @@ def _code_version() -> str:
 
 def add_file_loads(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
     """Fill the row counts of the record from the reconciled file_loads table."""
+    frame = con.execute(
+        "select source_file, file_format, rows_read, rows_accepted, rows_duplicate, rows_rejected "
+        "from file_loads order by source_file"
+    ).df()
+    record.file_counts = frame.to_dict("records")
     rows = con.execute(
         "select coalesce(sum(rows_read), 0), coalesce(sum(rows_accepted), 0), "
         "coalesce(sum(rows_duplicate), 0), coalesce(sum(rows_rejected), 0) from file_loads"
@@ -102,6 +108,7 @@ def record_frame(record: RunRecord) -> pd.DataFrame:
     """One-row frame of the record, with nested fields as JSON text."""
     row = asdict(record)
     counts = row.pop("counts")
+    row.pop("file_counts")
     for key in ("parameters", "input_files", "stage_seconds", "notes"):
         row[key] = json.dumps(row[key], default=str)
     for key in ("events", "customers", "sessions", "personas", "customers_scored", "flagged"):

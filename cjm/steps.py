@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
+from cjm import churn, patterns, personas
 from cjm.config import Config
-from cjm.db import connect
+from cjm.db import connect, write_table
+from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, write_file_reads
 from cjm.runs import (
@@ -59,6 +64,84 @@ def build_journeys(build_path: Path, config: Config, progress: Progress = None) 
         return timings
     finally:
         con.close()
+
+
+def build_personas(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Compute customer features and churn state, then cluster customers into personas."""
+    con = _open(build_path, config)
+    try:
+        if progress:
+            progress("computing customer features and churn state")
+        definition = churn.resolve_churn_definition(con, config.churn)
+        state = churn.customer_churn_state(con, definition)
+        write_table(con, "customer_churn_state", state)
+        features = customer_features(con, timezone=config.timezone)
+        write_table(con, "customer_features", features)
+        if progress:
+            progress(f"clustering {len(features):,} customers into personas")
+        result = personas.fit_personas(
+            features,
+            config.personas,
+            config.random_state,
+            churned=state.set_index("customer_id")["is_churned"],
+        )
+        write_table(con, "personas", result.personas)
+        write_table(con, "customer_personas", result.customer_personas)
+        notes = [definition.note] + ([result.k_note] if result.k_note else [])
+        return {"counts": {"personas": len(result.personas)}, "notes": notes}
+    finally:
+        con.close()
+
+
+def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Train the churn model on the log's history, score active customers, find patterns."""
+    con = _open(build_path, config)
+    try:
+        if progress:
+            progress("training and scoring the churn model")
+        assignments = con.execute("select * from customer_personas").df()
+        result = churn.score_churn(
+            con, config.churn, config.random_state, customer_personas=assignments
+        )
+        # Visitors who never identified themselves cannot be contacted: not on the list.
+        known = {
+            r[0]
+            for r in con.execute(
+                "select customer_id from journeys where not is_anonymous"
+            ).fetchall()
+        }
+        risk = result.churn_risk[result.churn_risk["customer_id"].isin(known)]
+        write_table(con, "churn_risk", risk.reset_index(drop=True))
+        write_table(con, "churn_model_metrics", result.metrics)
+        write_table(con, "churn_model_card", _card_frame(result.model_card))
+        if progress:
+            progress("finding churn patterns")
+        state = con.execute("select * from customer_churn_state").df()
+        found = patterns.churn_patterns(con, state)
+        write_table(con, "churn_patterns", found)
+        flagged = int((risk["risk_tier"] == "high").sum()) if len(risk) else 0
+        notes = (
+            []
+            if result.pipeline is not None
+            else [
+                "churn model not trained: "
+                + str(result.model_card.get("reason", "see churn_model_card"))
+            ]
+        )
+        return {
+            "counts": {"customers_scored": len(risk), "flagged": flagged},
+            "notes": notes,
+        }
+    finally:
+        con.close()
+
+
+def _card_frame(card: dict) -> pd.DataFrame:
+    """The model card as rows of (item, JSON value), queryable with SQL."""
+    return pd.DataFrame(
+        {"item": list(card), "value": [json.dumps(v, default=str) for v in card.values()]},
+        dtype="string",
+    )
 
 
 def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:

@@ -73,7 +73,7 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         build_path = build_path_for(db_path, record.run_id)
         discard(build_path)
         try:
-            loads = load_events_task(build_path, files, config)
+            load_events_task(build_path, files, config)
             record.stage_seconds.update(build_journeys_task(build_path, config))
             persona_summary = build_personas_task(build_path, config)
             churn_summary = score_churn_task(build_path, config)
@@ -88,7 +88,7 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
     return {
         "run_id": record.run_id,
         "db_path": str(db_path),
-        "files": [load.__dict__ for load in loads],
+        "files": record.file_counts,
         "rows_read": record.rows_read,
         "rows_accepted": record.rows_accepted,
         "rows_duplicate": record.rows_duplicate,
