@@ -101,7 +101,11 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             progress("training and scoring the churn model")
         assignments = con.execute("select * from customer_personas").df()
         result = churn.score_churn(
-            con, config.churn, config.random_state, customer_personas=assignments
+            con,
+            config.churn,
+            config.random_state,
+            customer_personas=assignments,
+            timezone=config.timezone,
         )
         # Visitors who never identified themselves cannot be contacted: not on the list.
         known = {

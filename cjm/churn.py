@@ -1,0 +1,678 @@
+"""Churn definition, point-in-time training, forward-holdout metrics, scoring and reasons.
+
+Definition (one rule used everywhere: state, labels, patterns), with D = inactivity_days:
+- State at time t: a customer is churned if their last event at or before t is at least D days
+  old (churned_at = last event + D), or their latest exit-touchpoint event is not followed by an
+  event in another session (churned_at = the exit event; coming back later makes them active).
+- Label at cutoff c, for customers with events at or before c who are not churned at c: 1 if they
+  are churned at c + horizon. Only events up to c + horizon are read, so the label is fully
+  observed; a short lapse that ends inside the horizon is not churn. risk_score is the calibrated
+  chance of that label: "will count as churned `horizon_days` from now".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from cjm.config import ChurnSettings
+from cjm.features import (
+    CHANNEL_PREFIX,
+    MAX_CHANNELS,
+    MAX_TOUCHPOINTS,
+    RECENT_TOUCHPOINT_PREFIX,
+    STAGE_RANKS,
+    TOUCHPOINT_PREFIX,
+    as_utc,
+    customer_features,
+    describe_feature,
+    log_end,
+    top_values,
+    vocabulary_labels,
+)
+
+# Auto inactivity rule: the 90th percentile of gaps between a customer's consecutive sessions (90%
+# of observed returns happen sooner), rounded up to whole days and clamped to [7, 365]; with fewer
+# than 30 observed gaps the percentile is noise, so 30 days is used instead.
+AUTO_PERCENTILE = 0.9
+AUTO_MIN_DAYS, AUTO_MAX_DAYS, AUTO_FALLBACK_DAYS, AUTO_MIN_GAPS = 7, 365, 30, 30
+# Fewer examples of either class than this and a calibrated model (3-fold) is not meaningful.
+MIN_CLASS_COUNT = 10
+MAX_REASONS = 3
+REASON_CANDIDATES = 12
+# A behaviour is cited when making it typical lowers the risk by at least this much, absolute
+# and as a share of the customer's risk.
+REASON_MIN_EFFECT, REASON_MIN_SHARE = 0.01, 0.05
+REASON_SAMPLE = 1000
+REASON_BATCH_ROWS = 200_000
+
+CHURN_RISK_COLUMNS = [
+    "customer_id",
+    "risk_score",
+    "risk_tier",
+    "reasons",
+    "persona_id",
+    "last_seen_at",
+    "scored_at",
+    "revenue",
+    "rank",
+]
+METRIC_COLUMNS = [
+    "model",
+    "roc_auc",
+    "pr_auc",
+    "precision_at_top10pct",
+    "brier",
+    "n_train",
+    "n_holdout",
+    "positives",
+    "train_positives",
+    "holdout_cutoff",
+    "note",
+]
+
+
+@dataclass(frozen=True)
+class ChurnDefinition:
+    """What churn means for this log (resolved from settings)."""
+
+    inactivity_days: int
+    exit_touchpoints: tuple[str, ...]
+    horizon_days: int
+    inactivity_source: Literal["config", "auto"]
+    note: str
+
+
+@dataclass
+class ChurnResult:
+    """Scored customers, holdout metrics, model card; pipeline is None when no model was fit."""
+
+    churn_risk: pd.DataFrame
+    metrics: pd.DataFrame
+    model_card: dict
+    definition: ChurnDefinition | None
+    pipeline: Pipeline | None = None
+    cutoffs: list[datetime] = field(default_factory=list)
+
+
+def _exit_sql(definition: ChurnDefinition) -> str:
+    if not definition.exit_touchpoints:
+        return "false"
+    values = ", ".join("'" + t.replace("'", "''") + "'" for t in definition.exit_touchpoints)
+    return f"touchpoint in ({values})"
+
+
+def resolve_churn_definition(
+    con: duckdb.DuckDBPyConnection, settings: ChurnSettings, as_of: datetime | None = None
+) -> ChurnDefinition:
+    """Fix the inactivity threshold: from settings, or from session gaps when 'auto'."""
+    exits = tuple(settings.exit_touchpoints)
+    exit_text = f"; exit touchpoints: {', '.join(exits)}" if exits else "; no exit touchpoints"
+    if not exits:
+        # Stage 'exit' comes from name keywords ('cancel_page' too): it hints, never decides.
+        hinted = [
+            r[0]
+            for r in con.execute(
+                "select distinct touchpoint from events where stage = 'exit' order by 1 limit 5"
+            ).fetchall()
+        ]
+        if hinted:
+            exit_text += (
+                f" configured (touchpoints in stage 'exit': {', '.join(hinted)}; list the ones "
+                "that mean leaving in churn.exit_touchpoints to count them as churn)"
+            )
+    if settings.inactivity_days != "auto":
+        days = int(settings.inactivity_days)
+        note = f"inactivity threshold {days} days from the configuration{exit_text}"
+        return ChurnDefinition(days, exits, settings.horizon_days, "config", note)
+    row = con.execute(
+        """
+        with s as (
+            select customer_id, session_id, min(event_time) as started_at,
+                   max(event_time) as ended_at
+            from events where $as_of is null or event_time <= $as_of
+            group by customer_id, session_id
+        ), g as (
+            select epoch(started_at - lag(ended_at) over (
+                partition by customer_id order by started_at, session_id)) / 86400.0 as gap
+            from s
+        )
+        select quantile_cont(gap, $q), count(gap) from g where gap is not null
+        """,
+        {"as_of": as_utc(as_of), "q": AUTO_PERCENTILE},
+    ).fetchone()
+    pctl, n_gaps = (row[0], int(row[1])) if row else (None, 0)
+    if n_gaps < AUTO_MIN_GAPS or pctl is None:
+        days = AUTO_FALLBACK_DAYS
+        why = (
+            f"only {n_gaps} gaps between sessions in the log (need {AUTO_MIN_GAPS}), "
+            f"so the default of {days} days is used"
+        )
+    else:
+        days = min(max(math.ceil(pctl), AUTO_MIN_DAYS), AUTO_MAX_DAYS)
+        why = (
+            f"90% of the {n_gaps:,} gaps between a customer's consecutive sessions are at most "
+            f"{pctl:.1f} days; rounded up and kept within {AUTO_MIN_DAYS}..{AUTO_MAX_DAYS} days"
+        )
+    note = f"inactivity threshold {days} days chosen automatically: {why}{exit_text}"
+    return ChurnDefinition(days, exits, settings.horizon_days, "auto", note)
+
+
+def customer_churn_state(
+    con: duckdb.DuckDBPyConnection, definition: ChurnDefinition, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Per customer at as_of (default log end): last_seen_at, is_churned, churned_at, reason."""
+    sql = f"""
+    with ev as (
+        select customer_id, event_time, session_id, {_exit_sql(definition)} as is_exit
+        from events where event_time <= $t
+    ), c as (
+        select customer_id, max(event_time) as last_seen_at,
+               max(event_time) filter (where is_exit) as last_exit,
+               arg_max(session_id, event_time) filter (where is_exit) as exit_session
+        from ev group by customer_id
+    ), back as (
+        -- events later in the same session as the exit (a survey, a goodbye page) are not a return
+        select c.customer_id,
+               bool_or(ev.event_time > c.last_exit
+                       and ev.session_id is distinct from c.exit_session) as returned
+        from c join ev using (customer_id) where c.last_exit is not null
+        group by c.customer_id
+    ), s as (
+        select c.*, c.last_exit is not null and not coalesce(b.returned, false) as exited,
+               c.last_seen_at + to_days($d) <= $t as inactive
+        from c left join back b using (customer_id)
+    )
+    select customer_id, last_seen_at, exited or inactive as is_churned,
+           case when exited then last_exit when inactive then last_seen_at + to_days($d) end
+               as churned_at,
+           case when exited then 'exit_touchpoint' when inactive then 'inactivity' end
+               as churn_reason
+    from s order by customer_id
+    """
+    t = as_utc(as_of) or log_end(con)
+    df = con.execute(sql, {"t": t, "d": definition.inactivity_days}).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    df["is_churned"] = df["is_churned"].astype(bool)
+    return df
+
+
+def churn_labels(
+    con: duckdb.DuckDBPyConnection, definition: ChurnDefinition, as_of: datetime
+) -> pd.DataFrame:
+    """Customers active at as_of; churned = they count as churned at as_of + horizon."""
+    as_of = as_utc(as_of)
+    end = as_of + timedelta(days=definition.horizon_days)
+    last = log_end(con)
+    if last is None or end > last:
+        seen = "is empty" if last is None else f"ends {last:%Y-%m-%d}"
+        raise ValueError(
+            f"labels at {as_of:%Y-%m-%d} need events up to {end:%Y-%m-%d}; the log {seen}"
+        )
+    before = customer_churn_state(con, definition, as_of)
+    after = customer_churn_state(con, definition, end)
+    active = before.loc[~before["is_churned"], ["customer_id"]]
+    out = active.merge(after[["customer_id", "is_churned", "churned_at"]], on="customer_id")
+    return out.rename(columns={"is_churned": "churned"}).reset_index(drop=True)
+
+
+def _log_start(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = con.execute("select min(event_time) from events").fetchone()
+    return row[0] if row else None
+
+
+def training_cutoffs(start: datetime, end: datetime, horizon_days: int, n: int) -> list[datetime]:
+    """Up to n cutoffs a horizon apart: latest at end - horizon, none before start + horizon/2."""
+    step = timedelta(days=horizon_days)
+    cutoffs = [end - step * (i + 1) for i in range(n)]
+    # A cutoff needs a horizon after it (the label) and some history before it (behaviour): half a
+    # horizon, so a log of three horizons still gives a training cutoff and a holdout.
+    return sorted(c for c in cutoffs if c >= start + step / 2)
+
+
+def make_churn_pipeline(random_state: int) -> Pipeline:
+    """Gradient boosting (handles missing values natively) with sigmoid calibration, 3 folds."""
+    booster = HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=200,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=random_state,
+    )
+    return Pipeline([("model", CalibratedClassifierCV(booster, method="sigmoid", cv=3))])
+
+
+def make_recency_baseline() -> Pipeline:
+    """Logistic regression on days since last event: what the model must beat."""
+    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+
+
+def _training_frame(
+    con: duckdb.DuckDBPyConnection,
+    definition: ChurnDefinition,
+    cutoff: datetime,
+    touchpoints: list[str],
+    channels: list[str],
+    timezone: str,
+) -> pd.DataFrame:
+    labels = churn_labels(con, definition, cutoff)
+    feats = customer_features(con, cutoff, touchpoints, channels, timezone)
+    frame = feats.merge(labels[["customer_id", "churned"]], on="customer_id", how="inner")
+    frame["cutoff"] = cutoff
+    return frame
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    top = max(1, math.ceil(0.1 * len(p)))
+    order = np.argsort(-p, kind="stable")
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "precision_at_top10pct": float(y[order[:top]].mean()),
+        "brier": float(brier_score_loss(y, p)),
+    }
+
+
+def _metric_rows(note: str, **counts: object) -> pd.DataFrame:
+    rows = [{"model": m, "note": note, **counts} for m in ("churn_model", "recency_baseline")]
+    return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
+
+
+def _empty_risk() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=str),
+            "risk_score": pd.Series(dtype=float),
+            "risk_tier": pd.Series(dtype=str),
+            "reasons": pd.Series(dtype=str),
+            "persona_id": pd.Series(dtype="Int64"),
+            "last_seen_at": pd.Series(dtype="datetime64[us, UTC]"),
+            "scored_at": pd.Series(dtype="datetime64[us, UTC]"),
+            "revenue": pd.Series(dtype=float),
+            "rank": pd.Series(dtype="Int64"),
+        }
+    )
+
+
+def _not_trained(
+    reason: str, definition: ChurnDefinition | None, cutoffs: list[datetime], scored_at
+) -> ChurnResult:
+    card = {
+        "status": "not_trained",
+        "reason": reason,
+        "definition": asdict(definition) if definition else None,
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "scored_at": scored_at.isoformat() if scored_at is not None else None,
+    }
+    metrics = _metric_rows(f"not computed: {reason}")
+    card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
+    return ChurnResult(_empty_risk(), metrics, card, definition, None, cutoffs)
+
+
+def _holdout_metrics(
+    frames: list[pd.DataFrame], features: list[str], random_state: int
+) -> pd.DataFrame:
+    if len(frames) < 2:
+        return _metric_rows("not computed: only one training cutoff fits in the log, so no holdout")
+    train, hold = pd.concat(frames[:-1], ignore_index=True), frames[-1]
+    y_tr, y_ho = train["churned"].to_numpy(int), hold["churned"].to_numpy(int)
+    counts = {
+        "n_train": len(train),
+        "n_holdout": len(hold),
+        "positives": int(y_ho.sum()),
+        "train_positives": int(y_tr.sum()),
+        "holdout_cutoff": hold["cutoff"].iloc[0],
+    }
+    if min(y_tr.sum(), len(y_tr) - y_tr.sum()) < MIN_CLASS_COUNT:
+        return _metric_rows(
+            f"not computed: the cutoffs before the holdout have {int(y_tr.sum())} churners and "
+            f"{int(len(y_tr) - y_tr.sum())} stayers; need {MIN_CLASS_COUNT} of each",
+            **counts,
+        )
+    if y_ho.min() == y_ho.max():
+        return _metric_rows(
+            "not computed: every holdout customer has the same label, so ranking cannot be scored",
+            **counts,
+        )
+    model = make_churn_pipeline(random_state).fit(train[features], y_tr)
+    base = make_recency_baseline().fit(train[["recency_days"]], y_tr)
+    note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
+    rows = [
+        {"model": "churn_model", **_scores(y_ho, model.predict_proba(hold[features])[:, 1])},
+        {
+            "model": "recency_baseline",
+            **_scores(y_ho, base.predict_proba(hold[["recency_days"]])[:, 1]),
+        },
+    ]
+    return pd.DataFrame([{**r, **counts, "note": note} for r in rows]).reindex(
+        columns=METRIC_COLUMNS
+    )
+
+
+def score_churn(
+    con: duckdb.DuckDBPyConnection,
+    settings: ChurnSettings,
+    random_state: int,
+    as_of: datetime | None = None,
+    customer_personas: pd.DataFrame | None = None,
+    timezone: str = "UTC",
+) -> ChurnResult:
+    """Train on point-in-time cutoffs, measure on a forward holdout, score active customers."""
+    as_of = as_utc(as_of)
+    start, end = _log_start(con), as_of or log_end(con)
+    if start is None or end is None:
+        return _not_trained("the events table is empty", None, [], None)
+    definition = resolve_churn_definition(con, settings, end)
+    cutoffs = training_cutoffs(start, end, definition.horizon_days, settings.training_cutoffs)
+    if not cutoffs:
+        span = (end - start).total_seconds() / 86400
+        need = 1.5 * definition.horizon_days
+        return _not_trained(
+            f"the log spans {span:.1f} days; training needs at least {need:g} days (half a "
+            f"horizon of history before a cutoff and a full {definition.horizon_days}-day horizon "
+            "after it to see who churned)",
+            definition,
+            [],
+            end,
+        )
+    # Vocabulary as known at the holdout cutoff, so the holdout is scored like a real run would be.
+    touchpoints = top_values(con, "touchpoint", cutoffs[-1], MAX_TOUCHPOINTS)
+    channels = top_values(con, "channel", cutoffs[-1], MAX_CHANNELS)
+    frames = [_training_frame(con, definition, c, touchpoints, channels, timezone) for c in cutoffs]
+    data = pd.concat(frames, ignore_index=True)
+    candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
+    # A column with no values at all (no revenue in the log) carries nothing and breaks binning.
+    features = [c for c in candidates if data[c].notna().any()]
+    unused = [c for c in candidates if c not in features]
+    y = data["churned"].to_numpy(int)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    if min(n_pos, n_neg) < MIN_CLASS_COUNT:
+        return _not_trained(
+            f"across {len(cutoffs)} cutoff(s) there are {n_pos} customers who churned within "
+            f"{definition.horizon_days} days and {n_neg} who stayed; a model needs at least "
+            f"{MIN_CLASS_COUNT} of each",
+            definition,
+            cutoffs,
+            end,
+        )
+    metrics = _holdout_metrics(frames, features, random_state)
+    # Metrics come from the model without the holdout; the scoring model also learns from it.
+    pipeline = make_churn_pipeline(random_state).fit(data[features], y)
+    base_rate = float(y.mean())
+    high, medium = min(2 * base_rate, (1 + base_rate) / 2), base_rate
+    labels = vocabulary_labels(touchpoints, channels)
+
+    state = customer_churn_state(con, definition, end)
+    current = customer_features(con, end, touchpoints, channels, timezone)
+    active = state.loc[~state["is_churned"], ["customer_id", "last_seen_at"]]
+    current = current.merge(active, on="customer_id", how="inner")
+    risk = _empty_risk()
+    if len(current):
+        X = current[features].astype(float)
+        p = pipeline.predict_proba(X)[:, 1]
+        risk = pd.DataFrame(
+            {
+                "customer_id": current["customer_id"].to_numpy(),
+                "risk_score": p,
+                "risk_tier": np.where(p >= high, "high", np.where(p >= medium, "medium", "low")),
+                "reasons": _reasons(pipeline, X, labels, random_state),
+                "last_seen_at": current["last_seen_at"].to_numpy(),
+                "scored_at": pd.Timestamp(end),
+                "revenue": current["monetary"].to_numpy(float).round(2),
+            }
+        )
+        persona = pd.Series(pd.NA, index=risk.index, dtype="Int64")
+        if customer_personas is not None and len(customer_personas):
+            lookup = customer_personas.set_index(customer_personas["customer_id"].astype(str))
+            persona = risk["customer_id"].map(lookup["persona_id"]).astype("Int64")
+        risk["persona_id"] = persona
+        risk = risk.sort_values(
+            ["risk_score", "revenue", "customer_id"], ascending=[False, False, True], kind="stable"
+        )
+        risk["rank"] = pd.array(np.arange(1, len(risk) + 1), dtype="Int64")
+        risk = risk[CHURN_RISK_COLUMNS].reset_index(drop=True)
+
+    card = {
+        "status": "trained",
+        "reason": None if len(risk) else "no active customers to score at the end of the log",
+        "definition": asdict(definition),
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "holdout_cutoff": cutoffs[-1].isoformat() if len(cutoffs) > 1 else None,
+        "scored_at": end.isoformat(),
+        "estimator": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
+        "3 folds), refit on all cutoffs for scoring; metrics from a fit without the holdout",
+        "n_train": len(data),
+        "train_positives": n_pos,
+        "base_rate": base_rate,
+        "tier_thresholds": {
+            "high": high,
+            "medium": medium,
+            "rule": "high: at least twice the base churn rate (capped halfway between it and 1); "
+            "medium: at least the base rate; low: below",
+        },
+        "features": features,
+        "features_without_data": unused,
+        "feature_descriptions": {f: describe_feature(f, labels) for f in features},
+        "reasons_method": "a cited behaviour (a feature, or related features together), set to the "
+        "typical (median) active customer's value, lowers this customer's risk by at least "
+        f"{REASON_MIN_EFFECT:.0%} and by at least {REASON_MIN_SHARE:.0%} of it; largest first",
+        "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
+        "warnings": _warnings(metrics),
+    }
+    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs)
+
+
+def _warnings(metrics: pd.DataFrame) -> list[str]:
+    """Plain-words cautions a reader of the risk list should see before acting on it."""
+    m = metrics.set_index("model")
+    model, base = m.loc["churn_model"], m.loc["recency_baseline"]
+    if pd.isna(model["roc_auc"]):
+        return [f"holdout metrics {model['note']}; scores are unvalidated"]
+    out = []
+    if model["roc_auc"] < 0.6:
+        out.append(
+            f"the model ranks holdout customers little better than chance (ROC AUC "
+            f"{model['roc_auc']:.2f}); treat scores with caution"
+        )
+    if model["roc_auc"] < base["roc_auc"]:
+        out.append(
+            f"days since last visit alone ranks better (ROC AUC {base['roc_auc']:.2f} vs "
+            f"{model['roc_auc']:.2f})"
+        )
+    if min(model["positives"], model["n_holdout"] - model["positives"]) < 30:
+        out.append(
+            f"the holdout is small ({int(model['n_holdout'])} customers, "
+            f"{int(model['positives'])} churned): metrics are rough"
+        )
+    return out
+
+
+def _num(x: float) -> str:
+    if pd.isna(x):
+        return "n/a"
+    if abs(x) >= 10 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:.1f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{100 * x:.0f}%"
+
+
+_STAGE_NAMES = {0: "none", **{r: s for s, r in STAGE_RANKS.items()}}
+_NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
+
+# Reason wording for fixed features: (template with {v} customer value and {t} typical, formatter).
+_REASON_FORMATS: dict[str, tuple[str, object]] = {
+    "frequency": ("{v} sessions so far (typical customer: {t})", _num),
+    "event_count": ("{v} events so far (typical customer: {t})", _num),
+    "tenure_days": ("customer for {v} days (typical customer: {t})", _num),
+    "monetary": ("revenue so far {v} (typical customer: {t})", _num),
+    "events_per_session": ("{v} events per session (typical customer: {t})", _num),
+    "mean_session_seconds": ("sessions last {v} seconds on average (typical customer: {t})", _num),
+    "sessions_per_week": ("{v} sessions a week (typical customer: {t})", _num),
+    "mean_days_between_sessions": ("a session every {v} days (typical customer: {t})", _num),
+    "days_between_last_sessions": (
+        "{v} days between the last two sessions (typical customer: {t})",
+        _num,
+    ),
+    "events_last_7d": ("{v} events in the last 7 days (typical customer: {t})", _num),
+    "events_last_30d": ("{v} events in the last 30 days (typical customer: {t})", _num),
+    "events_prev_30d": ("{v} events 31-60 days ago (typical customer: {t})", _num),
+    "weekend_share": ("{v} of events at weekends (typical customer: {t})", _pct),
+    "night_share": ("{v} of events at night, 22:00-06:00 (typical customer: {t})", _pct),
+    "same_touchpoint_share": ("{v} of steps repeat a touchpoint (typical customer: {t})", _pct),
+    "retention_loop_share": ("{v} of steps stay in retention (typical customer: {t})", _pct),
+    "mean_sentiment": ("average sentiment {v} (typical customer: {t})", lambda x: f"{x:+.2f}"),
+}
+
+
+def _reason_families(columns: list[str], labels: dict[str, str]) -> dict[str, list[str]]:
+    """Features that move together are explained together, else each hides the other's effect."""
+    families: dict[str, list[str]] = {}
+    grouped = {"recency_days": "recency", "events_last_7d": "recency"}
+    grouped |= {c: "activity" for c in ("activity_trend", "events_last_30d", "events_prev_30d")}
+    for c in columns:
+        if c.startswith((RECENT_TOUCHPOINT_PREFIX, TOUCHPOINT_PREFIX)):
+            key = "touchpoint:" + labels.get(c, c)
+        else:
+            key = grouped.get(c, c)
+        families.setdefault(key, []).append(c)
+    return families
+
+
+def _compare(template: str, v: str, t: str) -> str | None:
+    # Values that print the same are no reason, whatever the model's split points say.
+    if v == t:
+        return None
+    return re.sub(r"(?<![\d.,])1 (session|event|day)s\b", r"1 \1", template.format(v=v, t=t))
+
+
+def _reason_text(
+    key: str, members: list[str], row: dict, typical: pd.Series, labels: dict[str, str]
+) -> str | None:
+    """One reason in plain words with the customer's and the typical value; None if no contrast."""
+    if key == "recency" and "recency_days" in members:
+        v, t = row["recency_days"], typical["recency_days"]
+        if not v > t:  # only a long absence is a reason
+            return None
+        usual = row.get("mean_days_between_sessions")
+        if usual is not None and not pd.isna(usual):
+            return _compare("no visit for {v} days, usually every {t}", _num(v), _num(usual))
+        return _compare("no visit for {v} days (typical customer: {t})", _num(v), _num(t))
+    if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
+        last, prev = row["events_last_30d"], row["events_prev_30d"]
+        direction = "down" if last < prev else "up" if last > prev else "flat"
+        template = f"activity {direction}: {{v}} events in the last 30 days, {{t}} in the 30 before"
+        return _compare(template, _num(last), _num(prev))
+    if key.startswith("touchpoint:"):
+        name = key.split(":", 1)[1]
+        recent = [c for c in members if c.startswith(RECENT_TOUCHPOINT_PREFIX)]
+        share = [c for c in members if c.startswith(TOUCHPOINT_PREFIX)]
+        if recent and (not share or row[recent[0]] != typical[recent[0]]):
+            c = recent[0]
+            template = f"{{v}} {name} in the last 30 days (typical customer: {{t}})"
+            return _compare(template, _num(row[c]), _num(typical[c]))
+        c = share[0]
+        template = f"{name} is {{v}} of their events (typical customer: {{t}})"
+        return _compare(template, _pct(row[c]), _pct(typical[c]))
+    f = members[0]
+    v, t = row[f], typical[f]
+    if f.startswith(CHANNEL_PREFIX):
+        template = f"{{v}} of their events via {labels.get(f, f)} (typical customer: {{t}})"
+        return _compare(template, _pct(v), _pct(t))
+    if f == "is_converted":
+        return "has never converted" if v < 0.5 else "has converted (most customers have not)"
+    if f == "sentiment_missing":
+        return "no sentiment recorded" if v > 0.5 else "has sentiment recorded (most have none)"
+    if f == "furthest_stage_rank":
+        template = "furthest stage reached: {v} (typical customer: {t})"
+        return _compare(
+            template, _STAGE_NAMES.get(int(v), _num(v)), _STAGE_NAMES.get(int(t), _num(t))
+        )
+    if f in _REASON_FORMATS:
+        template, fmt = _REASON_FORMATS[f]
+        return _compare(template, fmt(v), fmt(t))
+    return _compare(
+        f"{describe_feature(f, labels)}: {{v}} (typical customer: {{t}})", _num(v), _num(t)
+    )
+
+
+def _what_if(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    families: list[list[str]],
+    typical: pd.Series,
+    base: np.ndarray,
+) -> np.ndarray:
+    """Risk drop per row (rows x families) when a family of features is set to typical values."""
+    effects = np.empty((len(X), len(families)))
+    # One predict call per chunk of stacked copies: per-call overhead dominates small predictions.
+    step = max(1, REASON_BATCH_ROWS // max(1, len(families)))
+    for lo in range(0, len(X), step):
+        chunk = X.iloc[lo : lo + step]
+        copies = []
+        for members in families:
+            moved = chunk.copy()
+            moved[members] = typical[members].to_numpy()
+            copies.append(moved)
+        p = pipeline.predict_proba(pd.concat(copies, ignore_index=True))[:, 1]
+        effects[lo : lo + len(chunk)] = (
+            base[lo : lo + len(chunk), None] - p.reshape(len(families), len(chunk)).T
+        )
+    return effects
+
+
+def _reasons(
+    pipeline: Pipeline, X: pd.DataFrame, labels: dict[str, str], random_state: int
+) -> list[str]:
+    """Up to MAX_REASONS plain-words reasons per row: what-if a behaviour were typical."""
+    typical = X.median()
+    usable = [c for c in X.columns if not pd.isna(typical[c])]
+    families = _reason_families(usable, labels)
+    keys = list(families)
+    base = pipeline.predict_proba(X)[:, 1]
+    if len(keys) > REASON_CANDIDATES:
+        # Rank families on a bounded sample so the full pass stays REASON_CANDIDATES wide.
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(len(X), size=min(len(X), REASON_SAMPLE), replace=False))
+        sampled = _what_if(
+            pipeline, X.iloc[sample], [families[k] for k in keys], typical, base[sample]
+        )
+        strength = np.abs(sampled).mean(axis=0)
+        keys = [keys[j] for j in np.argsort(-strength, kind="stable")[:REASON_CANDIDATES]]
+    effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base)
+    # Only cite a behaviour where the customer really differs: some member outside the middle
+    # half of active customers (or off the typical value when that half is a single value). Trees
+    # react to tiny differences near split points, which would make "2.1 vs 2.0" reasons.
+    values = X[usable]
+    q25, q75 = values.quantile(0.25), values.quantile(0.75)
+    unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
+    for j, k in enumerate(keys):
+        effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
+    # Small effects relative to the customer's own risk are noise, not reasons.
+    floor = np.maximum(REASON_MIN_EFFECT, REASON_MIN_SHARE * base)
+    columns = {c: X[c].to_numpy() for c in X.columns}
+    texts = []
+    for i in range(len(X)):
+        order = [j for j in np.argsort(-effects[i], kind="stable") if effects[i, j] >= floor[i]]
+        row = {c: values_[i] for c, values_ in columns.items()}
+        parts = [_reason_text(keys[j], families[keys[j]], row, typical, labels) for j in order]
+        parts = [p for p in parts if p][:MAX_REASONS]
+        texts.append("; ".join(parts) if parts else _NOTHING_STANDS_OUT)
+    return texts

@@ -1,0 +1,354 @@
+"""Personas: k-means on behavioural mix and rhythm, automatic k, plain-words names.
+
+Clustering uses what a customer does and how (documented choice): the share of events per
+touchpoint (tp_*) and per channel (ch_*), sessions per week, events per session, session length,
+weekend and night shares. Outcomes (conversion, revenue, churn, recency, tenure) are left out so
+they can be reported per persona instead of defining it; identifiers never enter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from cjm.config import PersonaSettings
+from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
+
+RHYTHM_FEATURES = (
+    "sessions_per_week",
+    "events_per_session",
+    "mean_session_seconds",
+    "weekend_share",
+    "night_share",
+)
+# Heavy-tailed counts are compressed so a few power users do not become their own persona.
+LOG_FEATURES = ("sessions_per_week", "events_per_session", "mean_session_seconds")
+SILHOUETTE_SAMPLE = 5000
+N_INIT = 4
+# A touchpoint "stands out" for a persona at 1.5x the population's share (and >= 2% of its events).
+STANDOUT_RATIO, MIN_SHARE = 1.5, 0.02
+
+PERSONA_COLUMNS = [
+    "persona_id",
+    "name",
+    "description",
+    "customer_count",
+    "share",
+    "conversion_rate",
+    "churn_rate",
+    "revenue_per_customer",
+    "top_touchpoints",
+    "top_channels",
+]
+
+
+@dataclass
+class PersonaResult:
+    """Persona table, each customer's persona, and the fitted pipeline (None if nothing to fit)."""
+
+    personas: pd.DataFrame
+    customer_personas: pd.DataFrame
+    pipeline: Pipeline | None
+    feature_columns: list[str] = field(default_factory=list)
+    k: int = 0
+    k_note: str = ""
+    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+
+
+def make_persona_pipeline(k: int, random_state: int) -> Pipeline:
+    """Standardise features, then k-means with several initialisations."""
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("kmeans", KMeans(n_clusters=k, n_init=N_INIT, random_state=random_state)),
+        ]
+    )
+
+
+def persona_feature_columns(features: pd.DataFrame) -> list[str]:
+    """The clustering inputs present in a customer_features frame (see module docstring)."""
+    mix = [c for c in features.columns if c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX))]
+    return mix + [c for c in RHYTHM_FEATURES if c in features.columns]
+
+
+def persona_matrix(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Clustering matrix: missing shares are 0, heavy-tailed rhythm columns are log1p'd."""
+    X = features[columns].astype(float).fillna(0.0)
+    for c in LOG_FEATURES:
+        if c in X:
+            X[c] = np.log1p(X[c].clip(lower=0))
+    return X
+
+
+def choose_k(X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int) -> int:
+    """The k in [k_min, k_max] with the best silhouette (scaled space, <=5,000 sampled rows)."""
+    return _choose_k(X, k_min, k_max, random_state)[0]
+
+
+def _choose_k(
+    X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int
+) -> tuple[int, dict[int, float]]:
+    X = np.asarray(X, dtype=float)
+    distinct = len(np.unique(X, axis=0)) if len(X) else 0
+    # Silhouette is defined for 2 <= k <= distinct points - 1.
+    lo, hi = max(k_min, 2), min(k_max, distinct - 1)
+    if hi < lo:
+        return 1, {}  # nothing to compare: one persona is the honest answer
+    rng = np.random.default_rng(random_state)
+    sample = np.sort(rng.choice(len(X), size=min(len(X), SILHOUETTE_SAMPLE), replace=False))
+    scores: dict[int, float] = {}
+    for k in range(lo, hi + 1):
+        pipe = make_persona_pipeline(k, random_state).fit(X)
+        labels = pipe.predict(X[sample])
+        if len(np.unique(labels)) < 2:
+            continue
+        scaled = pipe[:-1].transform(X[sample])
+        scores[k] = float(silhouette_score(scaled, labels))
+    if not scores:
+        return 1, {}
+    # Highest silhouette; ties go to the smaller k (simpler story).
+    return max(scores, key=lambda k: (round(scores[k], 6), -k)), scores
+
+
+def fit_personas(
+    features: pd.DataFrame,
+    settings: PersonaSettings,
+    random_state: int,
+    churned: pd.Series | None = None,
+) -> PersonaResult:
+    """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them."""
+    columns = persona_feature_columns(features)
+    if features.empty or not columns:
+        return PersonaResult(
+            _empty_personas(), _empty_assignments(), None, columns, 0, "no customers to cluster"
+        )
+    # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
+    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    X = persona_matrix(features, columns)
+    rng = np.random.default_rng(random_state)
+    fit_rows = np.arange(len(X))
+    if len(X) > settings.fit_sample_size:
+        fit_rows = np.sort(rng.choice(len(X), size=settings.fit_sample_size, replace=False))
+    X_fit = X.iloc[fit_rows]
+    distinct = len(np.unique(X_fit.to_numpy(), axis=0))
+    scores: dict[int, float] = {}
+    if settings.k == "auto":
+        k, scores = _choose_k(X_fit, settings.k_min, settings.k_max, random_state)
+        if scores:
+            note = (
+                f"k={k} chosen automatically: best silhouette ({scores[k]:.2f}) among "
+                f"k={min(scores)}..{max(scores)} on up to {SILHOUETTE_SAMPLE:,} sampled customers"
+            )
+        else:
+            note = f"k={k}: too few distinct customers to compare k by silhouette"
+    else:
+        k = max(1, min(int(settings.k), distinct))
+        note = f"k={k} from the configuration" + (
+            f" (reduced from {settings.k}: only {distinct} distinct customers)"
+            if k < settings.k
+            else ""
+        )
+    pipeline = make_persona_pipeline(k, random_state).fit(X_fit)
+    raw = pipeline.predict(X)
+    distance = pipeline.transform(X)[np.arange(len(X)), raw]
+
+    # Deterministic ids: largest persona first, ties by centroid coordinates.
+    sizes = np.bincount(raw, minlength=k)
+    centres = pipeline[-1].cluster_centers_
+    order = sorted(range(k), key=lambda c: (-sizes[c], tuple(np.round(centres[c], 9))))
+    to_id = {c: i + 1 for i, c in enumerate(order)}
+    persona_id = np.array([to_id[c] for c in raw])
+
+    assignments = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype(str).to_numpy(),
+            "persona_id": persona_id.astype("int64"),
+            "distance_to_centroid": distance.astype(float),
+        }
+    )
+    personas = _describe(features, persona_id, k, churned)
+    return PersonaResult(personas, assignments, pipeline, columns, k, note, scores)
+
+
+def _empty_personas() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in PERSONA_COLUMNS}).astype(
+        {"persona_id": "int64", "customer_count": "int64", "share": float}
+        | {c: float for c in ("conversion_rate", "churn_rate", "revenue_per_customer")}
+    )
+
+
+def _empty_assignments() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=str),
+            "persona_id": pd.Series(dtype="int64"),
+            "distance_to_centroid": pd.Series(dtype=float),
+        }
+    )
+
+
+def _mean(s: pd.Series) -> float:
+    return float(s.mean()) if s.notna().any() else float("nan")
+
+
+def _ranked_mix(
+    persona: pd.DataFrame, population_means: pd.Series, columns: list[str]
+) -> list[tuple[str, float, float]]:
+    """(column, persona share, ratio to population) ranked by ratio, for shares >= MIN_SHARE."""
+    rows = []
+    for c in columns:
+        share, pop = float(persona[c].mean()), float(population_means[c])
+        if share >= MIN_SHARE and pop > 0:
+            rows.append((c, share, share / pop))
+    return sorted(rows, key=lambda r: (-r[2], -r[1], r[0]))
+
+
+def _over(ranked: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """The over-represented entries, or the most used ones when nothing is above average."""
+    above = [r for r in ranked if r[2] >= 1.1]
+    return (above or sorted(ranked, key=lambda r: (-r[1], r[0])))[:3]
+
+
+def _mix_text(ranked: list[tuple[str, float, float]], labels: dict[str, str]) -> str:
+    return ", ".join(f"{labels.get(c, c)} ({ratio:.1f}x)" for c, _, ratio in _over(ranked))
+
+
+def _rhythm_noun(persona: pd.DataFrame, population: pd.DataFrame) -> str:
+    def z(c: str) -> float:
+        if c not in population:
+            return 0.0
+        sd = float(population[c].std())
+        return 0.0 if not sd > 0 else (float(persona[c].mean()) - float(population[c].mean())) / sd
+
+    if z("sessions_per_week") >= 0.5:
+        return "regulars"
+    if z("sessions_per_week") <= -0.5:
+        return "occasional visitors"
+    if z("events_per_session") >= 0.5 or z("mean_session_seconds") >= 0.5:
+        return "deep browsers"
+    if z("night_share") >= 1:
+        return "night owls"
+    if z("weekend_share") >= 1:
+        return "weekenders"
+    return "customers"
+
+
+def _describe(
+    features: pd.DataFrame, persona_id: np.ndarray, k: int, churned: pd.Series | None
+) -> pd.DataFrame:
+    labels = feature_labels(features)
+    tp_cols = [c for c in features.columns if c.startswith(TOUCHPOINT_PREFIX)]
+    ch_cols = [c for c in features.columns if c.startswith(CHANNEL_PREFIX)]
+    pop_means = features[tp_cols + ch_cols].mean()
+    churn = None
+    if churned is not None:
+        lookup = churned.copy()
+        lookup.index = lookup.index.astype(str)
+        churn = features["customer_id"].astype(str).map(lookup).astype(float)
+    has_revenue = "monetary" in features and features["monetary"].notna().any()
+    has_conversion = "is_converted" in features
+    pop_churn = _mean(churn) if churn is not None else float("nan")
+    pop_conv = _mean(features["is_converted"]) if has_conversion else float("nan")
+    pop_rev = _mean(features["monetary"]) if has_revenue else float("nan")
+    pop_spw = _mean(features["sessions_per_week"]) if "sessions_per_week" in features else np.nan
+
+    rows = []
+    for pid in range(1, k + 1):
+        mask = persona_id == pid
+        part = features.loc[mask]
+        tps = _ranked_mix(part, pop_means, tp_cols)
+        chs = _ranked_mix(part, pop_means, ch_cols)
+        standout = [(c, s, r) for c, s, r in tps if r >= STANDOUT_RATIO][:2]
+        channel = next(((c, s, r) for c, s, r in chs if r >= 1.25 and s >= 0.3), None)
+        conv = _mean(part["is_converted"]) if has_conversion else float("nan")
+        rate = _mean(churn[mask]) if churn is not None else float("nan")
+        revenue = _mean(part["monetary"]) if has_revenue else float("nan")
+
+        noun = _rhythm_noun(part, features)
+        prefix = labels.get(channel[0], "").replace("_", " ") + " " if channel else ""
+        head = (prefix + noun).strip()
+        name = head[0].upper() + head[1:]
+        if standout:
+            name += ": " + " & ".join(labels.get(c, c) for c, _, _ in standout)
+        elif not channel and noun == "customers":
+            name = "Mainstream customers"
+
+        summary = name.split(":")[0]
+        if standout:
+            names = " and ".join(labels.get(c, c) for c, _, _ in standout)
+            summary += f": {names} far above average"
+        churn_word = _relative_word(rate, pop_churn, "churn")
+        if churn_word:
+            summary += f", {churn_word}"
+        sentences = [summary + ".", f"{int(mask.sum()):,} customers ({mask.mean():.0%})."]
+        if tps:
+            mix = ", ".join(
+                f"{labels.get(c, c)} {s:.0%} of events ({r:.1f}x the population)"
+                for c, s, r in _over(tps)
+            )
+            above = any(r >= 1.1 for _, _, r in tps)
+            lead = "Most over-represented touchpoints" if above else "No touchpoint above average"
+            sentences.append(f"{lead}: {mix}.")
+        if channel:
+            c, s, _ = channel
+            sentences.append(
+                f"Mostly via {labels.get(c, c)} ({s:.0%} of events vs {pop_means[c]:.0%} overall)."
+            )
+        elif not ch_cols:
+            sentences.append("The log has no channel data, so channels are not described.")
+        if "sessions_per_week" in part:
+            sentences.append(
+                f"{_rate(part['sessions_per_week'].mean())} sessions a week "
+                f"(all customers {_rate(pop_spw)})."
+            )
+        if has_conversion:
+            sentences.append(f"Converted: {conv:.0%} (all customers {pop_conv:.0%}).")
+        if churn is None:
+            sentences.append("Churn rate not computed (no churn labels were given).")
+        elif not np.isnan(rate):
+            sentences.append(f"Churned: {rate:.0%} (all customers {pop_churn:.0%}).")
+        if has_revenue:
+            sentences.append(f"Revenue per customer {revenue:,.2f} (all customers {pop_rev:,.2f}).")
+        else:
+            sentences.append("The log has no revenue, so value is not described.")
+        rows.append(
+            {
+                "persona_id": pid,
+                "name": name,
+                "description": " ".join(sentences),
+                "customer_count": int(mask.sum()),
+                "share": float(mask.mean()),
+                "conversion_rate": conv,
+                "churn_rate": rate,
+                "revenue_per_customer": revenue,
+                "top_touchpoints": _mix_text(tps, labels) or None,
+                "top_channels": _mix_text(chs, labels) or None,
+            }
+        )
+    out = pd.DataFrame(rows, columns=PERSONA_COLUMNS)
+    # Names are what analysts filter on, so they must be unique.
+    dup = out["name"].duplicated(keep=False)
+    out.loc[dup, "name"] = (
+        out.loc[dup, "name"] + " (persona " + out.loc[dup, "persona_id"].astype(str) + ")"
+    )
+    return out
+
+
+def _rate(x: float) -> str:
+    return f"{x:.2f}" if abs(x) < 1 else f"{x:.1f}"
+
+
+def _relative_word(value: float, population: float, what: str) -> str:
+    if np.isnan(value) or np.isnan(population) or population <= 0:
+        return ""
+    if value >= 1.5 * population:
+        return f"high {what}"
+    if value <= population / 1.5:
+        return f"low {what}"
+    return ""

@@ -1,0 +1,322 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from cjm.churn import (
+    CHURN_RISK_COLUMNS,
+    ChurnDefinition,
+    churn_labels,
+    customer_churn_state,
+    make_churn_pipeline,
+    resolve_churn_definition,
+    score_churn,
+    training_cutoffs,
+)
+from cjm.config import ChurnSettings
+from cjm.db import connect
+
+EVENTS_DDL = """
+create or replace table events (
+    event_id varchar, customer_id varchar, anonymous_id varchar, event_time timestamptz,
+    touchpoint varchar, channel varchar, stage varchar, session_id varchar, event_index bigint,
+    session_index bigint, revenue double, sentiment double, is_conversion boolean,
+    source_file varchar, source_row bigint, properties json
+)
+"""
+
+
+def load_events(con, df):
+    """df: customer_id, event_time, touchpoint, session_id[, revenue]; other columns NULL."""
+    df = df.copy()
+    if "revenue" not in df:
+        df["revenue"] = np.nan
+    con.execute(EVENTS_DDL)
+    con.register("src", df)
+    con.execute(
+        """
+        insert into events
+        select 'e' || row_number() over (), customer_id, null, event_time, touchpoint, null, null,
+               session_id,
+               row_number() over (partition by customer_id order by event_time), null,
+               revenue, null, touchpoint = 'purchase', 'test', row_number() over (), null
+        from src
+        """
+    )
+    con.unregister("src")
+
+
+def day(text):
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def golden_log():
+    """D=10 days, exit touchpoint 'cancel'; log ends 2024-03-31 00:00."""
+    rows = [
+        ("quiet", "2024-02-25 12:00", "visit", "q0"),
+        ("quiet", "2024-03-15 12:00", "visit", "q1"),  # then silent: churned at 03-25 12:00
+        ("quit", "2024-02-27 09:00", "visit", "x0"),
+        ("quit", "2024-03-28 10:00", "cancel", "x1"),
+        ("quit", "2024-03-28 10:05", "survey", "x1"),  # same session: still gone
+        ("back", "2024-02-28 09:00", "visit", "b0"),
+        ("back", "2024-03-05 09:00", "cancel", "b1"),
+        ("back", "2024-03-06 09:00", "visit", "b2"),  # came back: active again
+        ("back", "2024-03-30 09:00", "visit", "b3"),
+        ("lapse", "2024-02-26 09:00", "visit", "l0"),
+        ("lapse", "2024-03-10 09:00", "visit", "l1"),  # a 12-day lapse that ended
+        ("lapse", "2024-03-25 09:00", "visit", "l2"),
+        ("gone", "2024-02-10 09:00", "visit", "g0"),  # already churned at 03-01
+        ("fresh", "2024-03-29 09:00", "visit", "f0"),  # not yet a customer at 03-01
+        ("edge", "2024-02-27 09:00", "visit", "d0"),
+        ("edge", "2024-03-21 00:00", "visit", "d1"),  # exactly 10 days before log end
+        ("anchor", "2024-02-28 09:00", "visit", "a0"),
+        ("anchor", "2024-03-31 00:00", "visit", "a1"),
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "event_time", "touchpoint", "session_id"])
+    df["event_time"] = pd.to_datetime(df["event_time"]).dt.tz_localize("UTC")
+    con = connect()
+    load_events(con, df)
+    return con
+
+
+GOLDEN = ChurnDefinition(10, ("cancel",), 30, "config", "test")
+
+
+def test_churn_state_at_log_end():
+    con = golden_log()
+    state = customer_churn_state(con, GOLDEN).set_index("customer_id")
+    churned = state.loc[state["is_churned"]]
+    assert sorted(churned.index) == ["edge", "gone", "quiet", "quit"]
+    assert churned.loc["quiet", "churned_at"] == pd.Timestamp("2024-03-25 12:00", tz="UTC")
+    assert churned.loc["quiet", "churn_reason"] == "inactivity"
+    assert churned.loc["quit", "churned_at"] == pd.Timestamp("2024-03-28 10:00", tz="UTC")
+    assert churned.loc["quit", "churn_reason"] == "exit_touchpoint"
+    assert churned.loc["edge", "churned_at"] == pd.Timestamp("2024-03-31 00:00", tz="UTC")
+    assert state.loc["back", "churned_at"] is pd.NaT or pd.isna(state.loc["back", "churned_at"])
+    assert state.loc["quit", "last_seen_at"] == pd.Timestamp("2024-03-28 10:05", tz="UTC")
+
+
+def test_labels_are_the_state_one_horizon_later_for_customers_active_at_the_cutoff():
+    con = golden_log()
+    labels = churn_labels(con, GOLDEN, day("2024-03-01")).set_index("customer_id")
+    # gone (already churned) and fresh (no history) are not in the population
+    assert sorted(labels.index) == ["anchor", "back", "edge", "lapse", "quiet", "quit"]
+    assert labels["churned"].to_dict() == {
+        "anchor": False,
+        "back": False,  # cancelled, then came back inside the horizon
+        "edge": True,
+        "lapse": False,  # a lapse that ended inside the horizon is not churn
+        "quiet": True,
+        "quit": True,
+    }
+    with pytest.raises(ValueError, match="need events up to"):
+        churn_labels(con, GOLDEN, day("2024-03-15"))
+
+
+def test_labels_ignore_events_after_the_horizon():
+    con = golden_log()
+    before = churn_labels(con, GOLDEN, day("2024-03-01"))
+    con.execute(
+        "insert into events (event_id, customer_id, event_time, touchpoint, session_id) values "
+        "('late1', 'quiet', '2024-04-02 00:00+00', 'visit', 'q9'),"
+        "('late2', 'quit', '2024-04-03 00:00+00', 'visit', 'x9')"
+    )
+    pd.testing.assert_frame_equal(before, churn_labels(con, GOLDEN, day("2024-03-01")))
+
+
+def gap_log(gaps_days):
+    rows = []
+    for i, gap in enumerate(gaps_days):
+        start = day("2024-01-01")
+        rows += [
+            (f"c{i}", start, "visit", f"c{i}a"),
+            (f"c{i}", start + timedelta(gap), "visit", f"c{i}b"),
+        ]
+    df = pd.DataFrame(rows, columns=["customer_id", "event_time", "touchpoint", "session_id"])
+    con = connect()
+    load_events(con, df)
+    return con
+
+
+def test_auto_inactivity_is_the_90th_percentile_of_session_gaps():
+    d = resolve_churn_definition(gap_log(range(1, 41)), ChurnSettings(inactivity_days="auto"))
+    # quantile of 1..40 at 0.9 = 1 + 0.9 * 39 = 36.1, rounded up
+    assert d.inactivity_days == 37 and d.inactivity_source == "auto"
+    assert "37 days" in d.note and "36.1" in d.note and "40 gaps" in d.note
+    short = resolve_churn_definition(gap_log([0.1] * 40), ChurnSettings())
+    assert short.inactivity_days == 7  # clamped
+    few = resolve_churn_definition(gap_log([3, 4, 5]), ChurnSettings())
+    assert few.inactivity_days == 30 and "only 3 gaps" in few.note
+    fixed = resolve_churn_definition(
+        gap_log([3]), ChurnSettings(inactivity_days=45, exit_touchpoints=("cancel",))
+    )
+    assert (fixed.inactivity_days, fixed.inactivity_source) == (45, "config")
+    assert "cancel" in fixed.note
+
+
+def test_training_cutoffs_are_a_horizon_apart_and_leave_history():
+    cutoffs = training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 4)
+    # 01-01 itself would have no history; at least half a horizon (15 days) is needed
+    assert cutoffs == [day("2024-01-31"), day("2024-03-01"), day("2024-03-31")]
+    assert training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 2) == cutoffs[1:]
+    assert training_cutoffs(day("2024-01-01"), day("2024-02-15"), 30, 4) == [day("2024-01-16")]
+    assert training_cutoffs(day("2024-01-01"), day("2024-02-14"), 30, 4) == []
+
+
+def synthetic_log(n=600, days=240, seed=0):
+    """Customers visit every ~2.5 days; 60% stop at a random time and, in the 30 days before
+    they stop, most of their sessions include a 'complaint' (a precursor the model can learn)."""
+    rng = np.random.default_rng(seed)
+    cols = {"customer": [], "session": [], "t": [], "touchpoint": []}
+    for c in range(n):
+        start = rng.uniform(0, 60)
+        stop = rng.uniform(start + 30, days + 120) if rng.random() < 0.6 else np.inf
+        times = start + np.cumsum(np.r_[0, 1.0 + rng.exponential(1.5, size=days)])
+        times = times[times < min(stop, days)]
+        second = rng.choice(["product_view", "search", "purchase"], size=len(times))
+        complaint = rng.random(len(times)) < np.where(stop - times < 30, 0.8, 0.03)
+        session = np.arange(len(times)) + 1000 * c
+        for t, tp, sess in (
+            (times, np.full(len(times), "visit"), session),
+            (times + 3 / 1440, second, session),
+            (
+                times[complaint] + 6 / 1440,
+                np.full(complaint.sum(), "complaint"),
+                session[complaint],
+            ),
+        ):
+            cols["customer"].append(np.full(len(t), c))
+            cols["session"].append(sess)
+            cols["t"].append(t)
+            cols["touchpoint"].append(tp)
+    flat = {k: np.concatenate(v) for k, v in cols.items()}
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{c:04d}" for c in flat["customer"]],
+            "event_time": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(flat["t"], "D"),
+            "touchpoint": flat["touchpoint"],
+            "session_id": flat["session"].astype(str),
+        }
+    )
+    df["revenue"] = np.where(df["touchpoint"] == "purchase", 20.0, np.nan)
+    return df
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # OpenMP in the boosting model crawls when the (shared, 2-core) machine is busy; one thread
+    # keeps these tests fast and their timing stable.
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def scored():
+    con = connect()
+    load_events(con, synthetic_log())
+    ids = con.execute("select distinct customer_id from events").df()["customer_id"]
+    personas = pd.DataFrame({"customer_id": ids, "persona_id": 1 + np.arange(len(ids)) % 3})
+    result = score_churn(con, ChurnSettings(), random_state=0, customer_personas=personas)
+    return con, result
+
+
+def test_model_beats_recency_on_a_forward_holdout(scored):
+    _, result = scored
+    metrics = result.metrics.set_index("model")
+    model, baseline = metrics.loc["churn_model"], metrics.loc["recency_baseline"]
+    assert model["roc_auc"] > 0.8
+    assert model["roc_auc"] >= baseline["roc_auc"]
+    assert model["pr_auc"] >= baseline["pr_auc"]
+    assert 0 < model["brier"] < 0.25
+    assert model["n_holdout"] > 0 and model["positives"] > 0 and model["n_train"] > 0
+    assert result.model_card["status"] == "trained"
+    assert len(result.cutoffs) == 4
+    assert result.model_card["holdout_cutoff"] == result.cutoffs[-1].isoformat()
+
+
+def test_scores_only_active_customers_with_ranked_tiers_and_reasons(scored):
+    con, result = scored
+    risk = result.churn_risk
+    assert list(risk.columns) == CHURN_RISK_COLUMNS
+    state = customer_churn_state(con, result.definition)
+    active = set(state.loc[~state["is_churned"], "customer_id"])
+    assert set(risk["customer_id"]) == active and len(risk) == len(active)
+    assert risk["risk_score"].between(0, 1).all()
+    assert risk["risk_score"].is_monotonic_decreasing
+    assert list(risk["rank"]) == list(range(1, len(risk) + 1))
+    assert set(risk["risk_tier"]) <= {"high", "medium", "low"}
+    assert {"high", "low"} <= set(risk["risk_tier"])
+    assert risk["persona_id"].notna().all()
+    assert (risk["revenue"] >= 0).all()
+    high = risk[risk["risk_tier"] == "high"]
+    assert high["reasons"].str.contains(r"\d").all()
+    # the planted precursor is what the riskiest customers are told about, with counts
+    assert high["reasons"].head(10).str.contains(r"\d+ complaint in the last 30 days").all()
+
+
+def test_model_card_is_json_and_says_what_was_done(scored):
+    _, result = scored
+    card = json.loads(json.dumps(result.model_card))
+    assert card["definition"]["inactivity_source"] == "auto"
+    assert "recency_days" in card["features"] and "tp30_complaint" in card["features"]
+    assert card["feature_descriptions"]["tp30_complaint"].count("complaint") == 1
+    assert len(card["metrics"]) == 2
+    assert card["tier_thresholds"]["high"] > card["tier_thresholds"]["medium"]
+
+
+def test_churn_pipeline_is_calibrated_boosting():
+    pipe = make_churn_pipeline(random_state=0)
+    model = pipe.named_steps["model"]
+    assert isinstance(model, CalibratedClassifierCV)
+    assert isinstance(model.estimator, HistGradientBoostingClassifier)
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    assert pipe.fit(X, (X[:, 0] > 0).astype(int)) is pipe
+
+
+def test_short_log_without_revenue_or_channel_returns_a_clear_empty_result():
+    df = pd.DataFrame(
+        {
+            "customer_id": ["solo", "solo"],
+            "event_time": [day("2024-01-01"), day("2024-01-02")],
+            "touchpoint": ["visit", "visit"],
+            "session_id": ["s1", "s2"],
+        }
+    )
+    con = connect()
+    load_events(con, df)
+    result = score_churn(con, ChurnSettings(), random_state=0)
+    assert result.churn_risk.empty and list(result.churn_risk.columns) == CHURN_RISK_COLUMNS
+    assert result.pipeline is None
+    card = json.loads(json.dumps(result.model_card))
+    assert card["status"] == "not_trained"
+    assert "spans 1.0 days" in card["reason"] and "45 days" in card["reason"]
+    assert result.metrics["roc_auc"].isna().all()
+    assert result.metrics["note"].str.startswith("not computed").all()
+
+
+def test_single_class_returns_a_clear_empty_result():
+    # everyone visits daily for 150 days: nobody ever churns
+    rows = [
+        (f"c{c}", day("2024-01-01") + timedelta(days=d), "visit", f"c{c}d{d}")
+        for c in range(15)
+        for d in range(150)
+    ]
+    con = connect()
+    load_events(
+        con, pd.DataFrame(rows, columns=["customer_id", "event_time", "touchpoint", "session_id"])
+    )
+    result = score_churn(con, ChurnSettings(inactivity_days=30), random_state=0)
+    assert result.churn_risk.empty and result.pipeline is None
+    assert "0 customers who churned" in result.model_card["reason"]
+
+
+def test_empty_log():
+    con = connect()
+    con.execute(EVENTS_DDL)
+    result = score_churn(con, ChurnSettings(), random_state=0)
+    assert result.churn_risk.empty and "empty" in result.model_card["reason"]

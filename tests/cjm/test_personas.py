@@ -1,0 +1,171 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
+
+from cjm.config import PersonaSettings
+from cjm.db import connect
+from cjm.features import customer_features
+from cjm.personas import (
+    PERSONA_COLUMNS,
+    choose_k,
+    fit_personas,
+    make_persona_pipeline,
+    persona_feature_columns,
+    persona_matrix,
+)
+
+# Three behavioural groups: (signature touchpoint, its channel, sessions per week, churn chance)
+GROUPS = [
+    ("app_open", "mobile_app", 5.0, 0.05),
+    ("email_click", "email", 1.0, 0.40),
+    ("store_visit", "store", 0.4, 0.20),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # OpenMP in k-means crawls when the (shared, 2-core) machine is busy; one thread keeps these
+    # tests fast and their timing stable.
+    with threadpool_limits(1):
+        yield
+
+
+def synthetic_features(n_per_group=150, seed=1):
+    """Customer feature rows in three well-separated groups, plus true group and churn labels."""
+    rng = np.random.default_rng(seed)
+    rows, truth, churned = [], [], []
+    for g, (_, _, spw, churn) in enumerate(GROUPS):
+        for i in range(n_per_group):
+            mix = rng.dirichlet([1, 1, 1]) * 0.4
+            mix[g] += 0.6
+            channels = rng.dirichlet([1, 1, 1]) * 0.3
+            channels[g] += 0.7
+            row = {
+                "customer_id": f"g{g}-{i:03d}",
+                "recency_days": rng.uniform(0, 30),  # not a clustering input
+                "sessions_per_week": spw * rng.lognormal(0, 0.2),
+                "events_per_session": 3 * rng.lognormal(0, 0.2),
+                "mean_session_seconds": 300 * rng.lognormal(0, 0.3),
+                "weekend_share": rng.uniform(0, 0.4),
+                "night_share": rng.uniform(0, 0.2),
+                "is_converted": int(rng.random() < 0.3),
+                "monetary": float(rng.gamma(2, 20)),
+            }
+            row |= {f"tp_{GROUPS[j][0]}": mix[j] for j in range(3)}
+            row |= {f"tp30_{GROUPS[j][0]}": int(10 * mix[j]) for j in range(3)}
+            row |= {f"ch_{GROUPS[j][1]}": channels[j] for j in range(3)}
+            rows.append(row)
+            truth.append(g)
+            churned.append(rng.random() < churn)
+    features = pd.DataFrame(rows)
+    return features, np.array(truth), pd.Series(churned, index=features["customer_id"])
+
+
+def test_clustering_inputs_are_mix_and_rhythm_only():
+    features, _, _ = synthetic_features(5)
+    columns = persona_feature_columns(features)
+    assert "recency_days" not in columns and "monetary" not in columns
+    assert "is_converted" not in columns and "customer_id" not in columns
+    assert not any(c.startswith("tp30_") for c in columns)
+    assert {"tp_app_open", "ch_email", "sessions_per_week", "night_share"} <= set(columns)
+
+
+def test_recovers_well_separated_groups_with_automatic_k():
+    features, truth, churned = synthetic_features()
+    settings = PersonaSettings(k="auto", k_min=2, k_max=6, fit_sample_size=200)
+    result = fit_personas(features, settings, random_state=0, churned=churned)
+    assert result.k == 3
+    assert "silhouette" in result.k_note
+    assert len(result.customer_personas) == len(features)  # fitted on 200, everyone assigned
+    assert adjusted_rand_score(truth, result.customer_personas["persona_id"]) >= 0.9
+
+    personas = result.personas
+    assert list(personas.columns) == PERSONA_COLUMNS
+    assert sorted(personas["persona_id"]) == [1, 2, 3]
+    assert personas["customer_count"].sum() == len(features)
+    assert personas["share"].sum() == pytest.approx(1.0)
+    assert personas["name"].is_unique
+    # each group's persona is named after its signature touchpoint and described in numbers
+    assigned = result.customer_personas["persona_id"].to_numpy()
+    for g, (touchpoint, channel, _, _) in enumerate(GROUPS):
+        pid = np.bincount(assigned[truth == g]).argmax()
+        row = personas.set_index("persona_id").loc[pid]
+        assert touchpoint in row["name"]
+        assert row["top_touchpoints"].startswith(touchpoint + " (")
+        assert row["top_channels"].startswith(channel + " (")
+        assert "%" in row["description"]
+    app = personas.set_index("persona_id").loc[np.bincount(assigned[truth == 0]).argmax()]
+    assert app["name"].startswith("Mobile app regulars")
+    assert "low churn" in app["description"]
+    assert app["churn_rate"] < personas["churn_rate"].max()
+
+
+def test_same_random_state_gives_identical_ids_and_assignments():
+    features, _, churned = synthetic_features()
+    settings = PersonaSettings(k="auto", k_max=5, fit_sample_size=200)
+    first = fit_personas(features, settings, random_state=7, churned=churned)
+    again = fit_personas(features, settings, random_state=7, churned=churned)
+    shuffled = fit_personas(features.sample(frac=1.0, random_state=3), settings, 7, churned)
+    for other in (again, shuffled):  # input row order does not matter either
+        pd.testing.assert_frame_equal(first.personas, other.personas)
+        pd.testing.assert_frame_equal(first.customer_personas, other.customer_personas)
+    # ids ordered by size, largest first
+    assert first.personas["customer_count"].is_monotonic_decreasing
+
+
+def test_fixed_k_and_no_churn_labels():
+    features, _, _ = synthetic_features(40)
+    result = fit_personas(features, PersonaSettings(k=2), random_state=0)
+    assert result.k == 2 and "configuration" in result.k_note
+    assert result.personas["churn_rate"].isna().all()
+    assert result.personas["description"].str.contains("Churn rate not computed").all()
+    assert (result.customer_personas["distance_to_centroid"] >= 0).all()
+
+
+def test_choose_k_prefers_the_true_number_and_degenerates_to_one():
+    features, _, _ = synthetic_features(60)
+    X = persona_matrix(features, persona_feature_columns(features))
+    assert choose_k(X, 2, 6, random_state=0) == 3
+    assert choose_k(np.ones((10, 3)), 2, 6, random_state=0) == 1
+
+
+def test_pipeline_is_sklearn_style():
+    pipe = make_persona_pipeline(3, random_state=0)
+    assert pipe.named_steps["kmeans"].n_init >= 4
+    fitted = pipe.fit(np.random.default_rng(0).normal(size=(30, 2)))
+    assert fitted is pipe and pipe[-1].cluster_centers_.shape == (3, 2)
+
+
+def test_tiny_log_without_channels_or_revenue_from_sql():
+    con = connect()
+    con.execute(
+        "create table events as select * from (values "
+        "('1', 'x', timestamptz '2024-01-01 10:00+00', 'Add to Cart', 's1'),"
+        "('2', 'x', timestamptz '2024-01-02 10:00+00', 'Add to Cart', 's2'),"
+        "('3', 'y', timestamptz '2024-01-01 11:00+00', 'browse', 's3')"
+        ") t(event_id, customer_id, event_time, touchpoint, session_id)"
+    )
+    for column in (
+        "channel varchar",
+        "stage varchar",
+        "revenue double",
+        "sentiment double",
+        "is_conversion boolean",
+        "event_index bigint",
+    ):
+        con.execute(f"alter table events add column {column}")
+    features = customer_features(con)
+    result = fit_personas(features, PersonaSettings(), random_state=0)
+    assert result.k >= 1 and len(result.customer_personas) == 2
+    text = " ".join(result.personas["description"])
+    assert "no channel data" in text and "no revenue" in text
+    # the original touchpoint name, not the sanitised column, appears in the table
+    assert "Add to Cart" in " ".join(result.personas["top_touchpoints"].dropna())
+
+
+def test_no_customers():
+    features, _, _ = synthetic_features(1)
+    result = fit_personas(features.iloc[0:0], PersonaSettings(), random_state=0)
+    assert result.personas.empty and result.customer_personas.empty and result.pipeline is None
