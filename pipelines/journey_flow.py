@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -12,6 +13,10 @@ from cjm.config import Config
 from cjm.ingest import FileLoad, discover_files
 from cjm.publish import build_path_for, discard, publish, run_lock
 from cjm.runs import RunRecord, new_run
+
+
+def _lap(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
 
 
 def _progress(message: str) -> None:
@@ -73,10 +78,18 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         build_path = build_path_for(db_path, record.run_id)
         discard(build_path)
         try:
+            clock = time.perf_counter()
             load_events_task(build_path, files, config)
+            record.stage_seconds["load_events"] = _lap(clock)
+            clock = time.perf_counter()
             record.stage_seconds.update(build_journeys_task(build_path, config))
+            record.stage_seconds["build_journeys"] = _lap(clock)
+            clock = time.perf_counter()
             persona_summary = build_personas_task(build_path, config)
+            record.stage_seconds["build_personas"] = _lap(clock)
+            clock = time.perf_counter()
             churn_summary = score_churn_task(build_path, config)
+            record.stage_seconds["score_churn"] = _lap(clock)
             record.counts.update(persona_summary.get("counts", {}))
             record.counts.update(churn_summary.get("counts", {}))
             record.notes += persona_summary.get("notes", []) + churn_summary.get("notes", [])
