@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm import churn, patterns, personas
+from cjm import churn, insights, patterns, personas
 from cjm.config import Config
 from cjm.db import connect, write_table
 from cjm.features import customer_features
@@ -89,6 +89,21 @@ def build_personas(build_path: Path, config: Config, progress: Progress = None) 
         write_table(con, "customer_personas", result.customer_personas)
         notes = [definition.note] + ([result.k_note] if result.k_note else [])
         return {"counts": {"personas": len(result.personas)}, "notes": notes}
+    finally:
+        con.close()
+
+
+def build_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Reach, lifts, sentiment, removal effect and role of every touchpoint."""
+    con = _open(build_path, config)
+    try:
+        if progress:
+            progress("computing touchpoint insights (absorbing Markov chain)")
+        state = con.execute("select customer_id, is_churned from customer_churn_state").df()
+        frame = insights.touchpoint_insights(con, state)
+        write_table(con, "touchpoint_insights", frame)
+        roles = frame["role"].value_counts().to_dict() if len(frame) else {}
+        return {"counts": {"touchpoints": len(frame)}, "roles": roles}
     finally:
         con.close()
 

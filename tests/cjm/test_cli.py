@@ -25,6 +25,7 @@ def published(tmp_path_factory) -> Path:
     steps.load_events(build, discover_files(SAMPLE_DIR / "events"), config)
     steps.build_journeys(build, config)
     steps.build_personas(build, config)
+    steps.build_insights(build, config)
     steps.score_churn(build, config)
     steps.finish_run(build, new_run(db, config.model_dump(mode="json")), db)
     publish(build, db)
@@ -65,6 +66,12 @@ def test_churn_list_is_sorted_riskiest_first(published, tmp_path, suffix):
 def test_churn_list_rejects_unknown_extension(published, tmp_path, capsys):
     assert main(["churn-list", "--out", str(tmp_path / "x.xlsx"), "--db", str(published)]) == 2
     assert "use a .csv or .parquet" in capsys.readouterr().err
+
+
+def test_touchpoint_roles_are_queryable(published, capsys):
+    sql = "select role from touchpoint_insights where touchpoint = 'payment_error'"
+    assert main(["query", sql, "--db", str(published), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["role", "pain_point"]
 
 
 def test_missing_database_says_what_to_do(tmp_path, capsys):

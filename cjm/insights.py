@@ -1,0 +1,435 @@
+"""Touchpoint insights: reach, conversion and churn lift, sentiment, drop-off, removal effect, role.
+
+Metrics (one row per touchpoint; customers are the rows of `journeys`):
+- reach: customers with the touchpoint; reach_share = reach / customers.
+- conversion_lift = P(converted | touched) / P(converted | not touched), converted being
+  journeys.is_converted; churn_lift likewise from churn_state.is_churned (customers missing from
+  churn_state count in neither churn rate). NaN when a rate is undefined or the untouched rate is
+  0 (nobody converts, everybody has the touchpoint, ...); all churn columns NaN without churn_state.
+- mean_sentiment / sentiment_count over the touchpoint's events that carry a sentiment.
+- drop_off_rate: share of the touchpoint's events that are the last event of their session;
+  journey_end_rate: share that are the customer's last event.
+- removal_effect (Markov-chain attribution): per customer, events in event_index order give
+  (start) -> first touchpoint -> ... -> last touchpoint -> (conversion) if the journey converted,
+  else (null). With transition probabilities estimated from all customers, P is the probability of
+  absorption in (conversion) from (start), solved exactly from (I - Q) x = r (sparse LU).
+  Removing t sends every transition into t to (null); removal_effect = (P - P_without_t) / P.
+  No re-solve per touchpoint is needed: walks that never visit t are unchanged and walks that do
+  are lost, so P - P_without_t = h(t) * x(t), with x(t) the conversion probability from t and
+  h(t) = N[start, t] / N[t, t] the probability of ever reaching t (N = (I - Q)^-1, one
+  back-solve per touchpoint). Only the `max_removal_touchpoints` (default 1000) touchpoints of
+  highest reach get a removal effect, the rest NaN; NaN for all when P == 0.
+
+Role (the first rule that matches wins). Thresholds: minimum reach m = max(5, 1% of customers).
+A touchpoint below m is neutral. Lifts count only when the untouched group also has m customers
+and at least m customers have each outcome (with ~100% conversion, lifts and removal effects only
+mirror reach); sentiment counts over at least 10 rated events.
+1. pain_point: churn_lift >= 1.5; conversion_lift <= 0.67; mean_sentiment <= -0.3; or
+   drop_off_rate >= max(0.5, 1.5 x the log-wide share of events that end a session), unless its
+   customers do better (a delight lift below) or most journeys reaching it end there
+   (journey_end_rate >= 0.5: the natural end of the journey, e.g. a closed ticket).
+2. moment_of_truth: one of the 3 highest removal effects and >= 0.2, among touchpoints whose
+   conversion_lift is not below 1 (the memoryless chain also credits touchpoints that merely sit
+   on long journeys).
+3. point_of_delight: conversion_lift >= 1.5; churn_lift <= 0.67; or mean_sentiment >= 0.3.
+4. neutral.
+Pain comes first: a touchpoint that hurts needs fixing even when it matters or also delights.
+Conversion touchpoints (events.is_conversion) are the outcome itself, so their conversion lift,
+removal effect and drop-off never give a role (churn lift and sentiment still do). role_reason
+states the numbers that gave the role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import duckdb
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+
+INSIGHT_COLUMNS = [
+    "touchpoint",
+    "reach",
+    "reach_share",
+    "event_count",
+    "conversion_rate_with",
+    "conversion_rate_without",
+    "conversion_lift",
+    "churn_rate_with",
+    "churn_rate_without",
+    "churn_lift",
+    "mean_sentiment",
+    "sentiment_count",
+    "drop_off_rate",
+    "journey_end_rate",
+    "removal_effect",
+    "is_conversion",
+    "role",
+    "role_reason",
+]
+
+MIN_REACH, MIN_REACH_SHARE = 5, 0.01
+HIGH_LIFT, LOW_LIFT = 1.5, 0.67
+SENTIMENT_LOW, SENTIMENT_HIGH, MIN_SENTIMENT_COUNT = -0.3, 0.3, 10
+# Every touchpoint ends some sessions; only a clear excess over the log's own rate is a pain.
+DROP_OFF_MIN, DROP_OFF_RATIO = 0.5, 1.5
+# Where most journeys that reach a touchpoint finish, ending the session is the journey's end.
+JOURNEY_END_MAX = 0.5
+MOMENT_MIN_EFFECT, MOMENT_TOP = 0.2, 3
+MAX_REMOVAL_TOUCHPOINTS = 1000
+# Columns of the back-solve done at once: bounds memory to states x this many doubles.
+_SOLVE_BATCH = 256
+
+TransitionCounts = pd.DataFrame | Mapping[tuple[str, str], float]
+
+
+def _transition_frame(transition_counts: TransitionCounts) -> pd.DataFrame:
+    if isinstance(transition_counts, pd.DataFrame):
+        frame = transition_counts[["from", "to", "count"]]
+    else:
+        frame = pd.DataFrame(
+            [(a, b, c) for (a, b), c in transition_counts.items()], columns=["from", "to", "count"]
+        )
+    frame = frame.astype({"from": str, "to": str, "count": float})
+    if (frame["count"] < 0).any():
+        raise ValueError("transition counts must be non-negative")
+    return frame
+
+
+class _Chain:
+    """Transient part of an absorbing chain: states, Q, r (one-step success probability)."""
+
+    def __init__(self, frame: pd.DataFrame, start: str, success: str) -> None:
+        # The success state absorbs whatever leaves it; every state without outgoing transitions
+        # absorbs as a failure (null).
+        frame = frame[(frame["from"] != success) & (frame["count"] > 0)]
+        states = pd.Index(pd.unique(pd.concat([pd.Series([start]), frame["from"]])))
+        self.states = states
+        self.start = int(states.get_loc(start))
+        totals = frame.groupby("from")["count"].sum()
+        prob = frame["count"].to_numpy() / totals.loc[frame["from"]].to_numpy()
+        rows = states.get_indexer(frame["from"])
+        cols = states.get_indexer(frame["to"])
+        inner = cols >= 0
+        n = len(states)
+        self.q = sp.csc_matrix((prob[inner], (rows[inner], cols[inner])), shape=(n, n))
+        to_success = (frame["to"] == success).to_numpy()
+        self.r = np.bincount(rows[to_success], weights=prob[to_success], minlength=n)
+        try:
+            self.lu = splu(sp.identity(n, format="csc") - self.q)
+        except RuntimeError as error:
+            raise ValueError(
+                "the chain has states from which no walk is ever absorbed (a closed loop)"
+            ) from error
+        self.x = self.lu.solve(self.r)
+
+    @property
+    def probability(self) -> float:
+        return float(min(max(self.x[self.start], 0.0), 1.0))
+
+    def removal_effects(self, indices: np.ndarray) -> np.ndarray:
+        """(P - P_without_state) / P for the given state indices (never start)."""
+        p = self.probability
+        out = np.full(len(indices), np.nan)
+        if p <= 0:
+            return out
+        n = len(self.states)
+        for lo in range(0, len(indices), _SOLVE_BATCH):
+            batch = indices[lo : lo + _SOLVE_BATCH]
+            unit = np.zeros((n, len(batch)))
+            unit[batch, np.arange(len(batch))] = 1.0
+            columns = self.lu.solve(unit)  # columns of N = (I - Q)^-1
+            reach = columns[self.start] / columns[batch, np.arange(len(batch))]
+            out[lo : lo + len(batch)] = np.clip(reach * self.x[batch] / p, 0.0, 1.0)
+        return out
+
+
+def absorption_probability(
+    transition_counts: TransitionCounts, start: str = START, success: str = CONVERSION
+) -> float:
+    """Exact probability that a walk from `start` is absorbed in `success` (counts: from, to)."""
+    return _Chain(_transition_frame(transition_counts), start, success).probability
+
+
+def removal_effects(
+    transition_counts: TransitionCounts,
+    states: Iterable[str] | None = None,
+    start: str = START,
+    success: str = CONVERSION,
+) -> pd.Series:
+    """(P - P_without_s) / P per state s (default: every transient state but start), exactly."""
+    chain = _Chain(_transition_frame(transition_counts), start, success)
+    names = [s for s in chain.states if s != start] if states is None else list(states)
+    if start in names or success in names:
+        raise ValueError("start and success cannot be removed")
+    indices = chain.states.get_indexer(names)
+    effects = np.zeros(len(names))  # a state the chain never visits changes nothing
+    known = indices >= 0
+    effects[known] = chain.removal_effects(indices[known])
+    if chain.probability <= 0:
+        effects[:] = np.nan
+    return pd.Series(effects, index=pd.Index(names, name="state"), name="removal_effect")
+
+
+def _step_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Events counted per (previous touchpoint, touchpoint): one ordered pass over the log."""
+    # Sessions are runs of consecutive events of a customer, so an event ends its session when the
+    # customer's next event is in another session or there is none; this avoids a second sort.
+    return con.execute(
+        """
+        with steps as (
+            select customer_id, touchpoint, sentiment, is_conversion,
+                   lag(touchpoint) over w as previous,
+                   lead(session_id) over w is distinct from session_id as ends_session,
+                   lead(event_index) over w is null as ends_journey
+            from events
+            window w as (partition by customer_id order by event_index)
+        )
+        select s.previous, s.touchpoint, count(*) as n,
+               coalesce(sum(s.sentiment), 0) as sentiment_sum, count(s.sentiment) as sentiment_n,
+               count(*) filter (where s.ends_session) as session_ends,
+               count(*) filter (where s.ends_journey) as journey_ends,
+               count(*) filter (where s.ends_journey and j.is_converted) as to_conversion,
+               bool_or(coalesce(s.is_conversion, false)) as is_conversion
+        from steps s left join journeys j using (customer_id)
+        group by all
+        """
+    ).df()
+
+
+def _reach_counts(con: duckdb.DuckDBPyConnection, churn_view: str | None) -> pd.DataFrame:
+    """Customers per touchpoint, and how many of them converted or churned."""
+    if churn_view:
+        churn_join = f"left join {churn_view} c on c.customer_id = p.customer_id"
+        churn_cols = (
+            "count(c.is_churned) as churn_known_with,"
+            " count(*) filter (where c.is_churned) as churned_with"
+        )
+    else:
+        churn_join, churn_cols = "", "0 as churn_known_with, 0 as churned_with"
+    return con.execute(
+        f"""
+        with pairs as (select distinct customer_id, touchpoint from events)
+        select p.touchpoint, count(*) as reach,
+               count(*) filter (where j.is_converted) as converted_with, {churn_cols}
+        from pairs p left join journeys j on j.customer_id = p.customer_id {churn_join}
+        group by p.touchpoint
+        """
+    ).df()
+
+
+def _chain_transitions(steps: pd.DataFrame) -> pd.DataFrame:
+    """from, to, count of the journey chain; touchpoints prefixed so none is a reserved state."""
+    to_tp = "t:" + steps["touchpoint"].astype(str)
+    into = pd.DataFrame(
+        {
+            "from": ("t:" + steps["previous"].astype(str)).where(steps["previous"].notna(), START),
+            "to": to_tp,
+            "count": steps["n"],
+        }
+    )
+    won = pd.DataFrame({"from": to_tp, "to": CONVERSION, "count": steps["to_conversion"]})
+    lost = pd.DataFrame(
+        {"from": to_tp, "to": NULL, "count": steps["journey_ends"] - steps["to_conversion"]}
+    )
+    frame = pd.concat([into, won, lost], ignore_index=True)
+    return frame.groupby(["from", "to"], as_index=False)["count"].sum()
+
+
+def _rates(
+    hits: pd.Series, known: pd.Series, total_hits: int, total: int
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Rate with, rate without and their ratio; NaN where undefined."""
+    hits, known = hits.astype(float), known.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_with = (hits / known).where(known > 0)
+        rest = total - known
+        rate_without = ((total_hits - hits) / rest).where(rest > 0)
+        lift = (rate_with / rate_without).where(rate_without > 0)
+    return rate_with, rate_without, lift
+
+
+def _lift_text(name: str, row: pd.Series) -> str:
+    return (
+        f"{name} rate {row[name + '_rate_with']:.2f} with it vs "
+        f"{row[name + '_rate_without']:.2f} without (lift {row[name + '_lift']:.2f})"
+    )
+
+
+def _assign_roles(
+    out: pd.DataFrame,
+    customers: int,
+    drop_off_base: float,
+    converted: tuple[int, int],
+    churned: tuple[int, int],
+) -> pd.DataFrame:
+    """role and role_reason by the rule in the module docstring; outcomes as (yes, no) counts."""
+    min_reach = max(MIN_REACH, MIN_REACH_SHARE * customers)
+    eligible = out["reach"] >= min_reach
+    # A lift against a handful of untouched customers is noise, so both groups need the reach.
+    contrast = eligible & (customers - out["reach"] >= min_reach)
+    rated = eligible & (out["sentiment_count"] >= MIN_SENTIMENT_COUNT)
+    # When (nearly) every customer converts, or none does, conversion tells touchpoints apart by
+    # nothing but their reach; likewise churn.
+    conv_ok, churn_ok = min(converted) >= min_reach, min(churned) >= min_reach
+    outcome = contrast & ~out["is_conversion"] & conv_ok
+    contrast_churn = contrast & churn_ok
+    conv, churn, sentiment = out["conversion_lift"], out["churn_lift"], out["mean_sentiment"]
+    thriving = (outcome & (conv >= HIGH_LIFT)) | (contrast_churn & (churn <= LOW_LIFT))
+    drop_off_bar = max(DROP_OFF_MIN, DROP_OFF_RATIO * drop_off_base)
+    signals = {
+        "pain_point": [
+            (contrast_churn & (churn >= HIGH_LIFT), lambda r: _lift_text("churn", r)),
+            (outcome & (conv <= LOW_LIFT), lambda r: _lift_text("conversion", r)),
+            (
+                rated & (sentiment <= SENTIMENT_LOW),
+                lambda r: f"mean sentiment {r.mean_sentiment:.2f} over {r.sentiment_count} events",
+            ),
+            (
+                eligible
+                & ~out["is_conversion"]
+                & ~thriving
+                & (out["journey_end_rate"] < JOURNEY_END_MAX)
+                & (out["drop_off_rate"] >= drop_off_bar),
+                lambda r: (
+                    f"{r.drop_off_rate:.0%} of its events end the session "
+                    f"(log-wide {drop_off_base:.0%})"
+                ),
+            ),
+        ],
+        "point_of_delight": [
+            (outcome & (conv >= HIGH_LIFT), lambda r: _lift_text("conversion", r)),
+            (contrast_churn & (churn <= LOW_LIFT), lambda r: _lift_text("churn", r)),
+            (
+                rated & (sentiment >= SENTIMENT_HIGH),
+                lambda r: f"mean sentiment {r.mean_sentiment:.2f} over {r.sentiment_count} events",
+            ),
+        ],
+    }
+    # Moment-of-truth candidates: not the outcome itself, not a step (nearly) everyone takes, and
+    # not credited merely for lying on long journeys of customers who convert less.
+    effect = out["removal_effect"].where(outcome & ~(conv < 1))
+    rank = effect.rank(ascending=False, method="min")
+    moment = (rank <= MOMENT_TOP) & (effect >= MOMENT_MIN_EFFECT)
+
+    one_sided = "".join(
+        f"; {name} not compared ({yes} of {yes + no} customers {verb})"
+        for name, verb, (yes, no), ok in [
+            ("conversion", "converted", converted, conv_ok),
+            ("churn", "churned", churned, churn_ok),
+        ]
+        if not ok and yes + no
+    )
+    roles, reasons = [], []
+    for i, row in out.iterrows():
+        pain = [text(row) for flags, text in signals["pain_point"] if flags[i]]
+        delight = [text(row) for flags, text in signals["point_of_delight"] if flags[i]]
+        if pain:
+            role, reason = "pain_point", "; ".join(pain)
+        elif moment[i]:
+            role = "moment_of_truth"
+            reason = (
+                f"removing it loses {row['removal_effect']:.0%} of conversions "
+                f"(rank {int(rank[i])} by removal effect)"
+            )
+        elif delight:
+            role, reason = "point_of_delight", "; ".join(delight)
+        elif not eligible[i]:
+            role, reason = "neutral", f"reach {row['reach']} is below the minimum {min_reach:g}"
+        else:
+            role, reason = "neutral", "no metric passes its threshold" + one_sided
+        roles.append(role)
+        reasons.append(reason)
+    out["role"] = pd.Series(roles, index=out.index, dtype=object)
+    out["role_reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    return out
+
+
+def touchpoint_insights(
+    con: duckdb.DuckDBPyConnection,
+    churn_state: pd.DataFrame | None,
+    max_removal_touchpoints: int = MAX_REMOVAL_TOUCHPOINTS,
+) -> pd.DataFrame:
+    """One row per touchpoint: reach, lifts, sentiment, drop-off, removal effect, role."""
+    cursor = con.cursor()  # the churn view lives on a cursor of our own and never leaks
+    try:
+        customers, converted = cursor.execute(
+            "select count(*), count(*) filter (where is_converted) from journeys"
+        ).fetchall()[0]
+        churn_view = None
+        churn_known = churned = 0
+        if churn_state is not None:
+            state = pd.DataFrame(
+                {
+                    "customer_id": churn_state["customer_id"].astype(str),
+                    "is_churned": churn_state["is_churned"].astype("boolean"),
+                }
+            ).drop_duplicates("customer_id")
+            churn_view = "_cjm_insights_churn_state"
+            cursor.register(churn_view, state)
+            churn_known, churned = cursor.execute(
+                f"""
+                select count(c.is_churned), count(*) filter (where c.is_churned)
+                from journeys j join {churn_view} c using (customer_id)
+                """
+            ).fetchall()[0]
+        steps = _step_counts(cursor)
+        reach = _reach_counts(cursor, churn_view)
+    finally:
+        cursor.close()
+
+    per_tp = steps.groupby("touchpoint").agg(
+        event_count=("n", "sum"),
+        sentiment_sum=("sentiment_sum", "sum"),
+        sentiment_count=("sentiment_n", "sum"),
+        session_ends=("session_ends", "sum"),
+        journey_ends=("journey_ends", "sum"),
+        is_conversion=("is_conversion", "any"),
+    )
+    out = reach.merge(per_tp.reset_index(), on="touchpoint")
+    out = out.sort_values(["reach", "touchpoint"], ascending=[False, True], ignore_index=True)
+    out["reach_share"] = out["reach"] / customers if customers else np.nan
+    (
+        out["conversion_rate_with"],
+        out["conversion_rate_without"],
+        out["conversion_lift"],
+    ) = _rates(out["converted_with"], out["reach"], converted, customers)
+    if churn_view is None:
+        for column in ("churn_rate_with", "churn_rate_without", "churn_lift"):
+            out[column] = np.nan
+    else:
+        (
+            out["churn_rate_with"],
+            out["churn_rate_without"],
+            out["churn_lift"],
+        ) = _rates(out["churned_with"], out["churn_known_with"], churned, churn_known)
+    out["sentiment_count"] = out["sentiment_count"].astype("int64")
+    out["mean_sentiment"] = (out["sentiment_sum"] / out["sentiment_count"]).where(
+        out["sentiment_count"] > 0
+    )
+    out["drop_off_rate"] = out["session_ends"] / out["event_count"]
+    out["journey_end_rate"] = out["journey_ends"] / out["event_count"]
+    out["is_conversion"] = out["is_conversion"].astype(bool)
+
+    out["removal_effect"] = np.nan
+    if len(out):
+        chain = _Chain(_chain_transitions(steps), START, CONVERSION)
+        # out is ordered by reach, so its head holds the most-reached touchpoints.
+        chosen = out.index[: max(int(max_removal_touchpoints), 0)]
+        indices = chain.states.get_indexer("t:" + out.loc[chosen, "touchpoint"])
+        out.loc[chosen, "removal_effect"] = chain.removal_effects(indices)
+
+    total_events = out["event_count"].sum()
+    drop_off_base = out["session_ends"].sum() / total_events if total_events else 0.0
+    out = _assign_roles(
+        out,
+        int(customers),
+        float(drop_off_base),
+        (int(converted), int(customers - converted)),
+        (int(churned), int(churn_known - churned)),
+    )
+    return out[INSIGHT_COLUMNS]

@@ -1,0 +1,285 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cjm.churn
+from cjm.config import load_config
+from cjm.db import connect
+from cjm.insights import (
+    CONVERSION,
+    INSIGHT_COLUMNS,
+    NULL,
+    START,
+    absorption_probability,
+    removal_effects,
+    touchpoint_insights,
+)
+from tests.conftest import SAMPLE_DIR, build
+
+EVENTS_DDL = """
+create table events (
+    event_id varchar, customer_id varchar, touchpoint varchar, session_id varchar,
+    event_index bigint, sentiment double, is_conversion boolean
+)
+"""
+JOURNEYS_DDL = "create table journeys (customer_id varchar, is_converted boolean)"
+
+# The hand chain. Probabilities: (start) -> A 1/2, B 1/4, C 1/4; A -> B 1/2, conv 1/4, null 1/4;
+# B -> A, conv, null 1/3 each; C -> A 1/2, null 1/2.
+HAND_CHAIN = {
+    (START, "A"): 2,
+    (START, "B"): 1,
+    (START, "C"): 1,
+    ("A", "B"): 2,
+    ("A", CONVERSION): 1,
+    ("A", NULL): 1,
+    ("B", "A"): 1,
+    ("B", CONVERSION): 1,
+    ("B", NULL): 1,
+    ("C", "A"): 1,
+    ("C", NULL): 1,
+}
+# x = conversion probability from a state:
+#   x_A = 1/4 + x_B / 2, x_B = 1/3 + x_A / 3  =>  x_A = 1/4 + 1/6 + x_A / 6  =>  x_A = x_B = 1/2
+#   x_C = x_A / 2 = 1/4;  P = x_A / 2 + x_B / 4 + x_C / 4 = 1/4 + 1/8 + 1/16 = 7/16
+# Without A (into A -> null): x_B = 1/3, x_C = 0;  P = 1/12;  effect = (7/16 - 1/12) / 7/16 = 17/21
+# Without B: x_A = 1/4, x_C = 1/8;  P = 1/8 + 1/32 = 5/32;  effect = (14/32 - 5/32) / (14/32) = 9/14
+# Without C: x_A = x_B = 1/2;  P = 1/4 + 1/8 = 3/8;  effect = (7/16 - 6/16) / (7/16) = 1/7
+HAND_P = 7 / 16
+HAND_EFFECTS = {"A": 17 / 21, "B": 9 / 14, "C": 1 / 7}
+
+
+def test_hand_chain_exact_probability_and_removal_effects():
+    assert absorption_probability(HAND_CHAIN) == pytest.approx(HAND_P, abs=1e-12)
+    frame = pd.DataFrame([(a, b, c) for (a, b), c in HAND_CHAIN.items()])
+    frame.columns = ["from", "to", "count"]
+    assert absorption_probability(frame) == pytest.approx(HAND_P, abs=1e-12)
+    effects = removal_effects(HAND_CHAIN)
+    assert effects.to_dict() == pytest.approx(HAND_EFFECTS, abs=1e-12)
+    # A state the chain never visits changes nothing.
+    assert removal_effects(HAND_CHAIN, states=["Z"])["Z"] == 0.0
+
+
+def _walk(counts: dict, removed: str | None, n_walks: int, rng: np.random.Generator) -> float:
+    """Share of n_walks random walks from (start) absorbed in (conversion), removed -> (null)."""
+    states = sorted({a for a, _ in counts} | {b for _, b in counts})
+    index = {s: i for i, s in enumerate(states)}
+    cum = np.zeros((len(states), len(states)))
+    for (a, b), c in counts.items():
+        cum[index[a], index[NULL if b == removed else b]] += c
+    rows = cum.sum(axis=1, keepdims=True)
+    cum = np.cumsum(np.divide(cum, rows, out=np.zeros_like(cum), where=rows > 0), axis=1)
+    absorbing = np.array([s in (CONVERSION, NULL) for s in states])
+    at = np.full(n_walks, index[START])
+    while not absorbing[at].all():
+        moving = ~absorbing[at]
+        u = rng.random(moving.sum())
+        at[moving] = (u[:, None] > cum[at[moving]]).sum(axis=1)
+    return float(np.mean(at == index[CONVERSION]))
+
+
+def test_monte_carlo_agrees_with_exact_removal_effects():
+    rng = np.random.default_rng(20240601)
+    n = 200_000
+    p_hat = _walk(HAND_CHAIN, None, n, rng)
+    assert abs(p_hat - HAND_P) <= 4 * math.sqrt(HAND_P * (1 - HAND_P) / n)
+    exact = removal_effects(HAND_CHAIN)
+    for state, effect in exact.items():
+        q_hat = _walk(HAND_CHAIN, state, n, rng)
+        q = HAND_P * (1 - effect)
+        # effect_hat = 1 - q_hat / p_hat from two independent runs; delta-method error.
+        se = math.sqrt(
+            q * (1 - q) / n / HAND_P**2 + (q / HAND_P**2) ** 2 * HAND_P * (1 - HAND_P) / n
+        )
+        assert abs((1 - q_hat / p_hat) - effect) <= 4 * se, state
+
+
+def test_removal_effects_match_one_solve_per_state_on_random_chains():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        k = 12
+        names = [f"s{i}" for i in range(k)]
+        counts = rng.integers(0, 4, size=(k + 1, k + 2)) * (rng.random((k + 1, k + 2)) < 0.4)
+        counts[:, -2:] += 1  # every state can be absorbed
+        targets = names + [CONVERSION, NULL]
+        chain = {
+            (([START] + names)[i], targets[j]): int(counts[i, j])
+            for i in range(k + 1)
+            for j in range(k + 2)
+            if counts[i, j]
+        }
+        # Dense reference: transient states (start) + names; removing s zeroes the column of s.
+        q = counts[:, :k].astype(float)
+        q = np.hstack([np.zeros((k + 1, 1)), q]) / counts.sum(axis=1, keepdims=True)
+        r = counts[:, k] / counts.sum(axis=1)
+        p = np.linalg.solve(np.eye(k + 1) - q, r)[0]
+        assert absorption_probability(chain) == pytest.approx(p, rel=1e-10)
+        expected = {}
+        for i, name in enumerate(names, start=1):
+            cut = q.copy()
+            cut[:, i] = 0.0
+            expected[name] = (p - np.linalg.solve(np.eye(k + 1) - cut, r)[0]) / p
+        assert removal_effects(chain, states=names).to_dict() == pytest.approx(expected, abs=1e-10)
+
+
+def golden_log():
+    """Four customers, sessions in brackets, (sentiment):
+
+    c1 [home(0.5) promo] [home(0.1) buy(1.0)]  converted, active
+    c2 [home error(-0.8)] [error(-0.6)]         not converted, churned
+    c3 [promo buy]                             converted, churned
+    c4 [home]                                  not converted, active
+    """
+    rows = [
+        ("c1", "s1", "home", 0.5, False),
+        ("c1", "s1", "promo", None, False),
+        ("c1", "s2", "home", 0.1, False),
+        ("c1", "s2", "buy", 1.0, True),
+        ("c2", "s3", "home", None, False),
+        ("c2", "s3", "error", -0.8, False),
+        ("c2", "s4", "error", -0.6, False),
+        ("c3", "s5", "promo", None, False),
+        ("c3", "s5", "buy", None, True),
+        ("c4", "s6", "home", None, False),
+    ]
+    con = connect()
+    con.execute(EVENTS_DDL)
+    con.execute(JOURNEYS_DDL)
+    position: dict[str, int] = {}
+    for n, (customer, session, touchpoint, sentiment, conversion) in enumerate(rows):
+        position[customer] = position.get(customer, 0) + 1
+        con.execute(
+            "insert into events values (?, ?, ?, ?, ?, ?, ?)",
+            [f"e{n}", customer, touchpoint, session, position[customer], sentiment, conversion],
+        )
+    con.execute(
+        "insert into journeys values ('c1', true), ('c2', false), ('c3', true), ('c4', false)"
+    )
+    state = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "c4"]})
+    state["is_churned"] = [False, True, True, False]
+    return con, state
+
+
+def test_golden_rows_on_hand_built_log():
+    con, state = golden_log()
+    out = touchpoint_insights(con, state).set_index("touchpoint")
+    assert list(out.reset_index().columns) == INSIGHT_COLUMNS
+    nan = float("nan")
+    # home: c1, c2, c4 -> converted 1/3 vs c3 1/1; churned (c2) 1/3 vs (c3) 1/1.
+    # promo: c1, c3 -> converted 2/2 vs 0/2 (lift undefined); churned 1/2 vs 1/2.
+    # error: c2 -> converted 0/1 vs 2/3; churned 1/1 vs 1/3.
+    # drop-off: home ends 1 of 4 sessions it is in (c4's); promo 1 of 2; buy and error all.
+    # Chain: start -> home 3/4, promo 1/4; home -> promo, buy, error, null 1/4 each;
+    # promo -> home, buy 1/2 each; buy -> conversion; error -> error, null 1/2 each.
+    # x_home = (x_promo + 1) / 4, x_promo = (x_home + 1) / 2 => x_home = 3/7, x_promo = 5/7,
+    # P = 3/4 * 3/7 + 1/4 * 5/7 = 1/2. Without home: P = 1/4 * 1/2 = 1/8 -> 3/4.
+    # Without promo: x_home = 1/4, P = 3/16 -> 5/8. Without buy: P = 0 -> 1. Without error: 0.
+    expected = {
+        "home": (3, 0.75, 1 / 3, 1 / 3, 0.3, 2, 0.25, 0.25, 3 / 4),
+        "promo": (2, 0.5, nan, 1.0, nan, 0, 0.5, 0.0, 5 / 8),
+        "buy": (2, 0.5, nan, 1.0, 1.0, 1, 1.0, 1.0, 1.0),
+        "error": (1, 0.25, 0.0, 3.0, -0.7, 2, 1.0, 0.5, 0.0),
+    }
+    columns = [
+        "reach",
+        "reach_share",
+        "conversion_lift",
+        "churn_lift",
+        "mean_sentiment",
+        "sentiment_count",
+        "drop_off_rate",
+        "journey_end_rate",
+        "removal_effect",
+    ]
+    for touchpoint, values in expected.items():
+        got = out.loc[touchpoint, columns].astype(float).to_numpy()
+        np.testing.assert_allclose(got, values, atol=1e-12, err_msg=touchpoint)
+    assert out.loc["home", "conversion_rate_with"] == pytest.approx(1 / 3)
+    assert out.loc["home", "conversion_rate_without"] == 1.0
+    assert out.loc["error", "churn_rate_without"] == pytest.approx(1 / 3)
+    assert out["is_conversion"].to_dict() == {
+        "home": False,
+        "promo": False,
+        "buy": True,
+        "error": False,
+    }
+    # Four customers are below the minimum reach of 5: no role but neutral.
+    assert set(out["role"]) == {"neutral"}
+    assert out.loc["error", "role_reason"] == "reach 1 is below the minimum 5"
+
+    capped = touchpoint_insights(con, None, max_removal_touchpoints=1).set_index("touchpoint")
+    assert capped.loc["home", "removal_effect"] == pytest.approx(3 / 4)
+    assert capped["removal_effect"].isna().sum() == 3
+    assert capped[["churn_rate_with", "churn_rate_without", "churn_lift"]].isna().all().all()
+
+
+def test_sample_planted_pain_point_and_delight():
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    con = build(SAMPLE_DIR / "events", config)
+    definition = cjm.churn.resolve_churn_definition(con, config.churn)
+    state = cjm.churn.customer_churn_state(con, definition)
+    out = touchpoint_insights(con, state).set_index("touchpoint")
+    truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())
+    for touchpoint in truth["pain_points"]:
+        assert out.loc[touchpoint, "role"] == "pain_point", out.loc[touchpoint, "role_reason"]
+    for touchpoint in truth["delight_points"]:
+        assert out.loc[touchpoint, "role"] == "point_of_delight", out.loc[touchpoint, "role_reason"]
+    n_touchpoints, n_customers = con.execute(
+        "select count(distinct touchpoint), count(distinct customer_id) from events"
+    ).fetchall()[0]
+    assert len(out) == n_touchpoints
+    assert out["reach"].max() <= n_customers
+    assert out["removal_effect"].between(0, 1).all()
+    assert set(out["role"]) <= {"pain_point", "moment_of_truth", "point_of_delight", "neutral"}
+    assert (out["role"] == "moment_of_truth").sum() <= 3
+
+
+def test_log_without_sentiment_or_conversions():
+    con = connect()
+    con.execute(EVENTS_DDL)
+    con.execute(JOURNEYS_DDL)
+    # 20 customers end with one session a > b > d; every other one first had a session a > c.
+    n = 0
+    for c in range(20):
+        sessions = [["a", "c"], ["a", "b", "d"]] if c % 2 else [["a", "b", "d"]]
+        i = 0
+        for s, touchpoints in enumerate(sessions):
+            for touchpoint in touchpoints:
+                i += 1
+                con.execute(
+                    "insert into events values (?, ?, ?, ?, ?, null, false)",
+                    [f"e{n}", f"c{c}", touchpoint, f"s{c}-{s}", i],
+                )
+                n += 1
+        con.execute("insert into journeys values (?, false)", [f"c{c}"])
+    out = touchpoint_insights(con, None).set_index("touchpoint")
+    assert out.index.tolist() == ["a", "b", "d", "c"]
+    for column in ["conversion_lift", "churn_lift", "mean_sentiment", "removal_effect"]:
+        assert out[column].isna().all(), column
+    assert out["conversion_rate_with"].tolist() == [0.0] * 4
+    assert out["sentiment_count"].tolist() == [0] * 4
+    # c ends every session it is in (log-wide: 30 sessions in 80 events); d does too, but it is
+    # where every journey ends.
+    assert out["drop_off_rate"].to_dict() == {"a": 0.0, "b": 0.0, "d": 1.0, "c": 1.0}
+    assert out["role"].to_dict() == {
+        "a": "neutral",
+        "b": "neutral",
+        "d": "neutral",
+        "c": "pain_point",
+    }
+    assert out.loc["c", "role_reason"] == "100% of its events end the session (log-wide 38%)"
+    assert "conversion not compared (0 of 20 customers converted)" in out.loc["a", "role_reason"]
+
+    nobody_churns = pd.DataFrame({"customer_id": [f"c{c}" for c in range(20)], "is_churned": False})
+    out = touchpoint_insights(con, nobody_churns)
+    assert out["churn_rate_with"].tolist() == [0.0] * 4
+    assert out["churn_lift"].isna().all()
+
+    con.execute("delete from events")
+    con.execute("delete from journeys")
+    empty = touchpoint_insights(con, None)
+    assert empty.empty
+    assert list(empty.columns) == INSIGHT_COLUMNS
