@@ -24,6 +24,9 @@ INTERMEDIATE = (
     "int_events_sessionised",
 )
 MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
+# Cheap, single-pass steps stay views so DuckDB fuses them into the next materialised model
+# instead of writing tens of millions of wide rows to disk one extra time.
+VIEWS = ("stg_events", "int_events_validated", "int_events_stitched", "int_events_sessionised")
 # Tables that only exist while a run builds; they are dropped before publishing.
 BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages")
 
@@ -51,7 +54,8 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
     touchpoints = [
         r[0]
         for r in con.execute(
-            "select distinct touchpoint from int_events_sessionised order by 1"
+            "select distinct touchpoint from int_events_deduplicated where not is_duplicate "
+            "order by 1"
         ).fetchall()
     ]
     frame = pd.DataFrame(
@@ -73,9 +77,9 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
 def run_model(
     con: duckdb.DuckDBPyConnection, layer: str, name: str, sql_dir: Path = SQL_DIR
 ) -> None:
-    """Materialise one model file: staging as a view, the others as tables."""
+    """Materialise one model file: the models in VIEWS as views, the others as tables."""
     body = (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
-    kind = "view" if layer == "staging" else "table"
+    kind = "view" if name in VIEWS else "table"
     con.execute(f"create or replace {kind} {quote_ident(name)} as\n{body}")
 
 
@@ -103,7 +107,6 @@ def build_models(
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop staging, intermediate and landing tables so only published tables remain."""
-    for name in STAGING:
-        con.execute(f"drop view if exists {quote_ident(name)}")
-    for name in (*reversed(INTERMEDIATE), *BUILD_ONLY):
-        con.execute(f"drop table if exists {quote_ident(name)}")
+    for name in (*reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
+        kind = "view" if name in VIEWS else "table"
+        con.execute(f"drop {kind} if exists {quote_ident(name)}")

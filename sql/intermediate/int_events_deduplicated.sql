@@ -10,7 +10,16 @@ valid as (
 
 identified as (
     select
-        *,
+        source_file,
+        source_row,
+        customer_id,
+        anonymous_id,
+        event_time,
+        touchpoint,
+        channel,
+        revenue,
+        sentiment,
+        properties,
         coalesce(
             source_event_id,
             md5(
@@ -30,14 +39,36 @@ identified as (
     from valid
 ),
 
-ranked as (
+-- Duplicates are rare: find the repeated ids with a hash aggregate, and order only their rows,
+-- rather than sorting every event by id.
+repeated_ids as (
+    select event_id
+    from identified
+    group by event_id
+    having count(*) > 1
+),
+
+repeated_rows as (
     select
-        *,
+        identified.source_file,
+        identified.source_row,
         row_number() over (
-            partition by event_id
-            order by source_file, source_row
+            partition by identified.event_id
+            order by identified.source_file, identified.source_row
         ) > 1 as is_duplicate
     from identified
+    semi join repeated_ids on identified.event_id = repeated_ids.event_id
+),
+
+flagged as (
+    select
+        identified.*,
+        coalesce(repeated_rows.is_duplicate, false) as is_duplicate
+    from identified
+    left join repeated_rows
+        on
+            identified.source_file = repeated_rows.source_file
+            and identified.source_row = repeated_rows.source_row
 )
 
-select * from ranked
+select * from flagged
