@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from cjm.config import PersonaSettings
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
@@ -30,7 +30,16 @@ RHYTHM_FEATURES = (
 # Heavy-tailed counts are compressed so a few power users do not become their own persona.
 LOG_FEATURES = ("sessions_per_week", "events_per_session", "mean_session_seconds")
 SILHOUETTE_SAMPLE = 5000
+SILHOUETTE_CHUNK = 2_000_000  # distances held at once while scoring silhouettes (16 MB)
+# Automatic k: a persona must hold at least this share of the customers. Silhouette alone rewards
+# splitting off a handful of outliers (users of a rare touchpoint, far from everyone once each
+# share is standardised) into "personas" too small to act on.
+MIN_PERSONA_SHARE = 0.03
 N_INIT = 4
+# scikit-learn's OpenMP and BLAS pools default to one thread per core. On a shared machine (other
+# jobs, DuckDB) every k-means iteration then waits at a barrier for a descheduled thread, which made
+# small fits 10-50x slower; the fit sample is bounded, so one thread is both fast and predictable.
+MODEL_THREADS = 1
 # A touchpoint "stands out" for a persona at 1.5x the population's share (and >= 2% of its events).
 STANDOUT_RATIO, MIN_SHARE = 1.5, 0.02
 
@@ -87,33 +96,90 @@ def persona_matrix(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def choose_k(X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int) -> int:
-    """The k in [k_min, k_max] with the best silhouette (scaled space, <=5,000 sampled rows)."""
-    return _choose_k(X, k_min, k_max, random_state)[0]
+    """The k in [k_min, k_max] with the best silhouette (scaled space, <=5,000 sampled rows).
+
+    Only k whose smallest persona holds at least MIN_PERSONA_SHARE of the customers compete (if
+    none does, all do): silhouette otherwise rewards splitting off a handful of outliers.
+    """
+    with threadpool_limits(limits=MODEL_THREADS):
+        return _choose_k(X, k_min, k_max, random_state)[0]
 
 
 def _choose_k(
     X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int
-) -> tuple[int, dict[int, float]]:
-    X = np.asarray(X, dtype=float)
-    distinct = len(np.unique(X, axis=0)) if len(X) else 0
+) -> tuple[int, dict[int, float], dict[int, Pipeline], list[int]]:
+    """(k, silhouette by k, fitted pipeline by k, k left out for a too-small persona)."""
+    values = np.asarray(X, dtype=float)
+    distinct = len(np.unique(values, axis=0)) if len(values) else 0
     # Silhouette is defined for 2 <= k <= distinct points - 1.
     lo, hi = max(k_min, 2), min(k_max, distinct - 1)
     if hi < lo:
-        return 1, {}  # nothing to compare: one persona is the honest answer
+        return 1, {}, {}, []  # nothing to compare: one persona is the honest answer
     rng = np.random.default_rng(random_state)
-    sample = np.sort(rng.choice(len(X), size=min(len(X), SILHOUETTE_SAMPLE), replace=False))
-    scores: dict[int, float] = {}
+    sample = np.sort(
+        rng.choice(len(values), size=min(len(values), SILHOUETTE_SAMPLE), replace=False)
+    )
+    pipes: dict[int, Pipeline] = {}
+    labelings: dict[int, np.ndarray] = {}
+    small: list[int] = []
     for k in range(lo, hi + 1):
         pipe = make_persona_pipeline(k, random_state).fit(X)
-        labels = pipe.predict(X[sample])
-        if len(np.unique(labels)) < 2:
+        labels = pipe[-1].labels_
+        if len(np.unique(labels[sample])) < 2:
             continue
-        scaled = pipe[:-1].transform(X[sample])
-        scores[k] = float(silhouette_score(scaled, labels))
-    if not scores:
-        return 1, {}
+        pipes[k], labelings[k] = pipe, labels[sample]
+        if np.bincount(labels, minlength=k).min() < MIN_PERSONA_SHARE * len(labels):
+            small.append(k)
+    if not pipes:
+        return 1, {}, {}, []
+    # Every k scales the same rows the same way, so one scaled sample serves them all.
+    scaled = next(iter(pipes.values()))[:-1].transform(_rows(X, sample))
+    silhouettes = _silhouettes(np.asarray(scaled, dtype=float), list(labelings.values()))
+    scores = dict(zip(labelings, silhouettes, strict=True))
+    eligible = [k for k in scores if k not in small] or list(scores)
     # Highest silhouette; ties go to the smaller k (simpler story).
-    return max(scores, key=lambda k: (round(scores[k], 6), -k)), scores
+    best = max(eligible, key=lambda k: (round(scores[k], 6), -k))
+    return best, scores, pipes, [k for k in small if k in scores]
+
+
+def _rows(X: pd.DataFrame | np.ndarray, rows: np.ndarray) -> pd.DataFrame | np.ndarray:
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+def _silhouettes(Z: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """Mean silhouette of each labelling of the rows of Z (Euclidean), from one distance pass.
+
+    Same definition as sklearn.metrics.silhouette_score (a point alone in its cluster scores 0),
+    but the pairwise distances, the costly part, are computed once for all labellings.
+    """
+    n = len(Z)
+    codes = [np.unique(labels, return_inverse=True)[1].ravel() for labels in labelings]
+    sizes = [np.bincount(c).astype(float) for c in codes]
+    offsets = np.cumsum([0] + [len(s) for s in sizes])
+    onehot = np.zeros((n, offsets[-1]))
+    for c, o in zip(codes, offsets[:-1], strict=True):
+        onehot[np.arange(n), o + c] = 1.0
+    norms = np.einsum("ij,ij->i", Z, Z)
+    totals = np.zeros(len(codes))
+    step = max(1, SILHOUETTE_CHUNK // max(n, 1))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        d = norms[lo:hi, None] + norms[None, :] - 2.0 * (Z[lo:hi] @ Z.T)
+        np.sqrt(np.maximum(d, 0.0, out=d), out=d)
+        d[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        sums = d @ onehot  # distance from each row to all members of each cluster
+        for j, (c, size) in enumerate(zip(codes, sizes, strict=True)):
+            own, block = c[lo:hi], sums[:, offsets[j] : offsets[j + 1]]
+            idx = np.arange(hi - lo)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = block[idx, own] / (size[own] - 1)
+                means = block / size
+                means[idx, own] = np.inf
+                b = means.min(axis=1)
+                s = np.nan_to_num((b - a) / np.maximum(a, b))
+            s[size[own] == 1] = 0.0
+            totals[j] += s.sum()
+    return [float(t / n) for t in totals]
 
 
 def fit_personas(
@@ -123,6 +189,13 @@ def fit_personas(
     churned: pd.Series | None = None,
 ) -> PersonaResult:
     """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them."""
+    with threadpool_limits(limits=MODEL_THREADS):
+        return _fit_personas(features, settings, random_state, churned)
+
+
+def _fit_personas(
+    features: pd.DataFrame, settings: PersonaSettings, random_state: int, churned: pd.Series | None
+) -> PersonaResult:
     columns = persona_feature_columns(features)
     if features.empty or not columns:
         return PersonaResult(
@@ -138,12 +211,26 @@ def fit_personas(
     X_fit = X.iloc[fit_rows]
     distinct = len(np.unique(X_fit.to_numpy(), axis=0))
     scores: dict[int, float] = {}
+    pipeline = None
     if settings.k == "auto":
-        k, scores = _choose_k(X_fit, settings.k_min, settings.k_max, random_state)
+        k, scores, pipes, small = _choose_k(X_fit, settings.k_min, settings.k_max, random_state)
+        pipeline = pipes.get(k)
         if scores:
+            if not small:
+                among = f"k={min(scores)}..{max(scores)}"
+            elif len(small) < len(scores):
+                among = (
+                    f"k={min(scores)}..{max(scores)} whose personas each hold at least "
+                    f"{MIN_PERSONA_SHARE:.0%} of customers (not k={', '.join(map(str, small))})"
+                )
+            else:
+                among = (
+                    f"k={min(scores)}..{max(scores)} (each has a persona under "
+                    f"{MIN_PERSONA_SHARE:.0%} of customers)"
+                )
             note = (
-                f"k={k} chosen automatically: best silhouette ({scores[k]:.2f}) among "
-                f"k={min(scores)}..{max(scores)} on up to {SILHOUETTE_SAMPLE:,} sampled customers"
+                f"k={k} chosen automatically: best silhouette ({scores[k]:.2f}) among {among}, "
+                f"on up to {SILHOUETTE_SAMPLE:,} sampled customers"
             )
         else:
             note = f"k={k}: too few distinct customers to compare k by silhouette"
@@ -154,7 +241,8 @@ def fit_personas(
             if k < settings.k
             else ""
         )
-    pipeline = make_persona_pipeline(k, random_state).fit(X_fit)
+    if pipeline is None:
+        pipeline = make_persona_pipeline(k, random_state).fit(X_fit)
     raw = pipeline.predict(X)
     distance = pipeline.transform(X)[np.arange(len(X)), raw]
 

@@ -8,6 +8,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
+from cjm import churn as churn_module
 from cjm.churn import (
     CHURN_RISK_COLUMNS,
     ChurnDefinition,
@@ -20,6 +21,13 @@ from cjm.churn import (
 )
 from cjm.config import ChurnSettings
 from cjm.db import connect
+from cjm.features import (
+    MAX_CHANNELS,
+    MAX_TOUCHPOINTS,
+    customer_features,
+    top_values,
+    vocabulary_labels,
+)
 
 EVENTS_DDL = """
 create or replace table events (
@@ -320,3 +328,95 @@ def test_empty_log():
     con.execute(EVENTS_DDL)
     result = score_churn(con, ChurnSettings(), random_state=0)
     assert result.churn_risk.empty and "empty" in result.model_card["reason"]
+
+
+def test_labels_can_share_churn_states_between_cutoffs():
+    con = golden_log()
+    states = {}
+    first = churn_labels(con, GOLDEN, day("2024-02-15"), states)
+    assert set(states) == {day("2024-02-15"), day("2024-03-16")}
+    # the next cutoff's state at 03-16 comes from the cache and gives the same labels
+    second = churn_labels(con, GOLDEN, day("2024-03-01"), states)
+    pd.testing.assert_frame_equal(first, churn_labels(con, GOLDEN, day("2024-02-15")))
+    pd.testing.assert_frame_equal(second, churn_labels(con, GOLDEN, day("2024-03-01")))
+
+
+def _reference_what_if(pipeline, X, families, typical, base):
+    copies = []
+    for members in families:
+        moved = X.copy()
+        moved[members] = typical[members].to_numpy()
+        copies.append(moved)
+    p = pipeline.predict_proba(pd.concat(copies, ignore_index=True))[:, 1]
+    return base[:, None] - p.reshape(len(families), len(X)).T
+
+
+def _reference_reasons(pipeline, X, labels, random_state):
+    """The straightforward version of churn._reasons: every row, every family, one at a time."""
+    typical = X.median()
+    usable = [c for c in X.columns if not pd.isna(typical[c])]
+    families = churn_module._reason_families(usable, labels)
+    keys = list(families)
+    base = pipeline.predict_proba(X)[:, 1]
+    if len(keys) > churn_module.REASON_CANDIDATES:
+        rng = np.random.default_rng(random_state)
+        size = min(len(X), churn_module.REASON_SAMPLE)
+        sample = np.sort(rng.choice(len(X), size=size, replace=False))
+        sampled = _reference_what_if(
+            pipeline, X.iloc[sample], [families[k] for k in keys], typical, base[sample]
+        )
+        strength = np.abs(sampled).mean(axis=0)
+        top = np.argsort(-strength, kind="stable")[: churn_module.REASON_CANDIDATES]
+        keys = [keys[j] for j in top]
+    effects = _reference_what_if(pipeline, X, [families[k] for k in keys], typical, base)
+    values = X[usable]
+    q25, q75 = values.quantile(0.25), values.quantile(0.75)
+    unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
+    for j, k in enumerate(keys):
+        effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
+    floor = np.maximum(churn_module.REASON_MIN_EFFECT, churn_module.REASON_MIN_SHARE * base)
+    texts = []
+    for i in range(len(X)):
+        order = [j for j in np.argsort(-effects[i], kind="stable") if effects[i, j] >= floor[i]]
+        row = X.iloc[i].to_dict()
+        parts = [
+            churn_module._reason_text(keys[j], families[keys[j]], row, typical, labels)
+            for j in order
+        ]
+        parts = [p for p in parts if p][: churn_module.MAX_REASONS]
+        texts.append("; ".join(parts) if parts else churn_module._NOTHING_STANDS_OUT)
+    return texts
+
+
+@pytest.mark.parametrize("sample_rows", [1000, 40])
+def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_rows):
+    # 40: families are ranked on a sample and the other rows get a pass of their own
+    con, result = scored
+    monkeypatch.setattr(churn_module, "REASON_SAMPLE", sample_rows)
+    touchpoints = top_values(con, "touchpoint", result.cutoffs[-1], MAX_TOUCHPOINTS)
+    channels = top_values(con, "channel", result.cutoffs[-1], MAX_CHANNELS)
+    features = customer_features(con, None, touchpoints, channels)
+    X = features[result.model_card["features"]].astype(float).iloc[:150]
+    labels = vocabulary_labels(touchpoints, channels)
+    typical, families = X.median(), [["recency_days"], ["tp30_complaint", "tp_complaint"]]
+    base = result.pipeline.predict_proba(X)[:, 1]
+    np.testing.assert_array_equal(  # rows already typical are skipped, their effect is exactly 0
+        churn_module._what_if(result.pipeline, X, families, typical, base),
+        _reference_what_if(result.pipeline, X, families, typical, base),
+    )
+    got = churn_module._reasons(result.pipeline, X, labels, random_state=0)
+    assert got == _reference_reasons(result.pipeline, X, labels, random_state=0)
+    assert any(text != churn_module._NOTHING_STANDS_OUT for text in got)
+
+
+def test_training_rows_are_a_bounded_reproducible_sample(monkeypatch):
+    monkeypatch.setattr(churn_module, "MAX_TRAIN_ROWS", 500)
+    con = connect()
+    load_events(con, synthetic_log(n=300))
+    first = score_churn(con, ChurnSettings(), random_state=0)
+    again = score_churn(con, ChurnSettings(), random_state=0)
+    card = first.model_card
+    assert card["n_train"] == 500 and card["training_sample"].startswith("uniform random sample")
+    assert (first.metrics["n_train"] <= 500).all()
+    pd.testing.assert_frame_equal(first.churn_risk, again.churn_risk)
+    pd.testing.assert_frame_equal(first.metrics, again.metrics)

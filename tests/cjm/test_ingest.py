@@ -86,7 +86,7 @@ def test_column_mapping_and_touchpoint_expression(tmp_path):
         "columns": {"customer_id": "Cust", "event_time": "When"},
         "expressions": {
             "touchpoint": "case when \"Invoice\" like 'C%' then 'cancel' else 'purchase' end",
-            "revenue": "try_cast(\"Qty\" as double) * try_cast(\"Price\" as double)",
+            "revenue": 'try_cast("Qty" as double) * try_cast("Price" as double)',
         },
         "timezone": "Europe/London",
     }

@@ -59,9 +59,7 @@ def test_keys_unique_and_counts_reconcile(real_log):
 
 def test_transition_counts_match_pandas(real_log):
     name, path, con = real_log
-    events = con.execute(
-        "select customer_id, touchpoint, event_time, source_row from events"
-    ).df()
+    events = con.execute("select customer_id, touchpoint, event_time, source_row from events").df()
     events = events.sort_values(["customer_id", "event_time", "source_row"], kind="stable")
     events["next"] = events.groupby("customer_id")["touchpoint"].shift(-1).fillna("(end)")
     events["prev"] = events.groupby("customer_id")["touchpoint"].shift(1)
