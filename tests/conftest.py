@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,17 @@ DATASETS = REPO.parent / "shared" / "datasets"
 SAMPLE_DIR = REPO / "data" / "sample"
 
 Builder = Callable[..., duckdb.DuckDBPyConnection]
+_OPEN: list[duckdb.DuckDBPyConnection] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections():
+    """Close every test database before exit, so DuckDB objects are not alive at shutdown."""
+    yield
+    for con in _OPEN:
+        con.close()
+    _OPEN.clear()
+    gc.collect()
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
@@ -38,6 +50,7 @@ def build(files: list[Path] | str | Path, config: Config | dict | None = None):
     if not isinstance(config, Config):
         config = parse_config(config or {})
     con = connect()
+    _OPEN.append(con)
     loads = load_files(con, discover_files(files), config)
     write_file_reads(con, loads)
     build_models(con, config)

@@ -1,0 +1,458 @@
+"""Benchmark cjm ingestion and SQL models against a bare-DuckDB floor on synthetic events.
+
+Usage: python benchmarks/bench_pipeline.py --events 1000000 10000000 [--threads 2] [--keep-data]
+
+Each size runs in a fresh subprocess against a fresh DuckDB file on disk. Per stage it reports wall
+seconds, CPU seconds (all threads of the process) and the peak RSS sampled every 20 ms while the
+stage ran. The floor is the same logical work written as plain DuckDB SQL over the same Parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA_DIR = HERE / "data"
+RESULTS_DIR = HERE / "results"
+GENERATOR_VERSION = 1
+SAMPLE_SECONDS = 0.02
+SESSION_GAP_SECONDS = 30 * 60
+TARGET_SECONDS = 30.0
+TARGET_RSS_MB = 3 * 1024.0
+# Stages whose sum is cjm's side of the "sessions" ratio (stg_events is a view: its cost shows
+# up in int_events_validated).
+SESSIONS_STAGES = (
+    "ingestion",
+    "stg_events",
+    "int_events_validated",
+    "int_events_deduplicated",
+    "int_identity_map",
+    "int_events_stitched",
+    "int_events_sessionised",
+)
+
+FLOOR_SESSIONS_SQL = """
+create table floor_sessions as
+with gaps as (
+    select
+        *,
+        epoch(event_time) - epoch(lag(event_time) over journey) as seconds_since_previous
+    from read_parquet($parquet)
+    window journey as (partition by customer_id order by event_time, event_id)
+),
+numbered as (
+    select
+        * exclude (seconds_since_previous),
+        row_number() over journey as event_index,
+        sum(coalesce(seconds_since_previous >= $gap, true)::integer) over journey
+            as session_index
+    from gaps
+    window journey as (
+        partition by customer_id order by event_time, event_id
+        rows between unbounded preceding and current row
+    )
+)
+select * from numbered
+"""
+
+FLOOR_TRANSITIONS_SQL = """
+create table floor_transitions as
+with nexts as (
+    select
+        customer_id,
+        touchpoint,
+        lead(touchpoint) over journey as next_touchpoint,
+        epoch(lead(event_time) over journey) - epoch(event_time) as seconds_to_next
+    from floor_sessions
+    window journey as (partition by customer_id order by event_index)
+),
+steps as (
+    select customer_id, touchpoint as from_touchpoint,
+        coalesce(next_touchpoint, '(end)') as to_touchpoint, seconds_to_next as seconds_between
+    from nexts
+    union all
+    select customer_id, '(start)', touchpoint, null
+    from floor_sessions
+    where event_index = 1
+),
+counted as (
+    select
+        from_touchpoint,
+        to_touchpoint,
+        count(*) as transition_count,
+        count(distinct customer_id) as customer_count,
+        median(seconds_between) as median_seconds
+    from steps
+    group by from_touchpoint, to_touchpoint
+)
+select
+    *,
+    transition_count / sum(transition_count) over (partition by from_touchpoint) as probability
+from counted
+"""
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB, from /proc/self/status."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = stat.readline().split()[1:]
+    # user nice system idle iowait irq softirq steal: everything except idle and iowait
+    busy = sum(int(x) for i, x in enumerate(fields[:8]) if i not in (3, 4))
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def start_sampler(interval: float = SAMPLE_SECONDS) -> dict:
+    """Start a daemon thread that keeps the peak VmRSS seen since the last take_peak call."""
+    state = {"peak": rss_mb(), "stop": threading.Event()}
+
+    def loop() -> None:
+        while not state["stop"].wait(interval):
+            state["peak"] = max(state["peak"], rss_mb())
+
+    state["thread"] = threading.Thread(target=loop, name="rss-sampler", daemon=True)
+    state["thread"].start()
+    return state
+
+
+def take_peak(state: dict) -> float:
+    """The peak RSS since the previous call (including now), then restart from the current RSS."""
+    now = rss_mb()
+    peak = max(state["peak"], now)
+    state["peak"] = now
+    return peak
+
+
+def measure(stages: list[dict], sampler: dict, name: str, group: str, fn: Callable) -> object:
+    """Run fn() as one stage and append its wall, CPU and peak RSS to stages."""
+    take_peak(sampler)
+    start_rss = rss_mb()
+    wall, cpu, busy = time.perf_counter(), time.process_time(), busy_cpu_seconds()
+    result = fn()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    others = max(busy_cpu_seconds() - busy - cpu, 0.0)
+    stages.append(
+        {
+            "stage": name,
+            "group": group,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3),
+            "other_cpu_s": round(others, 2),
+            "peak_rss_mb": round(take_peak(sampler), 1),
+            "start_rss_mb": round(start_rss, 1),
+        }
+    )
+    return result
+
+
+def run_cjm(parquet: Path, db: Path, threads: int, memory_limit: str | None, stages, sampler):
+    """Ingest and build every model of cjm.models.build_models, one timed stage per model."""
+    from cjm import models
+    from cjm.config import Config
+    from cjm.db import connect
+    from cjm.ingest import load_files
+
+    config = Config(duckdb_threads=threads, duckdb_memory_limit=memory_limit)
+
+    def ingest() -> None:
+        con = connect(db, threads=threads, memory_limit=memory_limit)
+        loads = load_files(con, [parquet], config)
+        models.write_file_reads(con, loads)
+        con.close()  # the flow's load step closes the build file too (checkpoint)
+
+    measure(stages, sampler, "ingestion", "cjm", ingest)
+    con = connect(db, threads=threads, memory_limit=memory_limit)
+    models.set_parameters(con, config)
+    plan = [("staging", n) for n in models.STAGING]
+    plan += [("intermediate", n) for n in models.INTERMEDIATE]
+    plan += [("marts", n) for n in models.MARTS]
+    for layer, name in plan:
+        if layer == "marts" and name == models.MARTS[0]:
+            measure(
+                stages,
+                sampler,
+                "cfg_touchpoint_stages",
+                "cjm",
+                lambda: models.write_touchpoint_stages(con, config),
+            )
+        measure(
+            stages,
+            sampler,
+            name,
+            "cjm",
+            lambda layer=layer, name=name: models.run_model(con, layer, name),
+        )
+    counts = con.execute(
+        "select (select count(*) from events), (select count(*) from sessions), "
+        "(select count(*) from journeys), (select count(*) from rejected_events), "
+        "(select sum(transition_count) from transitions), "
+        "(select bool_and(is_reconciled) from file_loads)"
+    ).fetchone()
+    measure(stages, sampler, "close (checkpoint)", "cjm", con.close)
+    keys = ("events", "sessions", "journeys", "rejected", "transitions", "reconciled")
+    return dict(zip(keys, counts, strict=True))
+
+
+def run_floor(parquet: Path, db: Path, threads: int, memory_limit: str | None, stages, sampler):
+    """The same logical work as bare DuckDB SQL on the same Parquet, in a fresh database file."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"set threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+    params = {"parquet": str(parquet), "gap": float(SESSION_GAP_SECONDS)}
+    measure(
+        stages, sampler, "floor: sessions", "floor", lambda: con.execute(FLOOR_SESSIONS_SQL, params)
+    )
+    measure(
+        stages,
+        sampler,
+        "floor: transitions",
+        "floor",
+        lambda: con.execute(FLOOR_TRANSITIONS_SQL),
+    )
+    counts = con.execute(
+        "select (select count(*) from floor_sessions), "
+        "(select count(*) from (select distinct customer_id, session_index from floor_sessions)), "
+        "(select sum(transition_count) from floor_transitions)"
+    ).fetchone()
+    con.close()
+    return dict(zip(("events", "sessions", "transitions"), counts, strict=True))
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Subprocess body: run cjm then the floor on one Parquet file and write JSON to args.out."""
+    import duckdb
+
+    sampler = start_sampler()
+    stages: list[dict] = []
+    baseline = rss_mb()
+    cjm_counts = run_cjm(args.parquet, args.db, args.threads, args.memory_limit, stages, sampler)
+    floor_db = args.db.with_name(args.db.stem + "_floor.duckdb")
+    floor_counts = run_floor(
+        args.parquet, floor_db, args.threads, args.memory_limit, stages, sampler
+    )
+    sampler["stop"].set()
+    result = {
+        "duckdb": duckdb.__version__,
+        "baseline_rss_mb": round(baseline, 1),
+        "stages": stages,
+        "cjm_counts": cjm_counts,
+        "floor_counts": floor_counts,
+    }
+    args.out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+
+
+def ensure_events(n: int, data_dir: Path) -> tuple[Path, bool, dict | None]:
+    """The cached Parquet for n events, generating it if missing; also whether it was new."""
+    path = data_dir / f"events_{n}_v{GENERATOR_VERSION}.parquet"
+    if path.exists():
+        return path, False, None
+    sys.path.insert(0, str(HERE))
+    from generate_events import generate
+
+    print(f"generating {n:,} events -> {path}", file=sys.stderr)
+    return path, True, generate(n, path)
+
+
+def remove_db(db: Path) -> None:
+    """Delete a DuckDB file with its WAL and spill directory."""
+    for extra in (db, Path(f"{db}.wal")):
+        extra.unlink(missing_ok=True)
+    spill = Path(f"{db}.tmp")
+    if spill.is_dir():
+        for item in spill.iterdir():
+            item.unlink()
+        spill.rmdir()
+
+
+def run_size(n: int, args: argparse.Namespace) -> dict:
+    """Generate or reuse the events for n, run the worker subprocess, summarise its result."""
+    parquet, generated, gen_info = ensure_events(n, args.data_dir)
+    db = args.data_dir / f"bench_{n}.duckdb"
+    floor_db = db.with_name(db.stem + "_floor.duckdb")
+    out = args.data_dir / f"bench_{n}.json"
+    for path in (db, floor_db):
+        remove_db(path)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--parquet", str(parquet)]
+    cmd += ["--db", str(db), "--threads", str(args.threads), "--out", str(out)]
+    if args.memory_limit:
+        cmd += ["--memory-limit", args.memory_limit]
+    print(f"running {n:,} events ({args.threads} threads)", file=sys.stderr)
+    subprocess.run(cmd, check=True)
+    result = json.loads(out.read_text(encoding="utf-8"))
+    out.unlink()
+    db_mb = db.stat().st_size / 2**20
+    if not args.keep_data:
+        for path in (db, floor_db):
+            remove_db(path)
+        if generated:
+            parquet.unlink()
+    return summarise(n, result, gen_info, parquet, db_mb)
+
+
+def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb: float) -> dict:
+    """Add totals, ratios and the target check to one worker result."""
+    stages = result["stages"]
+    by_name = {s["stage"]: s for s in stages}
+    cjm = [s for s in stages if s["group"] == "cjm"]
+    total_wall = sum(s["wall_s"] for s in cjm)
+    sessions_cjm = sum(by_name[name]["wall_s"] for name in SESSIONS_STAGES)
+    floor_sessions = by_name["floor: sessions"]["wall_s"]
+    floor_transitions = by_name["floor: transitions"]["wall_s"]
+    peak = max(s["peak_rss_mb"] for s in cjm)
+    result.update(
+        {
+            "events": n,
+            "parquet": str(parquet),
+            "generated": gen_info,
+            "db_mb": round(db_mb, 1),
+            "cjm_total": {
+                "wall_s": round(total_wall, 3),
+                "cpu_s": round(sum(s["cpu_s"] for s in cjm), 3),
+                "other_cpu_s": round(sum(s["other_cpu_s"] for s in cjm), 2),
+                "peak_rss_mb": peak,
+            },
+            "ratios": {
+                "sessions": {
+                    "cjm_s": round(sessions_cjm, 3),
+                    "floor_s": floor_sessions,
+                    "ratio": round(sessions_cjm / floor_sessions, 2),
+                },
+                "transitions": {
+                    "cjm_s": by_name["transitions"]["wall_s"],
+                    "floor_s": floor_transitions,
+                    "ratio": round(by_name["transitions"]["wall_s"] / floor_transitions, 2),
+                },
+            },
+            "meets_target": total_wall < TARGET_SECONDS and peak < TARGET_RSS_MB,
+            "counts_match": (
+                result["cjm_counts"]["sessions"] == result["floor_counts"]["sessions"]
+                and result["cjm_counts"]["transitions"] == result["floor_counts"]["transitions"]
+            ),
+        }
+    )
+    return result
+
+
+def markdown(result: dict) -> str:
+    """One size's results as a Markdown table, then the ratio lines."""
+    n = result["events"]
+    lines = [
+        f"### {n:,} events",
+        "",
+        "| stage | wall s | CPU s | peak RSS MB | other CPU s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in result["stages"]:
+        if s["group"] == "floor" and s["stage"] == "floor: sessions":
+            total = result["cjm_total"]
+            lines.append(
+                f"| **cjm total** | **{total['wall_s']:.2f}** | **{total['cpu_s']:.2f}** "
+                f"| **{total['peak_rss_mb']:.0f}** | {total['other_cpu_s']:.1f} |"
+            )
+        lines.append(
+            f"| {s['stage']} | {s['wall_s']:.2f} | {s['cpu_s']:.2f} | {s['peak_rss_mb']:.0f} "
+            f"| {s['other_cpu_s']:.1f} |"
+        )
+    ratios = result["ratios"]
+    lines += [
+        "",
+        f"- sessions: cjm {ratios['sessions']['cjm_s']:.2f} s (ingestion + stg/int models) vs "
+        f"floor {ratios['sessions']['floor_s']:.2f} s = **{ratios['sessions']['ratio']:.1f}x**",
+        f"- transitions: cjm {ratios['transitions']['cjm_s']:.2f} s vs floor "
+        f"{ratios['transitions']['floor_s']:.2f} s = **{ratios['transitions']['ratio']:.1f}x**",
+        f"- target (< {TARGET_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MB): "
+        f"{'met' if result['meets_target'] else 'MISSED'}; session and transition counts "
+        f"{'match' if result['counts_match'] else 'DIFFER'} between cjm and the floor; "
+        f"build file {result['db_mb']:.0f} MB",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    mem_kb = 0
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    commit = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit or None,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (the --worker ones are internal)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's)")
+    parser.add_argument("--keep-data", action="store_true", help="keep Parquet and DuckDB files")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--parquet", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    """Run every requested size, print Markdown, write JSON to the results directory."""
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    results = [run_size(n, args) for n in args.events]
+    report = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "threads": args.threads,
+        "memory_limit": args.memory_limit,
+        "machine": machine(),
+        "results": results,
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"bench_{started:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    print(f"## cjm pipeline benchmark, {started:%Y-%m-%d}, {args.threads} threads\n")
+    for result in results:
+        print(markdown(result))
+    print(f"JSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
