@@ -71,7 +71,8 @@ def _print_summary(summary: dict, seconds: float) -> None:
     _say(f"Published: {summary['db_path']}")
     if summary["rows_rejected"]:
         _say(f"Rejected rows and their reasons: table rejected_events in {summary['db_path']}")
-    _say(f'Try: cjm query "select * from journeys limit 5" --db {summary["db_path"]}')
+    command = sys.argv[0] if sys.argv and sys.argv[0].endswith("cjm") else "cjm"
+    _say(f'Try: {command} query "select * from journeys limit 5" --db {summary["db_path"]}')
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
