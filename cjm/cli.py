@@ -161,13 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cjm` console script."""
-    from cjm.errors import USER_ERRORS
+    from cjm.errors import USER_ERRORS, release_frames
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except USER_ERRORS as exc:
         print(f"cjm {args.command}: error: {exc}", file=sys.stderr)
+        release_frames(exc)
         return 2
 
 

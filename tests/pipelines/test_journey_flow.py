@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
+from cjm.errors import release_frames
 from cjm.ingest import IngestError
 from tests.conftest import SAMPLE_DIR, write_csv
 
@@ -70,8 +71,9 @@ def test_failed_run_leaves_published_file_untouched(prefect_harness, tmp_path):
     bad = write_csv(tmp_path / "bad.csv", [{"customer_id": "c1", "touchpoint": "view"}])
     state = _run(bad, db)
     assert state.is_failed()
-    with pytest.raises(IngestError, match=r"bad\.csv.*'event_time'"):
+    with pytest.raises(IngestError, match=r"bad\.csv.*'event_time'") as err:
         state.result()
+    release_frames(err.value)
     assert db.read_bytes() == before
     assert not list(tmp_path.glob(".cjm.duckdb.build-*"))
 
