@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cjm.config import ChurnSettings
+from cjm.db import sql_literal
 from cjm.features import (
     CHANNEL_PREFIX,
     MAX_CHANNELS,
@@ -120,7 +121,7 @@ class ChurnResult:
 def _exit_sql(definition: ChurnDefinition) -> str:
     if not definition.exit_touchpoints:
         return "false"
-    values = ", ".join("'" + t.replace("'", "''") + "'" for t in definition.exit_touchpoints)
+    values = ", ".join(sql_literal(t) for t in definition.exit_touchpoints)
     return f"touchpoint in ({values})"
 
 

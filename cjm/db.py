@@ -21,13 +21,13 @@ def connect(
     if threads:
         con.execute(f"set threads = {int(threads)}")
     if memory_limit:
-        con.execute("select current_setting('memory_limit')")  # validates the connection first
-        con.execute(f"set memory_limit = '{_literal(memory_limit)}'")
+        con.execute(f"set memory_limit = {sql_literal(memory_limit)}")
     return con
 
 
-def _literal(value: str) -> str:
-    return value.replace("'", "''")
+def sql_literal(value: str) -> str:
+    """Quote a string as a SQL literal, for the few places DuckDB takes no parameter."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def quote_ident(name: str) -> str:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from cjm.db import sql_literal
+
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
 TOUCHPOINT_PREFIX = "tp_"
@@ -115,10 +117,6 @@ def top_values(
     return [r[0] for r in rows]
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def customer_features(
     con: duckdb.DuckDBPyConnection,
     as_of: datetime | None = None,
@@ -147,7 +145,7 @@ def customer_features(
     for name, column, values in (("tp", "touchpoint", touchpoints), ("ch", "channel", channels)):
         if not values:
             continue
-        vocab = ", ".join(f"({_lit(v)}, {i})" for i, v in enumerate(values))
+        vocab = ", ".join(f"({sql_literal(v)}, {i})" for i, v in enumerate(values))
         mix_ctes += f""",
     {name}_counts as (
         select b.customer_id, k.i, count(*) as n,
@@ -165,7 +163,7 @@ def customer_features(
     mix_out = "".join(share.format("tp", i, c) for i, c in enumerate(tp_cols.values()))
     mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
-    stage_case = " ".join(f"when {_lit(s)} then {r}" for s, r in STAGE_RANKS.items())
+    stage_case = " ".join(f"when {sql_literal(s)} then {r}" for s, r in STAGE_RANKS.items())
 
     sql = f"""
     with base as (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config
-from cjm.db import quote_ident
+from cjm.db import quote_ident, sql_literal
 
 FORMATS = {
     ".csv": "csv",
@@ -164,7 +163,7 @@ def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
             parts.append(f"null::varchar as {canonical}")
     extra = [c for c in columns if c not in used]
     if extra:
-        fields = ", ".join(f"{_json_key(c)}: {quote_ident(c)}" for c in extra)
+        fields = ", ".join(f"{sql_literal(c)}: {quote_ident(c)}" for c in extra)
         parts.append(f"to_json({{{fields}}}) as properties")
     else:
         parts.append("null::json as properties")
@@ -274,7 +273,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     if keys:
         # A nested value is kept as its JSON text, a scalar as its plain text.
         fields = ", ".join(
-            f"(text ->> {_sql_str(_json_path(k))}) as {quote_ident(k)}" for k in keys
+            f"(text ->> {sql_literal(_json_path(k))}) as {quote_ident(k)}" for k in keys
         )
     else:
         fields = "null::varchar as _cjm_empty"
@@ -303,22 +302,9 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return 0
 
 
-def _json_key(name: str) -> str:
-    return _sql_str(name)
-
-
 def _json_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def file_loads_json(loads: Sequence[FileLoad]) -> str:
-    """The per-file read counts as JSON, for the run record."""
-    return json.dumps([load.__dict__ for load in loads])

@@ -13,7 +13,6 @@ import duckdb
 import pandas as pd
 
 from cjm.db import connect, table_exists, write_table
-from cjm.ingest import FileLoad
 
 COUNT_QUERIES = {
     "events": "select count(*) from events",
@@ -141,8 +140,3 @@ def write_pipeline_runs(
     ]
     frame[int_columns] = frame[int_columns].astype("Int64")
     write_table(con, "pipeline_runs", frame.sort_values("started_at", ignore_index=True))
-
-
-def file_load_names(loads: list[FileLoad]) -> list[str]:
-    """Input file paths of a run, in load order."""
-    return [load.source_file for load in loads]
