@@ -41,19 +41,15 @@ def load_events(
     build_path: Path, files: list[Path], config: Config, progress: Progress = None
 ) -> list[FileLoad]:
     """Land every input file in the build database."""
-    con = _open(build_path, config)
-    try:
+    with _open(build_path, config) as con:
         loads = load_files(con, files, config, progress)
         write_file_reads(con, loads)
         return loads
-    finally:
-        con.close()
 
 
 def build_journeys(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Run the SQL models: events, sessions, journeys, transitions and the reconciliation."""
-    con = _open(build_path, config)
-    try:
+    with _open(build_path, config) as con:
         timings = build_models(con, config, progress=progress)
         broken = con.execute(
             "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
@@ -62,14 +58,11 @@ def build_journeys(build_path: Path, config: Config, progress: Progress = None) 
         if broken:
             raise ReconciliationError(f"row counts do not reconcile for {broken}")
         return timings
-    finally:
-        con.close()
 
 
 def build_personas(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Compute customer features and churn state, then cluster customers into personas."""
-    con = _open(build_path, config)
-    try:
+    with _open(build_path, config) as con:
         if progress:
             progress("computing customer features and churn state")
         definition = churn.resolve_churn_definition(con, config.churn)
@@ -89,14 +82,11 @@ def build_personas(build_path: Path, config: Config, progress: Progress = None) 
         write_table(con, "customer_personas", result.customer_personas)
         notes = [definition.note] + ([result.k_note] if result.k_note else [])
         return {"counts": {"personas": len(result.personas)}, "notes": notes}
-    finally:
-        con.close()
 
 
 def build_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Reach, lifts, sentiment, removal effect and role of every touchpoint."""
-    con = _open(build_path, config)
-    try:
+    with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights (absorbing Markov chain)")
         state = con.execute("select customer_id, is_churned from customer_churn_state").df()
@@ -104,14 +94,11 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
         write_table(con, "touchpoint_insights", frame)
         roles = frame["role"].value_counts().to_dict() if len(frame) else {}
         return {"counts": {"touchpoints": len(frame)}, "roles": roles}
-    finally:
-        con.close()
 
 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Train the churn model on the log's history, score active customers, find patterns."""
-    con = _open(build_path, config)
-    try:
+    with _open(build_path, config) as con:
         if progress:
             progress("training and scoring the churn model")
         assignments = con.execute("select * from customer_personas").df()
@@ -151,8 +138,6 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             "counts": {"customers_scored": len(risk), "flagged": flagged},
             "notes": notes,
         }
-    finally:
-        con.close()
 
 
 def _card_frame(card: dict) -> pd.DataFrame:
@@ -165,8 +150,7 @@ def _card_frame(card: dict) -> pd.DataFrame:
 
 def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     """Drop build-only tables and write pipeline_runs with the history of the published file."""
-    con = connect(build_path)
-    try:
+    with connect(build_path) as con:
         started = time.perf_counter()
         drop_build_tables(con)
         add_file_loads(record, con)
@@ -176,5 +160,3 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
         write_pipeline_runs(con, record, read_previous_runs(db_path))
         return record
-    finally:
-        con.close()
