@@ -120,6 +120,40 @@ def cmd_churn_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paths(args: argparse.Namespace) -> int:
+    """Paths around one touchpoint, or between two, from the published database."""
+    from cjm.paths import PathQueryError, anchored_paths, between_paths
+    from cjm.query import open_published
+
+    if args.between is not None and (args.before is not None or args.after is not None):
+        raise PathQueryError("--before and --after go with --anchor, not --between")
+    con = open_published(Path(args.db))
+    try:
+        if args.anchor is not None:
+            given = args.before is not None or args.after is not None
+            before = args.before if args.before is not None else (0 if given else 3)
+            after = args.after if args.after is not None else (0 if given else 3)
+            frame = anchored_paths(con, args.anchor, before, after, top=args.top)
+        else:
+            frame = between_paths(con, args.between[0], args.between[1], top=args.top)
+    finally:
+        con.close()
+    _print_frame(frame, args.format, max_rows=len(frame) + 1)
+    return 0
+
+
+def _print_frame(frame, fmt: str, max_rows: int) -> None:
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        _say(frame.to_json(orient="records", date_format="iso"))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", max_rows, "display.width", 200):
+            _say(frame.to_string(index=False) if len(frame) else "(no rows)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -147,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--max-rows", type=int, default=100)
     query.set_defaults(func=cmd_query)
+
+    paths = sub.add_parser(
+        "paths", help="paths around a touchpoint or between two, from the published database"
+    )
+    target = paths.add_mutually_exclusive_group(required=True)
+    target.add_argument("--anchor", metavar="T", help="touchpoint to look around")
+    target.add_argument(
+        "--between", nargs=2, metavar=("A", "B"), help="paths from the first A to the next B"
+    )
+    paths.add_argument("--before", type=int, metavar="K", help="steps before the anchor")
+    paths.add_argument("--after", type=int, metavar="K", help="steps after the anchor")
+    paths.add_argument("--top", type=int, metavar="N", help="only the N most common paths")
+    paths.add_argument("--db", default=str(DEFAULT_DB))
+    paths.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    paths.set_defaults(func=cmd_paths)
 
     churn = sub.add_parser("churn-list", help="write the ranked churn-risk list")
     churn.add_argument("--out", required=True, help="output file, .csv or .parquet")

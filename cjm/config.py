@@ -135,6 +135,48 @@ class ScheduleSettings(_Strict):
     events: str | None = None
 
 
+class PathSettings(_Strict):
+    """Which paths path_variants, anchored_paths and between_paths report."""
+
+    # Journeys are compared by their first this-many steps, so long unique journeys still group.
+    prefix_steps: Annotated[int, Field(ge=1, le=50)] = 5
+    # path_variants keeps this many variants per kind; the rest is one '(other)' row.
+    top_variants: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Touchpoints to look around; None: the conversion touchpoints and the pain points.
+    anchors: tuple[str, ...] | None = None
+    # Pairs [from, to]: the sub-paths from the first `from` to the next `to`.
+    between: tuple[tuple[str, str], ...] = ()
+    steps_around: Annotated[int, Field(ge=1, le=20)] = 3
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchors(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and any(not t.strip() for t in v):
+            raise ValueError("anchors must be non-empty touchpoint names")
+        return v
+
+    @field_validator("between")
+    @classmethod
+    def _pairs(cls, v: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        for pair in v:
+            if any(not t.strip() for t in pair):
+                raise ValueError(f"between {list(pair)}: touchpoint names must be non-empty")
+        return v
+
+
+def _check_funnels(funnels: dict[str, tuple[str, ...]]) -> None:
+    for name, steps in funnels.items():
+        if not name.strip():
+            raise ValueError("a funnel needs a non-empty name")
+        if len(steps) < 2:
+            raise ValueError(f"funnel {name!r}: needs at least two steps, got {list(steps)}")
+        if any(not s.strip() for s in steps):
+            raise ValueError(f"funnel {name!r}: step names must be non-empty")
+        repeated = sorted({s for s in steps if steps.count(s) > 1})
+        if repeated:
+            raise ValueError(f"funnel {name!r}: step(s) {repeated} appear more than once")
+
+
 class Config(_Strict):
     """A validated cjm configuration; every field has a default."""
 
@@ -153,6 +195,9 @@ class Config(_Strict):
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    paths: PathSettings = PathSettings()
+    # funnel name -> ordered touchpoints, e.g. {checkout: [product_view, cart, checkout, purchase]}
+    funnels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     random_state: int = 0
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
@@ -174,6 +219,12 @@ class Config(_Strict):
             # One expression, never a statement: the text is trusted, but a stray ';' is a mistake.
             if not expr.strip() or ";" in expr or _CONTROL.search(expr):
                 raise ValueError(f"{key}: {expr!r} is not a single SQL expression")
+        return v
+
+    @field_validator("funnels")
+    @classmethod
+    def _funnels(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        _check_funnels(v)
         return v
 
     @field_validator("timezone")

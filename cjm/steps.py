@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm import churn, insights, patterns, personas
+from cjm import churn, insights, paths, patterns, personas
 from cjm.config import Config
 from cjm.db import connect, write_table
 from cjm.features import customer_features
@@ -94,6 +94,14 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
         write_table(con, "touchpoint_insights", frame)
         roles = frame["role"].value_counts().to_dict() if len(frame) else {}
         return {"counts": {"touchpoints": len(frame)}, "roles": roles}
+
+
+def build_paths(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Path variants, anchored and between paths, the stage funnel and configured funnels."""
+    with _open(build_path, config) as con:
+        if progress:
+            progress("building path variants, anchored paths and funnels")
+        return {"counts": paths.build_path_tables(con, config)}
 
 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:

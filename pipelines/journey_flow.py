@@ -53,6 +53,12 @@ def build_insights_task(build_path: Path, config: Config) -> dict:
     return steps.build_insights(build_path, config, _progress)
 
 
+@task(name="build-paths", cache_policy=NO_CACHE)
+def build_paths_task(build_path: Path, config: Config) -> dict:
+    """Path variants, anchored paths, funnels."""
+    return steps.build_paths(build_path, config, _progress)
+
+
 @task(name="score-churn", cache_policy=NO_CACHE)
 def score_churn_task(build_path: Path, config: Config) -> dict:
     """Train the churn model, score active customers, find churn patterns."""
@@ -96,6 +102,9 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
             clock = time.perf_counter()
             build_insights_task(build_path, config)
             record.stage_seconds["build_insights"] = _lap(clock)
+            clock = time.perf_counter()
+            build_paths_task(build_path, config)
+            record.stage_seconds["build_paths"] = _lap(clock)
             clock = time.perf_counter()
             churn_summary = score_churn_task(build_path, config)
             record.stage_seconds["score_churn"] = _lap(clock)

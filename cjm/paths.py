@@ -1,0 +1,164 @@
+"""Path analysis: journey variants, paths around an anchor touchpoint, between two, funnels.
+
+The tables are SQL models in `sql/marts/` (and one intermediate) driven by DuckDB variables, so the
+same SQL builds the published tables during a run and answers `cjm paths` on the published file
+read-only: values only ever reach it as `?` parameters of `set variable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cjm.config import Config
+from cjm.db import quote_ident, table_exists
+from cjm.models import SQL_DIR
+from cjm.query import QueryError
+
+# Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.
+PATH_MARTS = (
+    "path_variants",
+    "stage_funnel",
+    "anchored_paths",
+    "between_paths",
+    "funnel_steps",
+    "funnel_dropouts",
+)
+PATH_KEYS = {
+    "path_variants": ("variant_kind", "path"),
+    "stage_funnel": ("stage",),
+    "anchored_paths": ("anchor", "direction", "path"),
+    "between_paths": ("from_touchpoint", "to_touchpoint", "path"),
+    "funnel_steps": ("funnel", "step_number"),
+    "funnel_dropouts": ("funnel", "step_number", "next_touchpoint"),
+}
+FUNNEL_STEP_TYPE = "struct(funnel varchar, step_number integer, touchpoint varchar)[]"
+
+
+class PathQueryError(QueryError):
+    """A `cjm paths` question that cannot be answered, with what to do instead."""
+
+
+def _model_sql(layer: str, name: str, sql_dir: Path = SQL_DIR) -> str:
+    return (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def set_path_parameters(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    anchors: Sequence[str] = (),
+    steps_before: int = 3,
+    steps_after: int = 3,
+    between: Sequence[Sequence[str]] = (),
+    prefix_steps: int = 5,
+    top_variants: int = 20,
+    funnels: dict[str, Sequence[str]] | None = None,
+) -> None:
+    """Expose the path settings to the SQL models as DuckDB variables (typed, even when empty)."""
+    funnel_steps = [
+        {"funnel": name, "step_number": i, "touchpoint": touchpoint}
+        for name, steps in (funnels or {}).items()
+        for i, touchpoint in enumerate(steps, 1)
+    ]
+    con.execute("set variable cjm_path_anchors = ?::varchar[]", [list(anchors)])
+    con.execute("set variable cjm_path_steps_before = ?::bigint", [int(steps_before)])
+    con.execute("set variable cjm_path_steps_after = ?::bigint", [int(steps_after)])
+    con.execute("set variable cjm_path_between = ?::varchar[][]", [[list(p) for p in between]])
+    con.execute("set variable cjm_path_prefix_steps = ?::bigint", [int(prefix_steps)])
+    con.execute("set variable cjm_path_top_variants = ?::bigint", [int(top_variants)])
+    con.execute(f"set variable cjm_funnel_steps = ?::{FUNNEL_STEP_TYPE}", [funnel_steps])
+
+
+def default_anchors(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Anchors when none are configured: the conversion touchpoints and the pain points."""
+    sql = "select distinct touchpoint from events where is_conversion"
+    found = {r[0] for r in con.execute(sql).fetchall()}
+    if table_exists(con, "touchpoint_insights"):
+        found |= {
+            r[0]
+            for r in con.execute(
+                "select touchpoint from touchpoint_insights where role = 'pain_point'"
+            ).fetchall()
+        }
+    return sorted(found)
+
+
+def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
+    """Build every path table in the build database; return the row count of each."""
+    settings = config.paths
+    anchors = list(settings.anchors) if settings.anchors is not None else default_anchors(con)
+    set_path_parameters(
+        con,
+        anchors=anchors,
+        steps_before=settings.steps_around,
+        steps_after=settings.steps_around,
+        between=settings.between,
+        prefix_steps=settings.prefix_steps,
+        top_variants=settings.top_variants,
+        funnels=config.funnels,
+    )
+    # Temporary: it feeds funnel_steps and funnel_dropouts and is never published.
+    con.execute(
+        "create or replace temp table int_funnel_reached as\n"
+        + _model_sql("intermediate", "int_funnel_reached")
+    )
+    counts = {}
+    try:
+        for name in PATH_MARTS:
+            con.execute(
+                f"create or replace table {quote_ident(name)} as\n" + _model_sql("marts", name)
+            )
+            counts[name] = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
+    finally:
+        con.execute("drop table if exists temp.int_funnel_reached")
+    return counts
+
+
+def _require_touchpoints(con: duckdb.DuckDBPyConnection, touchpoints: Sequence[str]) -> None:
+    for touchpoint in touchpoints:
+        seen = con.execute(
+            "select count(*) from events where touchpoint = ?", [touchpoint]
+        ).fetchone()[0]
+        if not seen:
+            common = [
+                r[0]
+                for r in con.execute(
+                    "select touchpoint from events group by 1 order by count(*) desc, 1 limit 8"
+                ).fetchall()
+            ]
+            raise PathQueryError(
+                f"no event has touchpoint {touchpoint!r}; the most common are {', '.join(common)}"
+            )
+
+
+def anchored_paths(
+    con: duckdb.DuckDBPyConnection,
+    anchor: str,
+    before: int = 3,
+    after: int = 3,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """The paths before and after customers' first `anchor` event, as in anchored_paths."""
+    if before < 0 or after < 0 or before + after == 0:
+        raise PathQueryError("--before and --after must be >= 0 and not both 0")
+    _require_touchpoints(con, [anchor])
+    set_path_parameters(con, anchors=[anchor], steps_before=before, steps_after=after)
+    sql = f"select * from (\n{_model_sql('marts', 'anchored_paths')}\n) as answer"
+    sql += " where path_rank <= ?" if top is not None else ""
+    sql += " order by direction desc, path_rank"
+    return con.execute(sql, [int(top)] if top is not None else []).df()
+
+
+def between_paths(
+    con: duckdb.DuckDBPyConnection, start: str, end: str, top: int | None = None
+) -> pd.DataFrame:
+    """The sub-paths from customers' first `start` event to the next `end`, as in between_paths."""
+    _require_touchpoints(con, [start, end])
+    set_path_parameters(con, between=[(start, end)])
+    sql = f"select * from (\n{_model_sql('marts', 'between_paths')}\n) as answer"
+    sql += " where path_rank <= ?" if top is not None else ""
+    sql += " order by path_rank"
+    return con.execute(sql, [int(top)] if top is not None else []).df()
