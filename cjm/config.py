@@ -142,7 +142,7 @@ class PathSettings(_Strict):
     prefix_steps: Annotated[int, Field(ge=1, le=50)] = 5
     # path_variants keeps this many variants per kind; the rest is one '(other)' row.
     top_variants: Annotated[int, Field(ge=1, le=10_000)] = 20
-    # Touchpoints to look around; None: the conversion touchpoints and the pain points.
+    # Touchpoints to look around; None: conversion touchpoints, pain points, points of delight.
     anchors: tuple[str, ...] | None = None
     # Pairs [from, to]: the sub-paths from the first `from` to the next `to`.
     between: tuple[tuple[str, str], ...] = ()

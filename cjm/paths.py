@@ -73,14 +73,15 @@ def set_path_parameters(
 
 
 def default_anchors(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Anchors when none are configured: the conversion touchpoints and the pain points."""
+    """Anchors when none are configured: conversion touchpoints, pain points, points of delight."""
     sql = "select distinct touchpoint from events where is_conversion"
     found = {r[0] for r in con.execute(sql).fetchall()}
     if table_exists(con, "touchpoint_insights"):
         found |= {
             r[0]
             for r in con.execute(
-                "select touchpoint from touchpoint_insights where role = 'pain_point'"
+                "select touchpoint from touchpoint_insights "
+                "where role in ('pain_point', 'point_of_delight')"
             ).fetchall()
         }
     return sorted(found)

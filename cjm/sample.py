@@ -1049,6 +1049,11 @@ def generate_sample(
         [
             "# Configuration of the sample log; every other setting keeps its default.",
             f"timezone: {SAMPLE_TIMEZONE}",
+            "# Paths from a first look at a product to the next purchase, and the checkout funnel.",
+            "paths:",
+            "  between: [[product_view, purchase]]",
+            "funnels:",
+            "  checkout: [product_view, add_to_cart, checkout, purchase]",
         ],
     )
     _write_truth(out_dir / "truth", log, seed, planted, np.bincount(file_idx, minlength=3))

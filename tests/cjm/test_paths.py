@@ -1,0 +1,241 @@
+"""Path tables and `cjm paths` on the bundled sample, checked against what the generator plants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cjm import sample, steps
+from cjm.cli import main
+from cjm.config import load_config
+from cjm.ingest import discover_files
+from cjm.paths import PathQueryError, anchored_paths, between_paths
+from cjm.publish import publish
+from cjm.runs import new_run
+from tests.conftest import SAMPLE_DIR
+from tests.sql.test_path_marts import assert_path_keys
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """The sample run through every step (without Prefect) and published."""
+    out = tmp_path_factory.mktemp("paths")
+    db, build = out / "cjm.duckdb", out / "build.duckdb"
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    steps.load_events(build, discover_files(SAMPLE_DIR / "events"), config)
+    steps.build_journeys(build, config)
+    steps.build_personas(build, config)
+    steps.build_insights(build, config)
+    steps.build_paths(build, config)
+    steps.finish_run(build, new_run(db, config.model_dump(mode="json")), db)
+    publish(build, db)
+    return db
+
+
+@pytest.fixture
+def con(published):
+    connection = duckdb.connect(str(published), read_only=True)
+    yield connection
+    connection.close()
+
+
+# Where a session can start (the event after a session that ended): the generator's entries, the
+# signup/login that links a visitor, and the planted precursor sessions (they start with entries).
+SESSION_STARTS = {*sample.ENTRY_CUSTOMER, *sample.ENTRY_PROSPECT, "signup", "login"}
+
+
+def test_keys_and_shares_on_the_sample(con):
+    assert_path_keys(con)
+    for table, group in [
+        ("path_variants", "variant_kind"),
+        ("anchored_paths", "anchor, direction"),
+        ("between_paths", "from_touchpoint, to_touchpoint"),
+        ("funnel_dropouts", "funnel, step_number"),
+    ]:
+        totals = con.execute(f"select sum(share) from {table} group by {group}").fetchall()
+        assert totals and all(abs(t - 1) < 1e-9 for (t,) in totals), table
+
+
+def test_payment_error_is_always_right_after_checkout(con):
+    # Default anchors (none configured) include the planted pain point.
+    rows = con.execute(
+        "select adjacent_touchpoint, sum(customer_count), sum(share) from anchored_paths "
+        "where anchor = 'payment_error' and direction = 'before' group by 1"
+    ).fetchall()
+    with_error = con.execute(
+        "select count(distinct customer_id) from events where touchpoint = 'payment_error'"
+    ).fetchone()[0]
+    assert with_error > 20
+    assert rows == [("checkout", with_error, pytest.approx(1.0))]
+
+
+def test_after_payment_error_customers_leave_or_retry_checkout(con):
+    after = dict(
+        con.execute(
+            "select adjacent_touchpoint, sum(share) from anchored_paths "
+            "where anchor = 'payment_error' and direction = 'after' group by 1"
+        ).fetchall()
+    )
+    # The generator ends the session after a failed payment 9 times in 10 and otherwise retries
+    # the checkout: nobody purchases right away, and whatever comes next starts a new session.
+    assert "purchase" not in after
+    assert set(after) <= SESSION_STARTS | {"checkout", "(end)"}
+    assert 0 < after.get("checkout", 0) < 0.3
+
+
+def test_loyalty_reward_is_followed_by_buying(con):
+    # The planted point of delight leads to purchase or reorder (grammar weights 8 of 9.3).
+    frame = anchored_paths(con, "loyalty_reward", before=0, after=1)
+    share = frame.groupby("adjacent_touchpoint")["share"].sum()
+    assert share.get("purchase", 0) + share.get("reorder", 0) > 0.75
+    assert set(frame["direction"]) == {"after"}
+
+
+# Exit touchpoints that only ever happen at the end of a planted precursor sequence (unsubscribe
+# also follows promotion emails in the grammar, so it is left out).
+ONLY_PLANTED = [
+    seq
+    for seq in sample.CHURN_PRECURSORS
+    if not any(seq[-1] in targets for targets in sample.GRAMMAR.values())
+]
+
+
+@pytest.mark.parametrize("sequence", ONLY_PLANTED)
+def test_exit_touchpoints_follow_their_planted_precursors(con, sequence):
+    *before, exit_touchpoint = sequence
+    frame = anchored_paths(con, exit_touchpoint, before=len(before), after=0)
+    assert list(frame["path"]) == [" > ".join(before)]
+    assert frame["share"].tolist() == [1.0]
+
+
+def test_between_product_view_and_purchase(con):
+    frame = between_paths(con, "product_view", "purchase")
+    published = con.execute(
+        "select path, customer_count from between_paths order by path_rank"
+    ).fetchall()
+    assert list(frame[["path", "customer_count"]].itertuples(index=False, name=None)) == published
+    reached = frame[frame["path"] != "(never)"]
+    # The grammar's way to a purchase: add_to_cart, then checkout.
+    assert reached.iloc[0]["path"] == "add_to_cart > checkout"
+    assert reached.iloc[0]["median_seconds"] < sample.MAX_STEP_S * 3
+    customers = con.execute(
+        "select count(distinct customer_id) from events where touchpoint = 'product_view'"
+    ).fetchone()[0]
+    assert frame["customer_count"].sum() == customers
+
+
+def test_checkout_funnel_leaks_into_payment_error(con):
+    steps_ = con.execute(
+        "select touchpoint, customer_count, step_conversion, median_seconds_from_previous, "
+        "dropout_count from funnel_steps where funnel = 'checkout' order by step_number"
+    ).fetchall()
+    assert [s[0] for s in steps_] == ["product_view", "add_to_cart", "checkout", "purchase"]
+    counts = [s[1] for s in steps_]
+    assert counts == sorted(counts, reverse=True) and counts[-1] > 0
+    # checkout -> purchase: weight 8 of 9 in the grammar, less the failed payments.
+    assert 0.75 < steps_[3][2] < 0.95
+    assert steps_[3][3] < sample.MAX_STEP_S
+    assert [s[4] for s in steps_[:3]] == [a - b for a, b in zip(counts, counts[1:], strict=False)]
+    top = con.execute(
+        "select next_touchpoint from funnel_dropouts where funnel = 'checkout' "
+        "and touchpoint = 'checkout' and next_rank = 1"
+    ).fetchone()
+    assert top == ("payment_error",)
+
+
+def test_stage_funnel_matches_journeys(con):
+    rows = con.execute(
+        "select stage, customer_count, customers_with_stage_event, customers_stopped_here "
+        "from stage_funnel order by stage_rank"
+    ).fetchall()
+    counts = [r[1] for r in rows]
+    assert counts == sorted(counts, reverse=True)
+    stopped = dict(
+        con.execute(
+            "select furthest_stage, count(*) from journeys where furthest_stage is not null "
+            "group by 1"
+        ).fetchall()
+    )
+    assert {r[0]: r[3] for r in rows if r[3]} == stopped
+    advocates = con.execute(
+        "select count(distinct customer_id) from events "
+        "where touchpoint in ('review_posted', 'referral')"
+    ).fetchone()[0]
+    assert rows[-1][1:3] == (advocates, advocates)
+
+
+def test_path_variants_equal_a_pandas_computation(con):
+    events = con.execute(
+        "select customer_id, touchpoint from events order by customer_id, event_index"
+    ).df()
+    expected = variant_counts(events, prefix_steps=5)
+    got = con.execute(
+        "select variant_kind, path, customer_count from path_variants where path <> '(other)'"
+    ).df()
+    for kind, frame in got.groupby("variant_kind"):
+        counts = expected[kind]
+        assert dict(zip(frame["path"], frame["customer_count"], strict=True)) == {
+            p: counts[p] for p in frame["path"]
+        }
+        # The top rows are the most common prefixes.
+        assert sorted(frame["customer_count"], reverse=True) == counts.head(len(frame)).tolist()
+    # A variant whose first steps hold a conversion touchpoint converted, every customer of it.
+    rates = con.execute(
+        "select conversion_rate from path_variants "
+        "where regexp_matches(path, '(^| )(purchase|reorder)( |$)')"
+    ).fetchall()
+    assert rates and all(r == (1.0,) for r in rates)
+
+
+def variant_counts(events: pd.DataFrame, prefix_steps: int) -> dict[str, pd.Series]:
+    """Customers per path prefix, raw and collapsed, computed with pandas alone."""
+    out = {}
+    for kind in ("raw", "collapsed"):
+        frame = events
+        if kind == "collapsed":
+            previous = frame.groupby("customer_id")["touchpoint"].shift()
+            frame = frame[frame["touchpoint"] != previous]
+        prefixes = frame.groupby("customer_id")["touchpoint"].agg(
+            lambda s: " > ".join(s.iloc[:prefix_steps])
+        )
+        out[kind] = prefixes.value_counts()
+    return out
+
+
+def test_cli_paths_answers_from_the_published_file(published, capsys):
+    stamp = published.stat().st_mtime_ns
+    args = ["paths", "--db", str(published), "--anchor", "payment_error", "--before", "1"]
+    assert main([*args, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["direction"], r["path"], r["share"]) for r in rows] == [("before", "checkout", 1.0)]
+    assert main(["paths", "--db", str(published), "--anchor", "payment_error", "--top", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "before" in printed and "after" in printed and "checkout" in printed
+    between = ["paths", "--db", str(published), "--between", "product_view", "purchase"]
+    assert main([*between, "--top", "3", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and "add_to_cart > checkout" in lines[2]
+    assert published.stat().st_mtime_ns == stamp
+
+
+def test_cli_paths_rejects_bad_questions(published, capsys):
+    base = ["paths", "--db", str(published)]
+    assert main([*base, "--anchor", "no_such_touchpoint"]) == 2
+    assert "no event has touchpoint 'no_such_touchpoint'" in capsys.readouterr().err
+    assert main([*base, "--between", "product_view", "purchase", "--before", "2"]) == 2
+    assert "--anchor" in capsys.readouterr().err
+    assert main([*base, "--anchor", "purchase", "--before", "0", "--after", "0"]) == 2
+    # A value is a parameter, never SQL text.
+    assert main([*base, "--anchor", "x'; drop table events; --"]) == 2
+    capsys.readouterr()
+    with duckdb.connect(str(published), read_only=True) as check:
+        assert check.execute("select count(*) from events").fetchone()[0] > 0
+
+
+def test_anchored_paths_refuses_zero_steps(con):
+    with pytest.raises(PathQueryError):
+        anchored_paths(con, "purchase", before=0, after=0)
