@@ -55,10 +55,10 @@ final as (
         cast(counted.step_number as bigint) as step_number,
         counted.touchpoint,
         counted.customer_count,
-        counted.customer_count / coalesce(
-            lag(counted.customer_count) over funnel_order, customers.customer_count
+        counted.customer_count / nullif(
+            coalesce(lag(counted.customer_count) over funnel_order, customers.customer_count), 0
         ) as step_conversion,
-        counted.customer_count / first_value(counted.customer_count) over funnel_order
+        counted.customer_count / nullif(first_value(counted.customer_count) over funnel_order, 0)
             as overall_conversion,
         counted.median_seconds_from_previous,
         counted.customer_count - lead(counted.customer_count) over funnel_order as dropout_count

@@ -95,9 +95,13 @@ final as (
         counted.stage,
         cast(counted.stage_rank as bigint) as stage_rank,
         counted.customer_count,
-        counted.customer_count / totals.all_customers as share_of_customers,
-        counted.customer_count / coalesce(
-            lag(counted.customer_count) over (order by counted.stage_rank), totals.all_customers
+        counted.customer_count / nullif(totals.all_customers, 0) as share_of_customers,
+        counted.customer_count / nullif(
+            coalesce(
+                lag(counted.customer_count) over (order by counted.stage_rank),
+                totals.all_customers
+            ),
+            0
         ) as step_conversion,
         counted.customers_with_stage_event,
         coalesce(stopped.customers_stopped_here, 0) as customers_stopped_here,

@@ -169,6 +169,20 @@ def test_funnel_steps_count_steps_in_order(anchored):
     ]
 
 
+def test_funnel_with_an_unseen_step_reports_zero_then_unknown(build_rows):
+    config = {"funnels": {"gap": ["a", "zz", "c"]}, "paths": {"anchors": []}}
+    con = _build(build_rows, ANCHOR_JOURNEYS, config)
+    got = con.execute(
+        "select step_number, customer_count, step_conversion, overall_conversion, dropout_count "
+        "from funnel_steps order by step_number"
+    ).fetchall()
+    assert got == [(1, 5, 5 / 6, 1.0, 5), (2, 0, 0.0, 0.0, 0), (3, 0, None, 0.0, None)]
+    # No touchpoint here has a stage: nobody reaches awareness, and the later rates are unknown
+    # (NULL), not NaN.
+    stages = con.execute("select step_conversion from stage_funnel order by stage_rank").fetchall()
+    assert stages == [(0.0,)] + [(None,)] * 4
+
+
 def test_stage_funnel_reaches_a_stage_through_any_later_one(build_rows):
     stages = {
         "aw": "awareness",
