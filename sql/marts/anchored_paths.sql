@@ -3,13 +3,15 @@
 -- `cjm_path_steps_before` touchpoints before it and the `cjm_path_steps_after` after it, across
 -- sessions, in time order. A journey that starts or ends within reach shows '(start)' or '(end)',
 -- so every customer with the anchor counts once per direction and share adds up to 1.
+-- same_session_count: customers whose adjacent touchpoint is in the anchor's own session.
 with
 
 events as (
     select
         customer_id,
         event_index,
-        touchpoint
+        touchpoint,
+        session_id
     from events
 ),
 
@@ -21,7 +23,8 @@ first_anchor as (
     select
         anchors.anchor,
         events.customer_id,
-        min(events.event_index) as anchor_index
+        min(events.event_index) as anchor_index,
+        arg_min(events.session_id, events.event_index) as anchor_session_id
     from events
     inner join anchors on events.touchpoint = anchors.anchor
     group by anchors.anchor, events.customer_id
@@ -32,7 +35,8 @@ around as (
         first_anchor.anchor,
         first_anchor.customer_id,
         events.touchpoint,
-        events.event_index - first_anchor.anchor_index as step_offset
+        events.event_index - first_anchor.anchor_index as step_offset,
+        events.session_id = first_anchor.anchor_session_id as is_same_session
     from first_anchor
     inner join events
         on
@@ -59,6 +63,9 @@ customer_paths as (
         coalesce(
             any_value(touchpoint) filter (where step_offset = -1), '(start)'
         ) as previous_touchpoint,
+        coalesce(
+            bool_or(is_same_session) filter (where step_offset = -1), false
+        ) as is_previous_in_session,
         concat_ws(
             ' > ',
             string_agg(touchpoint, ' > ' order by step_offset) filter (where step_offset > 0),
@@ -69,7 +76,9 @@ customer_paths as (
                     then '(end)'
             end
         ) as after_path,
-        coalesce(any_value(touchpoint) filter (where step_offset = 1), '(end)') as next_touchpoint
+        coalesce(any_value(touchpoint) filter (where step_offset = 1), '(end)') as next_touchpoint,
+        coalesce(bool_or(is_same_session) filter (where step_offset = 1), false)
+            as is_next_in_session
     from around
     group by anchor, customer_id
 ),
@@ -81,6 +90,7 @@ directed as (
         getvariable('cjm_path_steps_before') as steps,
         before_path as path,
         previous_touchpoint as adjacent_touchpoint,
+        is_previous_in_session as is_adjacent_in_session,
         customer_id
     from customer_paths
     where getvariable('cjm_path_steps_before') > 0
@@ -91,6 +101,7 @@ directed as (
         getvariable('cjm_path_steps_after') as steps,
         after_path as path,
         next_touchpoint as adjacent_touchpoint,
+        is_next_in_session as is_adjacent_in_session,
         customer_id
     from customer_paths
     where getvariable('cjm_path_steps_after') > 0
@@ -103,7 +114,8 @@ counted as (
         path,
         any_value(steps) as steps,
         any_value(adjacent_touchpoint) as adjacent_touchpoint,
-        count(*) as customer_count
+        count(*) as customer_count,
+        count(*) filter (where is_adjacent_in_session) as same_session_count
     from directed
     group by anchor, direction, path
 ),
@@ -117,6 +129,7 @@ final as (
         adjacent_touchpoint,
         customer_count,
         customer_count / sum(customer_count) over (partition by anchor, direction) as share,
+        same_session_count,
         row_number() over (
             partition by anchor, direction order by customer_count desc, path asc
         ) as path_rank

@@ -71,6 +71,11 @@ def test_payment_error_is_always_right_after_checkout(con):
     ).fetchone()[0]
     assert with_error > 20
     assert rows == [("checkout", with_error, pytest.approx(1.0))]
+    same = con.execute(
+        "select sum(same_session_count) from anchored_paths "
+        "where anchor = 'payment_error' and direction = 'before'"
+    ).fetchone()[0]
+    assert same == with_error
 
 
 def test_after_payment_error_customers_leave_or_retry_checkout(con):
@@ -85,6 +90,19 @@ def test_after_payment_error_customers_leave_or_retry_checkout(con):
     assert "purchase" not in after
     assert set(after) <= SESSION_STARTS | {"checkout", "(end)"}
     assert 0 < after.get("checkout", 0) < 0.3
+    in_session = con.execute(
+        "select adjacent_touchpoint, sum(same_session_count) from anchored_paths "
+        "where anchor = 'payment_error' and direction = 'after' and same_session_count > 0 "
+        "group by 1"
+    ).fetchall()
+    customers = con.execute(
+        "select sum(customer_count) from anchored_paths "
+        "where anchor = 'payment_error' and direction = 'after'"
+    ).fetchone()[0]
+    # Only a retried checkout happens in the same session, and most sessions end at the failed
+    # payment (9 to 1 in the grammar).
+    assert [r[0] for r in in_session] == ["checkout"]
+    assert in_session[0][1] / customers < 0.3
 
 
 def test_loyalty_reward_is_followed_by_buying(con):

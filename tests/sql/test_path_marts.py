@@ -129,6 +129,38 @@ def test_anchored_paths_around_first_anchor_event(anchored):
         ("before", 2, "a > c", "c", 1, 1 / 6, 5),  # c7
     ]
     assert_path_keys(anchored)
+    # One session each (minutes apart): every real adjacent touchpoint shares the anchor's session.
+    same = anchored.execute(
+        "select path, same_session_count from anchored_paths where direction = 'before' "
+        "order by path_rank"
+    ).fetchall()
+    assert same == [
+        ("(start) > a", 2),
+        ("(start)", 0),
+        ("(start) > c", 1),
+        ("a > a", 1),
+        ("a > c", 1),
+    ]
+
+
+def test_anchored_paths_split_by_session(build_rows):
+    # c1's purchase comes a day after the error, in a new session; c2 retries at once.
+    rows = _events({"c1": ["checkout", "error"], "c2": ["checkout", "error", "checkout"]})
+    rows.append(
+        {"customer_id": "c1", "event_time": "2026-01-02T09:00:00Z", "touchpoint": "purchase"}
+    )
+    con = build_rows(rows, {"paths": {"anchors": ["error"], "steps_around": 1}})
+    con.execute("create table customer_churn_state (customer_id varchar, is_churned boolean)")
+    build_path_tables(con, parse_config({"paths": {"anchors": ["error"], "steps_around": 1}}))
+    got = con.execute(
+        "select direction, path, customer_count, same_session_count from anchored_paths "
+        "order by direction, path"
+    ).fetchall()
+    assert got == [
+        ("after", "checkout", 1, 1),
+        ("after", "purchase", 1, 0),
+        ("before", "checkout", 2, 2),
+    ]
 
 
 def test_between_paths_from_first_a_to_next_b(anchored):
