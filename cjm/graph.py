@@ -11,6 +11,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from cjm.models import run_model
+
 START, END = "(start)", "(end)"
 FORMATS = ("graphml", "gexf", "json")
 
@@ -139,10 +141,7 @@ def bottlenecks(frame: pd.DataFrame) -> pd.Series:
 
 
 def touchpoint_graph_metrics(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Node metrics of every scope and segment graph in transitions, with revisit shares.
-
-    Needs int_touchpoint_revisits (revisiting customers per scope, segment and touchpoint).
-    """
+    """Node metrics of every scope and segment graph in transitions, with revisit shares."""
     edges = con.execute(
         "select scope, segment, segment_type, segment_value, from_touchpoint, to_touchpoint, "
         "transition_count, customer_count, probability, median_seconds from transitions "
@@ -159,10 +158,12 @@ def touchpoint_graph_metrics(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                 metrics.assign(scope=scope, segment=segment, segment_type=kind, segment_value=value)
             )
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["scope"])
+    run_model(con, "intermediate", "int_touchpoint_revisits")
     revisits = con.execute(
         "select scope, segment, touchpoint, visitor_count, revisit_customer_count "
         "from int_touchpoint_revisits"
     ).df()
+    con.execute("drop table int_touchpoint_revisits")
     frame = frame.merge(revisits, on=["scope", "segment", "touchpoint"], how="left")
     frame[["visitor_count", "revisit_customer_count"]] = frame[
         ["visitor_count", "revisit_customer_count"]
@@ -180,7 +181,10 @@ def _exportable(graph: nx.DiGraph) -> nx.DiGraph:
     for node, data in graph.nodes(data=True):
         out.add_node(node, **{k: v for k, v in data.items() if v is not None and v == v})
     for source, target, data in graph.edges(data=True):
-        out.add_edge(source, target, **{k: v for k, v in data.items() if v is not None})
+        attributes = {k: v for k, v in data.items() if v is not None}
+        # Gephi and Cytoscape size edges by `weight`: the transition count.
+        attributes["weight"] = data["transition_count"]
+        out.add_edge(source, target, **attributes)
     return out
 
 

@@ -10,6 +10,7 @@ import duckdb
 
 from cjm.config import Config, ConfigError
 from cjm.db import quote_ident, table_exists
+from cjm.models import SQL_DIR
 
 NONE = "(none)"
 
@@ -99,3 +100,11 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         """
     )
     return int(con.execute("select count(*) from customer_segments").fetchone()[0])
+
+
+def add_segment_transitions(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the transitions of every customer segment to the 'all' rows already in transitions."""
+    # Idempotent on retry: only this function adds the rows of segments other than 'all'.
+    con.execute("delete from transitions where segment != 'all'")
+    body = (SQL_DIR / "intermediate" / "int_segment_transitions.sql").read_text("utf-8")
+    con.execute(f"insert into transitions by name select * from (\n{body}\n)")

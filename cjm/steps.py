@@ -15,7 +15,7 @@ from cjm.config import Config
 from cjm.db import connect, write_table
 from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
-from cjm.models import SQL_DIR, build_models, drop_build_tables, run_model, write_file_reads
+from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
 from cjm.runs import (
     RunRecord,
     add_counts,
@@ -146,13 +146,8 @@ def build_graphs(build_path: Path, config: Config, progress: Progress = None) ->
         if progress:
             progress("segmenting customers and building segmented transition graphs")
         segments.build_customer_segments(con, config)
-        # Idempotent on retry: only this step adds the rows of segments other than 'all'.
-        con.execute("delete from transitions where segment != 'all'")
-        body = (SQL_DIR / "intermediate" / "int_segment_transitions.sql").read_text("utf-8")
-        con.execute(f"insert into transitions by name select * from (\n{body}\n)")
-        run_model(con, "intermediate", "int_touchpoint_revisits")
+        segments.add_segment_transitions(con)
         metrics = graph.touchpoint_graph_metrics(con)
-        con.execute("drop table int_touchpoint_revisits")
         write_table(con, "touchpoint_graph_metrics", metrics)
         run_model(con, "marts", "transition_cycles")
         graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()
