@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 
-from cjm.config import ConfigError, parse_config
+from cjm import steps
+from cjm.config import ConfigError, load_config, parse_config
+from cjm.ingest import discover_files
 from cjm.db import write_table
 from cjm.segments import add_segment_transitions, build_customer_segments
+from tests.conftest import SAMPLE_DIR
 
 ROWS = [
     {"customer_id": "c1", "event_time": "2026-01-01T09:00:00Z", "touchpoint": "a",
@@ -166,3 +170,54 @@ def test_unknown_segment_column_is_a_clear_error(build_rows):
 def test_segments_config_is_validated(segments, message):
     with pytest.raises(ConfigError, match=message):
         parse_config({"segments": segments})
+
+
+def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
+    build = tmp_path / "build.duckdb"
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    steps.load_events(build, discover_files(SAMPLE_DIR / "events"), config)
+    steps.build_journeys(build, config)
+    steps.build_personas(build, config)
+    summary = steps.build_graphs(build, config)
+    con = duckdb.connect(str(build), read_only=True)
+    try:
+        assert_segments_reconcile(con)
+        personas, customers = con.execute(
+            "select (select count(*) from personas), (select count(*) from journeys)"
+        ).fetchone()
+        segments = con.execute(
+            "select segment_type, count(distinct segment), count(*) from customer_segments "
+            "group by 1 order by 1"
+        ).fetchall()
+        assert [(t, n) for t, _, n in segments] == [
+            (t, customers) for t in ("churned", "converted", "first_channel", "persona")
+        ]
+        assert dict((t, k) for t, k, _ in segments)["persona"] == personas
+        graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()
+        assert summary["counts"]["transition_graphs"] == graphs[0] == 2 * (1 + sum(
+            k for _, k, _ in segments
+        ))
+        for table, key in (
+            ("touchpoint_graph_metrics", "scope, segment, touchpoint"),
+            ("transition_cycles", "scope, cycle"),
+            ("customer_segments", "customer_id, segment_type"),
+        ):
+            dupes = con.execute(
+                f"select count(*) from (select {key} from {table} group by all "
+                "having count(*) > 1)"
+            ).fetchone()[0]
+            nulls = con.execute(
+                f"select count(*) from {table} where "
+                + " or ".join(f"{c} is null" for c in key.split(", "))
+            ).fetchone()[0]
+            assert (table, dupes, nulls) == (table, 0, 0)
+        # every touchpoint of every graph has metrics, and nothing else
+        missing = con.execute(
+            "select count(*) from (select distinct scope, segment, to_touchpoint from transitions "
+            "where to_touchpoint != '(end)') t full join touchpoint_graph_metrics m "
+            "on (t.scope, t.segment, t.to_touchpoint) = (m.scope, m.segment, m.touchpoint) "
+            "where m.touchpoint is null or t.to_touchpoint is null"
+        ).fetchone()[0]
+        assert missing == 0
+    finally:
+        con.close()
