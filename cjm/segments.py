@@ -13,6 +13,9 @@ from cjm.db import quote_ident, table_exists
 from cjm.models import SQL_DIR
 
 NONE = "(none)"
+# A configured segment column with more values than this is an id or a timestamp, not a segment:
+# each value would be a graph of its own.
+MAX_SEGMENT_VALUES = 100
 
 # segment_type -> SQL value per customer over `journeys` joined to the persona and churn tables.
 _BUILT_IN_SQL = {
@@ -77,7 +80,7 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         "left join events on journeys.customer_id = events.customer_id" if needs_events else ""
     )
     wide = f"""
-        select journeys.customer_id, {selects}
+        select journeys.customer_id as _cjm_customer_id, {selects}
         from journeys
         left join customer_personas on journeys.customer_id = customer_personas.customer_id
         left join customer_churn_state on journeys.customer_id = customer_churn_state.customer_id
@@ -90,15 +93,26 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         create or replace table customer_segments as
         with wide as ({wide})
         select
-            customer_id,
+            _cjm_customer_id as customer_id,
             segment_type,
             segment_value,
             segment_type || ':' || segment_value as segment
         from wide
         unpivot (segment_value for segment_type in ({kinds}))
-        order by segment_type, customer_id
+        order by segment_type, _cjm_customer_id
         """
     )
+    too_many = con.execute(
+        "select segment_type, count(distinct segment_value) from customer_segments "
+        "group by 1 having count(distinct segment_value) > ? order by 1",
+        [MAX_SEGMENT_VALUES],
+    ).fetchall()
+    if too_many:
+        kind, count = too_many[0]
+        raise ConfigError(
+            f"segments: column {kind!r} has {count:,} distinct values; a segment column may "
+            f"have at most {MAX_SEGMENT_VALUES} (each value becomes a graph of its own)"
+        )
     return int(con.execute("select count(*) from customer_segments").fetchone()[0])
 
 

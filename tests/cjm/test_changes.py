@@ -102,7 +102,7 @@ def test_a_broken_journey_shows_up_as_a_significant_change(tmp_path):
             **config.model_dump(mode="json", exclude_defaults=True),
             "expressions": {
                 "touchpoint": "case when \"touchpoint\" = 'checkout' then 'payment_error' "
-                "else \"touchpoint\" end"
+                'else "touchpoint" end'
             },
         }
     )

@@ -158,6 +158,19 @@ def test_unknown_segment_column_is_a_clear_error(build_rows):
         build_customer_segments(con, parse_config({"segments": ["country"]}))
 
 
+def test_segment_column_with_too_many_values_is_refused(build_rows, monkeypatch):
+    con = build_rows(ROWS)
+    write_table(
+        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
+    )
+    write_table(
+        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
+    )
+    monkeypatch.setattr("cjm.segments.MAX_SEGMENT_VALUES", 2)
+    with pytest.raises(ConfigError, match=r"'customer_id' has 3 distinct values; .* at most 2"):
+        build_customer_segments(con, parse_config({"segments": ["customer_id"]}))
+
+
 @pytest.mark.parametrize(
     ("segments", "message"),
     [
@@ -194,17 +207,18 @@ def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
         ]
         assert dict((t, k) for t, k, _ in segments)["persona"] == personas
         graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()
-        assert summary["counts"]["transition_graphs"] == graphs[0] == 2 * (1 + sum(
-            k for _, k, _ in segments
-        ))
+        assert (
+            summary["counts"]["transition_graphs"]
+            == graphs[0]
+            == 2 * (1 + sum(k for _, k, _ in segments))
+        )
         for table, key in (
             ("touchpoint_graph_metrics", "scope, segment, touchpoint"),
             ("transition_cycles", "scope, cycle"),
             ("customer_segments", "customer_id, segment_type"),
         ):
             dupes = con.execute(
-                f"select count(*) from (select {key} from {table} group by all "
-                "having count(*) > 1)"
+                f"select count(*) from (select {key} from {table} group by all having count(*) > 1)"
             ).fetchone()[0]
             nulls = con.execute(
                 f"select count(*) from {table} where "
