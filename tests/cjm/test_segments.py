@@ -8,8 +8,8 @@ import pytest
 
 from cjm import steps
 from cjm.config import ConfigError, load_config, parse_config
-from cjm.ingest import discover_files
 from cjm.db import write_table
+from cjm.ingest import discover_files
 from cjm.segments import add_segment_transitions, build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
