@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser("graph", help="export a transition graph for Gephi or Cytoscape")
     graph.add_argument("--format", choices=["graphml", "gexf", "json"], default="graphml")
-    graph.add_argument("--segment", default="all", help="e.g. all, persona:P1, converted:true")
+    graph.add_argument("--segment", default="all", help="e.g. all, persona:2, converted:true")
     graph.add_argument("--scope", choices=["journey", "session"], default="journey")
     graph.add_argument("--out", required=True, help="output file")
     graph.add_argument("--db", default=str(DEFAULT_DB))

@@ -157,7 +157,9 @@ def touchpoint_graph_metrics(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             frames.append(
                 metrics.assign(scope=scope, segment=segment, segment_type=kind, segment_value=value)
             )
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["scope"])
+    if not frames:
+        return pd.DataFrame(columns=list(METRIC_COLUMNS)).astype(METRIC_COLUMNS)
+    frame = pd.concat(frames, ignore_index=True)
     run_model(con, "intermediate", "int_touchpoint_revisits")
     revisits = con.execute(
         "select scope, segment, touchpoint, visitor_count, revisit_customer_count "
