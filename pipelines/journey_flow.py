@@ -121,12 +121,12 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
                 build_path, config, db_path, record.run_id
             )
             record.stage_seconds["track_transition_changes"] = _lap(clock)
-            for summary in (graph_summary, change_summary):
-                record.counts.update(summary.get("counts", {}))
-                record.notes += summary.get("notes", [])
             record.counts.update(persona_summary.get("counts", {}))
             record.counts.update(churn_summary.get("counts", {}))
             record.notes += persona_summary.get("notes", []) + churn_summary.get("notes", [])
+            for summary in (graph_summary, change_summary):
+                record.counts.update(summary.get("counts", {}))
+                record.notes += summary.get("notes", [])
             record = finish_run_task(build_path, record, db_path)
             publish_task(build_path, db_path)
         except BaseException:
