@@ -1,4 +1,4 @@
-"""The `cjm` command line: run, sample, query, churn-list."""
+"""The `cjm` command line: run, sample, query, churn-list, graph."""
 
 from __future__ import annotations
 
@@ -154,6 +154,19 @@ def _print_frame(frame, fmt: str, max_rows: int) -> None:
             _say(frame.to_string(index=False) if len(frame) else "(no rows)")
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Export one transition graph as GraphML, GEXF or node-link JSON."""
+    from cjm.graph import export_graph
+
+    out = Path(args.out)
+    graph = export_graph(Path(args.db), out, args.format, segment=args.segment, scope=args.scope)
+    _say(
+        f"Wrote the {args.scope} graph of segment {args.segment!r} "
+        f"({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges) to {out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -205,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     churn.add_argument("--db", default=str(DEFAULT_DB))
     churn.set_defaults(func=cmd_churn_list)
+
+    graph = sub.add_parser("graph", help="export a transition graph for Gephi or Cytoscape")
+    graph.add_argument("--format", choices=["graphml", "gexf", "json"], default="graphml")
+    graph.add_argument("--segment", default="all", help="e.g. all, persona:2, converted:true")
+    graph.add_argument("--scope", choices=["journey", "session"], default="journey")
+    graph.add_argument("--out", required=True, help="output file")
+    graph.add_argument("--db", default=str(DEFAULT_DB))
+    graph.set_defaults(func=cmd_graph)
     return parser
 
 

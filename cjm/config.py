@@ -20,6 +20,8 @@ CANONICAL_COLUMNS = (
     "revenue",
     "sentiment",
 )
+# Segment types the transition graphs always have; `segments:` in the config adds more.
+BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
 
 # Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
@@ -198,6 +200,8 @@ class Config(_Strict):
     paths: PathSettings = PathSettings()
     # funnel name -> ordered touchpoints, e.g. {checkout: [product_view, cart, checkout, purchase]}
     funnels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Extra transition-graph segments: customer or event attributes (columns or source columns)
+    segments: tuple[str, ...] = ()
     random_state: int = 0
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
@@ -236,6 +240,21 @@ class Config(_Strict):
             raise ValueError(
                 f"unknown timezone {v!r} (use an IANA name like 'Europe/London')"
             ) from exc
+        return v
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not _IDENTIFIER.match(name) or ":" in name or name != name.strip():
+                raise ValueError(f"{name!r} is not a usable segment column name (no ':')")
+            if name in BUILT_IN_SEGMENTS:
+                raise ValueError(
+                    f"{name!r} is a built-in segment; built in: {list(BUILT_IN_SEGMENTS)}"
+                )
+        repeated = sorted({n for n in v if v.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{repeated} listed more than once")
         return v
 
     @field_validator("sentiment_range")

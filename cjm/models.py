@@ -24,9 +24,17 @@ INTERMEDIATE = (
     "int_events_sessionised",
 )
 MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
+# Intermediate models over a mart, built just before the mart that reads them: name -> mart.
+LATE_INTERMEDIATE = {"int_transition_steps": "transitions"}
 # Cheap, single-pass steps stay views so DuckDB fuses them into the next materialised model
 # instead of writing tens of millions of wide rows to disk one extra time.
-VIEWS = ("stg_events", "int_events_validated", "int_events_stitched", "int_events_sessionised")
+VIEWS = (
+    "stg_events",
+    "int_events_validated",
+    "int_events_stitched",
+    "int_events_sessionised",
+    "int_transition_steps",
+)
 # Tables that only exist while a run builds; they are dropped before publishing.
 BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages")
 
@@ -93,7 +101,9 @@ def build_models(
     set_parameters(con, config)
     timings: dict[str, float] = {}
     plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
-    plan += [("marts", n) for n in MARTS]
+    for mart in MARTS:
+        plan += [("intermediate", n) for n, m in LATE_INTERMEDIATE.items() if m == mart]
+        plan.append(("marts", mart))
     for layer, name in plan:
         if layer == "marts" and name == MARTS[0]:
             write_touchpoint_stages(con, config)
@@ -107,6 +117,6 @@ def build_models(
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop staging, intermediate and landing tables so only published tables remain."""
-    for name in (*reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
+    for name in (*LATE_INTERMEDIATE, *reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
         kind = "view" if name in VIEWS else "table"
         con.execute(f"drop {kind} if exists {quote_ident(name)}")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm import churn, insights, paths, patterns, personas
+from cjm import changes, churn, graph, insights, paths, patterns, personas, segments
 from cjm.config import Config
 from cjm.db import connect, write_table
 from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
-from cjm.models import build_models, drop_build_tables, write_file_reads
+from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
 from cjm.runs import (
     RunRecord,
     add_counts,
@@ -144,6 +144,47 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
         )
         return {
             "counts": {"customers_scored": len(risk), "flagged": flagged},
+            "notes": notes,
+        }
+
+
+def build_graphs(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Segment customers, add the segmented transitions, then graph metrics and cycles."""
+    with _open(build_path, config) as con:
+        if progress:
+            progress("segmenting customers and building segmented transition graphs")
+        segments.build_customer_segments(con, config)
+        segments.add_segment_transitions(con)
+        metrics = graph.touchpoint_graph_metrics(con)
+        write_table(con, "touchpoint_graph_metrics", metrics)
+        run_model(con, "marts", "transition_cycles")
+        graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()
+        return {
+            "counts": {
+                "transition_graphs": int(graphs[0]),
+                "bottlenecks": int(metrics["is_bottleneck"].sum()),
+            }
+        }
+
+
+def track_transition_changes(
+    build_path: Path, config: Config, db_path: Path, run_id: str, progress: Progress = None
+) -> dict:
+    """Carry transition_history forward from the published file and test changes since then."""
+    previous = changes.read_previous_history(db_path)
+    with _open(build_path, config) as con:
+        if progress:
+            progress("comparing transition probabilities with the previous run")
+        snapshot = changes.transition_snapshot(con, run_id, datetime.now(UTC))
+        history = changes.history_with(previous, snapshot)
+        found = changes.transition_changes(history, run_id)
+        write_table(con, "transition_history", history)
+        write_table(con, "transition_changes", found)
+        notes = []
+        if previous is None or previous.empty:
+            notes.append("no previous run to compare with: transition_changes is empty")
+        return {
+            "counts": {"significant_transition_changes": int(found["is_significant"].sum())},
             "notes": notes,
         }
 

@@ -65,6 +65,20 @@ def score_churn_task(build_path: Path, config: Config) -> dict:
     return steps.score_churn(build_path, config, _progress)
 
 
+@task(name="build-graphs", cache_policy=NO_CACHE)
+def build_graphs_task(build_path: Path, config: Config) -> dict:
+    """Segmented transition graphs, touchpoint graph metrics and cycles."""
+    return steps.build_graphs(build_path, config, _progress)
+
+
+@task(name="track-transition-changes", cache_policy=NO_CACHE)
+def track_transition_changes_task(
+    build_path: Path, config: Config, db_path: Path, run_id: str
+) -> dict:
+    """Transition history and significant changes since the previously published run."""
+    return steps.track_transition_changes(build_path, config, db_path, run_id, _progress)
+
+
 @task(name="finish-run", cache_policy=NO_CACHE)
 def finish_run_task(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     """Record the run in pipeline_runs."""
@@ -108,9 +122,20 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
             clock = time.perf_counter()
             churn_summary = score_churn_task(build_path, config)
             record.stage_seconds["score_churn"] = _lap(clock)
+            clock = time.perf_counter()
+            graph_summary = build_graphs_task(build_path, config)
+            record.stage_seconds["build_graphs"] = _lap(clock)
+            clock = time.perf_counter()
+            change_summary = track_transition_changes_task(
+                build_path, config, db_path, record.run_id
+            )
+            record.stage_seconds["track_transition_changes"] = _lap(clock)
             record.counts.update(persona_summary.get("counts", {}))
             record.counts.update(churn_summary.get("counts", {}))
             record.notes += persona_summary.get("notes", []) + churn_summary.get("notes", [])
+            for summary in (graph_summary, change_summary):
+                record.counts.update(summary.get("counts", {}))
+                record.notes += summary.get("notes", [])
             record = finish_run_task(build_path, record, db_path)
             publish_task(build_path, db_path)
         except BaseException:

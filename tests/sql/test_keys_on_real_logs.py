@@ -96,3 +96,30 @@ def test_online_retail_cancellations_and_revenue(real_log):
     assert cancels == int(raw["InvoiceNo"].str.startswith("C").sum())
     revenue = con.execute("select sum(revenue) from events").fetchone()[0]
     assert revenue == pytest.approx(float((raw["Quantity"] * raw["UnitPrice"]).sum()), rel=1e-9)
+
+
+def test_session_transition_counts_match_pandas(real_log):
+    name, path, con = real_log
+    events = con.execute(
+        "select customer_id, session_id, touchpoint, event_time, source_row from events"
+    ).df()
+    events = events.sort_values(["customer_id", "event_time", "source_row"], kind="stable")
+    by_session = events.groupby("session_id", sort=False)["touchpoint"]
+    events["next"] = by_session.shift(-1).fillna("(end)")
+    events["prev"] = by_session.shift(1)
+    pairs = pd.concat(
+        [
+            events[["touchpoint", "next"]].set_axis(["from", "to"], axis=1),
+            events.loc[events["prev"].isna(), ["touchpoint"]]
+            .assign(start="(start)")[["start", "touchpoint"]]
+            .set_axis(["from", "to"], axis=1),
+        ]
+    )
+    expected = pairs.value_counts()
+    got = con.execute(
+        "select from_touchpoint, to_touchpoint, transition_count from transitions "
+        "where scope = 'session' and segment = 'all'"
+    ).fetchall()
+    assert {(f, t): c for f, t, c in got} == {k: int(v) for k, v in expected.items()}
+    starts = sum(c for f, _, c in got if f == "(start)")
+    assert starts == con.execute("select count(*) from sessions").fetchone()[0]

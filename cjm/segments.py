@@ -1,0 +1,124 @@
+"""Customer segments for the segmented transition graphs: one value per customer and segment type.
+
+Every customer gets exactly one value of every segment type (a missing value is ``(none)``), so
+the transitions of the segments of one type add up to the ``all`` segment edge by edge.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cjm.config import Config, ConfigError
+from cjm.db import quote_ident, table_exists
+from cjm.models import SQL_DIR
+
+NONE = "(none)"
+# A configured segment column with more values than this is an id or a timestamp, not a segment:
+# each value would be a graph of its own.
+MAX_SEGMENT_VALUES = 100
+
+# segment_type -> SQL value per customer over `journeys` joined to the persona and churn tables.
+_BUILT_IN_SQL = {
+    "persona": "customer_personas.persona_id",
+    "first_channel": "journeys.first_channel",
+    "converted": "journeys.is_converted",
+    "churned": "customer_churn_state.is_churned",
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"describe {quote_ident(table)}").fetchall()]
+
+
+def _property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select distinct unnest(json_keys(properties)) from events where properties is not null"
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def segment_value_sql(con: duckdb.DuckDBPyConnection, name: str, config: Config) -> str:
+    """SQL giving one value per customer (grouped by customer_id over events) for a segment column.
+
+    A customer attribute (a `journeys` column) is taken as is; an event attribute (an `events`
+    column or a source column kept in `properties`) is the customer's first non-null value.
+    A source column mapped in `columns:` stands for its canonical column.
+    """
+    canonical = {source: key for key, source in config.columns.items()}
+    column = canonical.get(name, name)
+    if column in _columns(con, "journeys"):
+        return f"any_value(journeys.{quote_ident(column)})"
+    if column in _columns(con, "events") and column != "properties":
+        ref = f"events.{quote_ident(column)}"
+        return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
+    if name in _property_keys(con):
+        path = "'$.\"" + name.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + "\"'"
+        ref = f"json_extract_string(events.properties, {path})"
+        return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
+    known = set(_columns(con, "journeys")) | set(_columns(con, "events")) - {"properties"}
+    available = sorted(known | set(_property_keys(con)))
+    raise ConfigError(
+        f"segments: column {name!r} is neither a customer attribute (journeys column) nor an "
+        f"event attribute (events column or source column); available: {available}"
+    )
+
+
+def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """Write customer_segments (customer_id, segment_type, segment_value, segment); return rows."""
+    for table in ("journeys", "customer_personas", "customer_churn_state"):
+        if not table_exists(con, table):
+            raise RuntimeError(f"customer_segments needs table {table}, which is not built yet")
+    values = {kind: f"any_value({sql})" for kind, sql in _BUILT_IN_SQL.items()}
+    for name in config.segments:
+        values[name] = segment_value_sql(con, name, config)
+    needs_events = any("events." in sql for sql in values.values())
+    selects = ",\n".join(
+        f"coalesce(cast({sql} as varchar), '{NONE}') as {quote_ident(kind)}"
+        for kind, sql in values.items()
+    )
+    events_join = (
+        "left join events on journeys.customer_id = events.customer_id" if needs_events else ""
+    )
+    wide = f"""
+        select journeys.customer_id as _cjm_customer_id, {selects}
+        from journeys
+        left join customer_personas on journeys.customer_id = customer_personas.customer_id
+        left join customer_churn_state on journeys.customer_id = customer_churn_state.customer_id
+        {events_join}
+        group by journeys.customer_id
+    """
+    kinds = ", ".join(quote_ident(k) for k in values)
+    con.execute(
+        f"""
+        create or replace table customer_segments as
+        with wide as ({wide})
+        select
+            _cjm_customer_id as customer_id,
+            segment_type,
+            segment_value,
+            segment_type || ':' || segment_value as segment
+        from wide
+        unpivot (segment_value for segment_type in ({kinds}))
+        order by segment_type, _cjm_customer_id
+        """
+    )
+    too_many = con.execute(
+        "select segment_type, count(distinct segment_value) from customer_segments "
+        "group by 1 having count(distinct segment_value) > ? order by 1",
+        [MAX_SEGMENT_VALUES],
+    ).fetchall()
+    if too_many:
+        kind, count = too_many[0]
+        raise ConfigError(
+            f"segments: column {kind!r} has {count:,} distinct values; a segment column may "
+            f"have at most {MAX_SEGMENT_VALUES} (each value becomes a graph of its own)"
+        )
+    return int(con.execute("select count(*) from customer_segments").fetchone()[0])
+
+
+def add_segment_transitions(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the transitions of every customer segment to the 'all' rows already in transitions."""
+    # Idempotent on retry: only this function adds the rows of segments other than 'all'.
+    con.execute("delete from transitions where segment != 'all'")
+    body = (SQL_DIR / "intermediate" / "int_segment_transitions.sql").read_text("utf-8")
+    con.execute(f"insert into transitions by name select * from (\n{body}\n)")
