@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
@@ -19,6 +20,12 @@ from threadpoolctl import threadpool_limits
 
 from cjm.config import PersonaSettings
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
+from cjm.persona_identity import (
+    PreviousPersonas,
+    centroid_frame,
+    match_previous,
+    number_personas,
+)
 
 RHYTHM_FEATURES = (
     "sessions_per_week",
@@ -40,6 +47,8 @@ N_INIT = 4
 # jobs, DuckDB) every k-means iteration then waits at a barrier for a descheduled thread, which made
 # small fits 10-50x slower; the fit sample is bounded, so one thread is both fast and predictable.
 MODEL_THREADS = 1
+# Typical paths: the first PATH_STEPS touchpoints of a journey (repeats collapsed), top TOP_PATHS.
+PATH_STEPS, TOP_PATHS = 3, 3
 # A touchpoint "stands out" for a persona at 1.5x the population's share (and >= 2% of its events).
 STANDOUT_RATIO, MIN_SHARE = 1.5, 0.02
 
@@ -55,6 +64,7 @@ PERSONA_COLUMNS = [
     "top_touchpoints",
     "top_channels",
 ]
+PATH_COLUMN = "top_paths"  # added from the journeys by add_top_paths
 
 
 @dataclass
@@ -68,6 +78,9 @@ class PersonaResult:
     k: int = 0
     k_note: str = ""
     silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    # persona_id, feature, value: centroids in raw feature units, for the next run's matching
+    centroids: pd.DataFrame = field(default_factory=pd.DataFrame)
+    matched: int = 0  # personas that kept the id of a previous run's persona
 
 
 def make_persona_pipeline(k: int, random_state: int) -> Pipeline:
@@ -187,19 +200,34 @@ def fit_personas(
     settings: PersonaSettings,
     random_state: int,
     churned: pd.Series | None = None,
+    previous: PreviousPersonas | None = None,
 ) -> PersonaResult:
-    """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them."""
+    """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them.
+
+    With `previous` (the last published run), personas keep the ids of the previous personas they
+    match (see cjm.persona_identity); otherwise ids are 1..k by size.
+    """
     with threadpool_limits(limits=MODEL_THREADS):
-        return _fit_personas(features, settings, random_state, churned)
+        return _fit_personas(features, settings, random_state, churned, previous)
 
 
 def _fit_personas(
-    features: pd.DataFrame, settings: PersonaSettings, random_state: int, churned: pd.Series | None
+    features: pd.DataFrame,
+    settings: PersonaSettings,
+    random_state: int,
+    churned: pd.Series | None,
+    previous: PreviousPersonas | None,
 ) -> PersonaResult:
     columns = persona_feature_columns(features)
     if features.empty or not columns:
         return PersonaResult(
-            _empty_personas(), _empty_assignments(), None, columns, 0, "no customers to cluster"
+            _empty_personas(),
+            _empty_assignments(),
+            None,
+            columns,
+            0,
+            "no customers to cluster",
+            centroids=centroid_frame(None, [], columns, np.empty((0, len(columns)))),
         )
     # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
@@ -246,12 +274,26 @@ def _fit_personas(
     raw = pipeline.predict(X)
     distance = pipeline.transform(X)[np.arange(len(X)), raw]
 
-    # Deterministic ids: largest persona first, ties by centroid coordinates.
+    # Ids: matched to the previous run's personas where one is close, else new ones by size.
     sizes = np.bincount(raw, minlength=k)
-    centres = pipeline[-1].cluster_centers_
-    order = sorted(range(k), key=lambda c: (-sizes[c], tuple(np.round(centres[c], 9))))
-    to_id = {c: i + 1 for i, c in enumerate(order)}
+    scaler, centres = pipeline[0], pipeline[-1].cluster_centers_
+    raw_centres = scaler.inverse_transform(centres)
+    radius = np.bincount(raw, weights=distance, minlength=k) / np.maximum(sizes, 1)
+    matched: dict[int, int] = {}
+    if previous is not None:
+        matched = match_previous(raw_centres, columns, scaler.scale_, radius, previous.centroids)
+    next_id = (previous.max_persona_id if previous is not None else 0) + 1
+    to_id = number_personas(sizes, centres, matched, next_id)
     persona_id = np.array([to_id[c] for c in raw])
+    ids = sorted(to_id.values())
+    by_id = {pid: c for c, pid in to_id.items()}
+    centroids = centroid_frame(None, ids, columns, raw_centres[[by_id[i] for i in ids]])
+    if previous is not None and len(previous.centroids):
+        gone = previous.centroids["persona_id"].nunique() - len(matched)
+        note += (
+            f"; {len(matched)} of {k} personas matched the previous run's and kept their ids, "
+            f"{k - len(matched)} new, {gone} retired"
+        )
 
     assignments = pd.DataFrame(
         {
@@ -260,8 +302,10 @@ def _fit_personas(
             "distance_to_centroid": distance.astype(float),
         }
     )
-    personas = _describe(features, persona_id, k, churned)
-    return PersonaResult(personas, assignments, pipeline, columns, k, note, scores)
+    personas = _describe(features, persona_id, ids, churned)
+    return PersonaResult(
+        personas, assignments, pipeline, columns, k, note, scores, centroids, len(matched)
+    )
 
 
 def _empty_personas() -> pd.DataFrame:
@@ -328,7 +372,7 @@ def _rhythm_noun(persona: pd.DataFrame, population: pd.DataFrame) -> str:
 
 
 def _describe(
-    features: pd.DataFrame, persona_id: np.ndarray, k: int, churned: pd.Series | None
+    features: pd.DataFrame, persona_id: np.ndarray, ids: list[int], churned: pd.Series | None
 ) -> pd.DataFrame:
     labels = feature_labels(features)
     tp_cols = [c for c in features.columns if c.startswith(TOUCHPOINT_PREFIX)]
@@ -347,7 +391,7 @@ def _describe(
     pop_spw = _mean(features["sessions_per_week"]) if "sessions_per_week" in features else np.nan
 
     rows = []
-    for pid in range(1, k + 1):
+    for pid in ids:
         mask = persona_id == pid
         part = features.loc[mask]
         tps = _ranked_mix(part, pop_means, tp_cols)
@@ -440,3 +484,56 @@ def _relative_word(value: float, population: float, what: str) -> str:
     if value <= population / 1.5:
         return f"low {what}"
     return ""
+
+
+def add_top_paths(con: duckdb.DuckDBPyConnection, personas: pd.DataFrame) -> pd.DataFrame:
+    """personas plus top_paths: each persona's most common journey openings and their shares.
+
+    An opening is the first PATH_STEPS touchpoints of the journey with immediate repeats collapsed
+    (`a > a > b` is `a > b`), ending in ` > ...` when the journey goes on. Reads journeys and
+    customer_personas; the most common opening is also quoted in the description.
+    """
+    rows = con.execute(
+        f"""
+        with split as (
+            select p.persona_id, string_split(j.path, ' > ') as steps
+            from customer_personas p join journeys j using (customer_id)
+        ),
+        collapsed as (
+            select persona_id, list_filter(steps, lambda x, i: i = 1 or x != steps[i - 1]) as steps
+            from split
+        ),
+        openings as (
+            select persona_id,
+                   array_to_string(steps[1:{PATH_STEPS}], ' > ')
+                   || case when len(steps) > {PATH_STEPS} then ' > ...' else '' end as opening,
+                   count(*) as n
+            from collapsed group by all
+        ),
+        ranked as (
+            select *, n / sum(n) over (partition by persona_id) as share,
+                   row_number() over (partition by persona_id order by n desc, opening) as rank
+            from openings
+        )
+        select persona_id, opening, share from ranked where rank <= {TOP_PATHS}
+        order by persona_id, rank
+        """
+    ).fetchall()
+    found: dict[int, list[tuple[str, float]]] = {}
+    for pid, opening, share in rows:
+        found.setdefault(int(pid), []).append((opening, float(share)))
+    out = personas.copy()
+    out[PATH_COLUMN] = [
+        "; ".join(f"{o} ({s:.0%})" for o, s in found.get(int(p), [])) or None
+        for p in out["persona_id"]
+    ]
+    out["description"] = [
+        d
+        + (
+            f" Most common journey opening: {found[int(p)][0][0]} ({found[int(p)][0][1]:.0%})."
+            if int(p) in found
+            else ""
+        )
+        for p, d in zip(out["persona_id"], out["description"], strict=True)
+    ]
+    return out
