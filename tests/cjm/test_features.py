@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -245,3 +246,11 @@ def test_every_feature_is_described():
             assert labels[column] in describe_feature(column, labels)
         else:
             assert column in FEATURE_DESCRIPTIONS
+
+
+def test_every_feature_is_in_the_features_doc_with_its_description():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md").read_text()
+    for column, description in FEATURE_DESCRIPTIONS.items():
+        assert f"| `{column}` |" in doc and description in doc, column
+    for prefix in (TOUCHPOINT_PREFIX, RECENT_TOUCHPOINT_PREFIX, CHANNEL_PREFIX):
+        assert f"`{prefix}<" in doc
