@@ -16,6 +16,15 @@ from cjm import insights
 from cjm.db import connect, table_exists
 
 PERSONA_INSIGHT_COLUMNS = ["persona_id", *insights.INSIGHT_COLUMNS]
+EVENT_COLUMNS = (
+    "customer_id",
+    "event_index",
+    "session_id",
+    "touchpoint",
+    "sentiment",
+    "is_conversion",
+)
+JOURNEY_COLUMNS = ("customer_id", "is_converted")
 
 
 def persona_touchpoint_insights(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -24,12 +33,14 @@ def persona_touchpoint_insights(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     # those names in a private in-memory database, leaving the function itself unchanged.
     cursor = con.cursor()
     try:
+        # Only the columns touchpoint_insights reads, to keep the copy small.
         events = cursor.sql(
-            "select p.persona_id, e.* exclude (properties) "
+            f"select p.persona_id, {', '.join('e.' + c for c in EVENT_COLUMNS)} "
             "from events e join customer_personas p using (customer_id)"
         ).to_arrow_table()
         journeys = cursor.sql(
-            "select p.persona_id, j.* from journeys j join customer_personas p using (customer_id)"
+            f"select p.persona_id, {', '.join('j.' + c for c in JOURNEY_COLUMNS)} "
+            "from journeys j join customer_personas p using (customer_id)"
         ).to_arrow_table()
         state = None
         if table_exists(cursor, "customer_churn_state"):
