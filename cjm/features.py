@@ -34,15 +34,22 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "(missing with one session)",
     "weekend_share": "share of events on Saturday or Sunday (local time)",
     "night_share": "share of events between 22:00 and 06:00 (local time)",
+    "morning_share": "share of events between 06:00 and 12:00 (local time)",
+    "afternoon_share": "share of events between 12:00 and 18:00 (local time)",
+    "evening_share": "share of events between 18:00 and 22:00 (local time)",
     "furthest_stage_rank": "furthest journey stage reached (0 none/unmapped, 1 awareness, "
     "2 consideration, 3 purchase, 4 retention, 5 advocacy)",
     "is_converted": "1 if the customer ever had a conversion event",
+    "days_to_convert": "days from the first event to the first conversion (missing when not "
+    "converted)",
     "mean_sentiment": "average sentiment of events in [-1, 1] (0 when none carried sentiment)",
     "sentiment_missing": "1 if none of the customer's events carried sentiment",
     "same_touchpoint_share": "share of steps that repeat the previous touchpoint "
     "(missing with a single event)",
-    "retention_loop_share": "share of steps that stay within the retention stage "
-    "(missing with a single event)",
+    "retention_loop_share": "share of steps that stay within the retention stage, e.g. support "
+    "chat to ticket (missing with a single event)",
+    "backward_step_share": "share of steps that go back to an earlier stage, e.g. checkout to "
+    "product view (missing with a single event)",
     "events_last_7d": "events in the 7 days before the cutoff",
     "events_last_30d": "events in the 30 days before the cutoff",
     "events_prev_30d": "events in the 30 days before that (31 to 60 days before the cutoff)",
@@ -174,7 +181,9 @@ def customer_features(
         from events where event_time <= $as_of
     ),
     stepped as (
-        select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage
+        select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage,
+               case stage {stage_case} end as stage_rank,
+               lag(case stage {stage_case} end) over w as prev_stage_rank
         from base
         window w as (partition by customer_id order by event_time, event_index)
     ),
@@ -197,11 +206,16 @@ def customer_features(
             avg(sentiment) as sentiment,
             avg((isodow(local_time) in (6, 7))::double) as weekend_share,
             avg((hour(local_time) >= 22 or hour(local_time) < 6)::double) as night_share,
-            coalesce(max(case stage {stage_case} end), 0) as furthest_stage_rank,
+            avg((hour(local_time) between 6 and 11)::double) as morning_share,
+            avg((hour(local_time) between 12 and 17)::double) as afternoon_share,
+            avg((hour(local_time) between 18 and 21)::double) as evening_share,
+            coalesce(max(stage_rank), 0) as furthest_stage_rank,
             coalesce(bool_or(is_conversion), false)::integer as is_converted,
+            min(event_time) filter (where is_conversion) as first_converted,
             count(prev_touchpoint) as steps,
             count(*) filter (where prev_touchpoint = touchpoint) as same_steps,
             count(*) filter (where prev_stage = 'retention' and stage = 'retention') as ret_steps,
+            count(*) filter (where stage_rank < prev_stage_rank) as back_steps,
             count(*) filter (where event_time > $as_of - interval 7 day) as events_last_7d,
             count(*) filter (where event_time > $as_of - interval 30 day) as events_last_30d,
             count(*) filter (
@@ -227,13 +241,15 @@ def customer_features(
         case when s.frequency > 1
             then epoch(s.last_two_starts[1] - s.last_two_starts[2]) / 86400.0
         end as days_between_last_sessions,
-        c.weekend_share, c.night_share,
+        c.weekend_share, c.night_share, c.morning_share, c.afternoon_share, c.evening_share,
         c.furthest_stage_rank::integer as furthest_stage_rank,
         c.is_converted,
+        epoch(c.first_converted - c.first_seen) / 86400.0 as days_to_convert,
         coalesce(c.sentiment, 0)::double as mean_sentiment,
         (c.sentiment is null)::integer as sentiment_missing,
         (c.same_steps / nullif(c.steps, 0))::double as same_touchpoint_share,
         (c.ret_steps / nullif(c.steps, 0))::double as retention_loop_share,
+        (c.back_steps / nullif(c.steps, 0))::double as backward_step_share,
         c.events_last_7d::bigint as events_last_7d,
         c.events_last_30d::bigint as events_last_30d,
         c.events_prev_30d::bigint as events_prev_30d,

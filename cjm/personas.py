@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cjm.config import PersonaSettings
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
+from cjm.persona_identity import (
+    PreviousPersonas,
+    centroid_frame,
+    match_previous,
+    number_personas,
+)
 
 RHYTHM_FEATURES = (
     "sessions_per_week",
@@ -29,17 +37,20 @@ RHYTHM_FEATURES = (
 )
 # Heavy-tailed counts are compressed so a few power users do not become their own persona.
 LOG_FEATURES = ("sessions_per_week", "events_per_session", "mean_session_seconds")
-SILHOUETTE_SAMPLE = 5000
-SILHOUETTE_CHUNK = 2_000_000  # distances held at once while scoring silhouettes (16 MB)
-# Automatic k: a persona must hold at least this share of the customers. Silhouette alone rewards
-# splitting off a handful of outliers (users of a rare touchpoint, far from everyone once each
-# share is standardised) into "personas" too small to act on.
+# Standardised values are clipped at +-CLIP_SD: a customer far out on one column (a heavy user
+# of a rare touchpoint, a power user) counts as CLIP_SD away, so a handful of extremes cannot
+# dominate the distances, the centroids and the choice of k.
+CLIP_SD = 3.0
+# Automatic k: a persona must hold at least this share of the customers; a cluster index alone can
+# reward splitting off a handful of outliers into "personas" too small to act on.
 MIN_PERSONA_SHARE = 0.03
 N_INIT = 4
 # scikit-learn's OpenMP and BLAS pools default to one thread per core. On a shared machine (other
 # jobs, DuckDB) every k-means iteration then waits at a barrier for a descheduled thread, which made
 # small fits 10-50x slower; the fit sample is bounded, so one thread is both fast and predictable.
 MODEL_THREADS = 1
+# Typical paths: the first PATH_STEPS touchpoints of a journey (repeats collapsed), top TOP_PATHS.
+PATH_STEPS, TOP_PATHS = 3, 3
 # A touchpoint "stands out" for a persona at 1.5x the population's share (and >= 2% of its events).
 STANDOUT_RATIO, MIN_SHARE = 1.5, 0.02
 
@@ -55,6 +66,7 @@ PERSONA_COLUMNS = [
     "top_touchpoints",
     "top_channels",
 ]
+PATH_COLUMN = "top_paths"  # added from the journeys by add_top_paths
 
 
 @dataclass
@@ -67,14 +79,23 @@ class PersonaResult:
     feature_columns: list[str] = field(default_factory=list)
     k: int = 0
     k_note: str = ""
-    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    score_by_k: dict[int, float] = field(default_factory=dict)  # Calinski-Harabasz, automatic k
+    # persona_id, feature, value: centroids in raw feature units, for the next run's matching
+    centroids: pd.DataFrame = field(default_factory=pd.DataFrame)
+    matched: int = 0  # personas that kept the id of a previous run's persona
+
+
+def clip_extremes(Z: np.ndarray) -> np.ndarray:
+    """Standardised values limited to +-CLIP_SD."""
+    return np.clip(Z, -CLIP_SD, CLIP_SD)
 
 
 def make_persona_pipeline(k: int, random_state: int) -> Pipeline:
-    """Standardise features, then k-means with several initialisations."""
+    """Standardise features, clip extremes at +-CLIP_SD, then k-means with several inits."""
     return Pipeline(
         [
             ("scale", StandardScaler()),
+            ("clip", FunctionTransformer(clip_extremes)),
             ("kmeans", KMeans(n_clusters=k, n_init=N_INIT, random_state=random_state)),
         ]
     )
@@ -96,11 +117,7 @@ def persona_matrix(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def choose_k(X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int) -> int:
-    """The k in [k_min, k_max] with the best silhouette (scaled space, <=5,000 sampled rows).
-
-    Only k whose smallest persona holds at least MIN_PERSONA_SHARE of the customers compete (if
-    none does, all do): silhouette otherwise rewards splitting off a handful of outliers.
-    """
+    """The k in [k_min, k_max] with the best Calinski-Harabasz score (see _choose_k)."""
     with threadpool_limits(limits=MODEL_THREADS):
         return _choose_k(X, k_min, k_max, random_state)[0]
 
@@ -108,78 +125,39 @@ def choose_k(X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state:
 def _choose_k(
     X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int
 ) -> tuple[int, dict[int, float], dict[int, Pipeline], list[int]]:
-    """(k, silhouette by k, fitted pipeline by k, k left out for a too-small persona)."""
+    """(k, score by k, fitted pipeline by k, k left out for a too-small persona).
+
+    The score is the Calinski-Harabasz index (between-persona over within-persona dispersion,
+    each divided by its degrees of freedom) in the pipeline's scaled and clipped space, on every
+    row of X (the bounded fit sample): it needs no pairwise distances. Only k whose smallest
+    persona holds at least MIN_PERSONA_SHARE of the customers compete (if none does, all do).
+    Highest score wins; ties go to the smaller k.
+    """
     values = np.asarray(X, dtype=float)
     distinct = len(np.unique(values, axis=0)) if len(values) else 0
-    # Silhouette is defined for 2 <= k <= distinct points - 1.
+    # The index is defined for 2 <= k <= distinct points - 1.
     lo, hi = max(k_min, 2), min(k_max, distinct - 1)
     if hi < lo:
         return 1, {}, {}, []  # nothing to compare: one persona is the honest answer
-    rng = np.random.default_rng(random_state)
-    sample = np.sort(
-        rng.choice(len(values), size=min(len(values), SILHOUETTE_SAMPLE), replace=False)
-    )
     pipes: dict[int, Pipeline] = {}
-    labelings: dict[int, np.ndarray] = {}
+    scores: dict[int, float] = {}
     small: list[int] = []
+    scaled = None
     for k in range(lo, hi + 1):
         pipe = make_persona_pipeline(k, random_state).fit(X)
         labels = pipe[-1].labels_
-        if len(np.unique(labels[sample])) < 2:
+        if len(np.unique(labels)) < 2:
             continue
-        pipes[k], labelings[k] = pipe, labels[sample]
+        if scaled is None:  # every k scales the same rows the same way
+            scaled = np.asarray(pipe[:-1].transform(X), dtype=float)
+        pipes[k], scores[k] = pipe, float(calinski_harabasz_score(scaled, labels))
         if np.bincount(labels, minlength=k).min() < MIN_PERSONA_SHARE * len(labels):
             small.append(k)
     if not pipes:
         return 1, {}, {}, []
-    # Every k scales the same rows the same way, so one scaled sample serves them all.
-    scaled = next(iter(pipes.values()))[:-1].transform(_rows(X, sample))
-    silhouettes = _silhouettes(np.asarray(scaled, dtype=float), list(labelings.values()))
-    scores = dict(zip(labelings, silhouettes, strict=True))
     eligible = [k for k in scores if k not in small] or list(scores)
-    # Highest silhouette; ties go to the smaller k (simpler story).
     best = max(eligible, key=lambda k: (round(scores[k], 6), -k))
-    return best, scores, pipes, [k for k in small if k in scores]
-
-
-def _rows(X: pd.DataFrame | np.ndarray, rows: np.ndarray) -> pd.DataFrame | np.ndarray:
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
-
-
-def _silhouettes(Z: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
-    """Mean silhouette of each labelling of the rows of Z (Euclidean), from one distance pass.
-
-    Same definition as sklearn.metrics.silhouette_score (a point alone in its cluster scores 0),
-    but the pairwise distances, the costly part, are computed once for all labellings.
-    """
-    n = len(Z)
-    codes = [np.unique(labels, return_inverse=True)[1].ravel() for labels in labelings]
-    sizes = [np.bincount(c).astype(float) for c in codes]
-    offsets = np.cumsum([0] + [len(s) for s in sizes])
-    onehot = np.zeros((n, offsets[-1]))
-    for c, o in zip(codes, offsets[:-1], strict=True):
-        onehot[np.arange(n), o + c] = 1.0
-    norms = np.einsum("ij,ij->i", Z, Z)
-    totals = np.zeros(len(codes))
-    step = max(1, SILHOUETTE_CHUNK // max(n, 1))
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        d = norms[lo:hi, None] + norms[None, :] - 2.0 * (Z[lo:hi] @ Z.T)
-        np.sqrt(np.maximum(d, 0.0, out=d), out=d)
-        d[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
-        sums = d @ onehot  # distance from each row to all members of each cluster
-        for j, (c, size) in enumerate(zip(codes, sizes, strict=True)):
-            own, block = c[lo:hi], sums[:, offsets[j] : offsets[j + 1]]
-            idx = np.arange(hi - lo)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                a = block[idx, own] / (size[own] - 1)
-                means = block / size
-                means[idx, own] = np.inf
-                b = means.min(axis=1)
-                s = np.nan_to_num((b - a) / np.maximum(a, b))
-            s[size[own] == 1] = 0.0
-            totals[j] += s.sum()
-    return [float(t / n) for t in totals]
+    return best, scores, pipes, small
 
 
 def fit_personas(
@@ -187,19 +165,34 @@ def fit_personas(
     settings: PersonaSettings,
     random_state: int,
     churned: pd.Series | None = None,
+    previous: PreviousPersonas | None = None,
 ) -> PersonaResult:
-    """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them."""
+    """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them.
+
+    With `previous` (the last published run), personas keep the ids of the previous personas they
+    match (see cjm.persona_identity); otherwise ids are 1..k by size.
+    """
     with threadpool_limits(limits=MODEL_THREADS):
-        return _fit_personas(features, settings, random_state, churned)
+        return _fit_personas(features, settings, random_state, churned, previous)
 
 
 def _fit_personas(
-    features: pd.DataFrame, settings: PersonaSettings, random_state: int, churned: pd.Series | None
+    features: pd.DataFrame,
+    settings: PersonaSettings,
+    random_state: int,
+    churned: pd.Series | None,
+    previous: PreviousPersonas | None,
 ) -> PersonaResult:
     columns = persona_feature_columns(features)
     if features.empty or not columns:
         return PersonaResult(
-            _empty_personas(), _empty_assignments(), None, columns, 0, "no customers to cluster"
+            _empty_personas(),
+            _empty_assignments(),
+            None,
+            columns,
+            0,
+            "no customers to cluster",
+            centroids=centroid_frame(None, [], columns, np.empty((0, len(columns)))),
         )
     # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
@@ -229,11 +222,11 @@ def _fit_personas(
                     f"{MIN_PERSONA_SHARE:.0%} of customers)"
                 )
             note = (
-                f"k={k} chosen automatically: best silhouette ({scores[k]:.2f}) among {among}, "
-                f"on up to {SILHOUETTE_SAMPLE:,} sampled customers"
+                f"k={k} chosen automatically: best Calinski-Harabasz score ({scores[k]:,.0f}) "
+                f"among {among}, on {len(X_fit):,} customers"
             )
         else:
-            note = f"k={k}: too few distinct customers to compare k by silhouette"
+            note = f"k={k}: too few distinct customers to compare k"
     else:
         k = max(1, min(int(settings.k), distinct))
         note = f"k={k} from the configuration" + (
@@ -246,12 +239,26 @@ def _fit_personas(
     raw = pipeline.predict(X)
     distance = pipeline.transform(X)[np.arange(len(X)), raw]
 
-    # Deterministic ids: largest persona first, ties by centroid coordinates.
+    # Ids: matched to the previous run's personas where one is close, else new ones by size.
     sizes = np.bincount(raw, minlength=k)
-    centres = pipeline[-1].cluster_centers_
-    order = sorted(range(k), key=lambda c: (-sizes[c], tuple(np.round(centres[c], 9))))
-    to_id = {c: i + 1 for i, c in enumerate(order)}
+    scaler, centres = pipeline[0], pipeline[-1].cluster_centers_
+    raw_centres = scaler.inverse_transform(centres)
+    radius = np.bincount(raw, weights=distance, minlength=k) / np.maximum(sizes, 1)
+    matched: dict[int, int] = {}
+    if previous is not None:
+        matched = match_previous(raw_centres, columns, scaler.scale_, radius, previous.centroids)
+    next_id = (previous.max_persona_id if previous is not None else 0) + 1
+    to_id = number_personas(sizes, centres, matched, next_id)
     persona_id = np.array([to_id[c] for c in raw])
+    ids = sorted(to_id.values())
+    by_id = {pid: c for c, pid in to_id.items()}
+    centroids = centroid_frame(None, ids, columns, raw_centres[[by_id[i] for i in ids]])
+    if previous is not None and len(previous.centroids):
+        gone = previous.centroids["persona_id"].nunique() - len(matched)
+        note += (
+            f"; {len(matched)} of {k} personas matched the previous run's and kept their ids, "
+            f"{k - len(matched)} new, {gone} retired"
+        )
 
     assignments = pd.DataFrame(
         {
@@ -260,8 +267,10 @@ def _fit_personas(
             "distance_to_centroid": distance.astype(float),
         }
     )
-    personas = _describe(features, persona_id, k, churned)
-    return PersonaResult(personas, assignments, pipeline, columns, k, note, scores)
+    personas = _describe(features, persona_id, ids, churned)
+    return PersonaResult(
+        personas, assignments, pipeline, columns, k, note, scores, centroids, len(matched)
+    )
 
 
 def _empty_personas() -> pd.DataFrame:
@@ -307,28 +316,52 @@ def _mix_text(ranked: list[tuple[str, float, float]], labels: dict[str, str]) ->
     return ", ".join(f"{labels.get(c, c)} ({ratio:.1f}x)" for c, _, ratio in _over(ranked))
 
 
-def _rhythm_noun(persona: pd.DataFrame, population: pd.DataFrame) -> str:
-    def z(c: str) -> float:
-        if c not in population:
-            return 0.0
-        sd = float(population[c].std())
-        return 0.0 if not sd > 0 else (float(persona[c].mean()) - float(population[c].mean())) / sd
+# Rhythm words: (feature, direction, noun, |z| needed). The noun of the feature that sets the
+# persona apart most (largest |z| / needed, at least 1) names it; z is the persona's mean against
+# all customers in the clustering scale (heavy-tailed columns log1p'd, as k-means saw them).
+RHYTHM_NOUNS = (
+    ("sessions_per_week", 1, "regulars", 0.5),
+    ("sessions_per_week", -1, "occasional visitors", 0.5),
+    ("events_per_session", 1, "deep browsers", 0.5),
+    ("events_per_session", -1, "quick visitors", 0.5),
+    ("mean_session_seconds", 1, "long-session visitors", 0.5),
+    ("night_share", 1, "night owls", 1.0),
+    ("weekend_share", 1, "weekenders", 1.0),
+)
+RHYTHM_TEXT = {
+    "events_per_session": ("events per session", "{:.1f}"),
+    "mean_session_seconds": ("average session length in minutes", "{:.1f}"),
+    "weekend_share": ("events at weekends", "{:.0%}"),
+    "night_share": ("events at night (22:00-06:00)", "{:.0%}"),
+}
 
-    if z("sessions_per_week") >= 0.5:
-        return "regulars"
-    if z("sessions_per_week") <= -0.5:
-        return "occasional visitors"
-    if z("events_per_session") >= 0.5 or z("mean_session_seconds") >= 0.5:
-        return "deep browsers"
-    if z("night_share") >= 1:
-        return "night owls"
-    if z("weekend_share") >= 1:
-        return "weekenders"
-    return "customers"
+
+def _rhythm_z(persona: pd.DataFrame, population: pd.DataFrame) -> dict[str, float]:
+    """Persona mean minus population mean, in population standard deviations (clustering scale)."""
+    out = {}
+    for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS):
+        if c not in population:
+            continue
+        pop = population[c].astype(float).clip(lower=0)
+        mine = persona[c].astype(float).clip(lower=0)
+        if c in LOG_FEATURES:
+            pop, mine = np.log1p(pop), np.log1p(mine)
+        sd = float(pop.std())
+        out[c] = 0.0 if not sd > 0 else (float(mine.mean()) - float(pop.mean())) / sd
+    return out
+
+
+def _rhythm_noun(z: dict[str, float]) -> str:
+    best, noun = 1.0, "customers"
+    for feature, sign, word, needed in RHYTHM_NOUNS:
+        strength = sign * z.get(feature, 0.0) / needed
+        if strength >= best:
+            best, noun = strength, word
+    return noun
 
 
 def _describe(
-    features: pd.DataFrame, persona_id: np.ndarray, k: int, churned: pd.Series | None
+    features: pd.DataFrame, persona_id: np.ndarray, ids: list[int], churned: pd.Series | None
 ) -> pd.DataFrame:
     labels = feature_labels(features)
     tp_cols = [c for c in features.columns if c.startswith(TOUCHPOINT_PREFIX)]
@@ -347,7 +380,7 @@ def _describe(
     pop_spw = _mean(features["sessions_per_week"]) if "sessions_per_week" in features else np.nan
 
     rows = []
-    for pid in range(1, k + 1):
+    for pid in ids:
         mask = persona_id == pid
         part = features.loc[mask]
         tps = _ranked_mix(part, pop_means, tp_cols)
@@ -358,7 +391,8 @@ def _describe(
         rate = _mean(churn[mask]) if churn is not None else float("nan")
         revenue = _mean(part["monetary"]) if has_revenue else float("nan")
 
-        noun = _rhythm_noun(part, features)
+        z = _rhythm_z(part, features)
+        noun = _rhythm_noun(z)
         prefix = labels.get(channel[0], "").replace("_", " ") + " " if channel else ""
         head = (prefix + noun).strip()
         name = head[0].upper() + head[1:]
@@ -395,6 +429,13 @@ def _describe(
                 f"{_rate(part['sessions_per_week'].mean())} sessions a week "
                 f"(all customers {_rate(pop_spw)})."
             )
+        for c, (what, fmt) in RHYTHM_TEXT.items():
+            if abs(z.get(c, 0.0)) >= 0.5:
+                scale = 1 / 60 if c == "mean_session_seconds" else 1
+                mine, pop = part[c].mean() * scale, features[c].mean() * scale
+                sentences.append(
+                    f"{what.capitalize()}: {fmt.format(mine)} (all customers {fmt.format(pop)})."
+                )
         if has_conversion:
             sentences.append(f"Converted: {conv:.0%} (all customers {pop_conv:.0%}).")
         if churn is None:
@@ -440,3 +481,56 @@ def _relative_word(value: float, population: float, what: str) -> str:
     if value <= population / 1.5:
         return f"low {what}"
     return ""
+
+
+def add_top_paths(con: duckdb.DuckDBPyConnection, personas: pd.DataFrame) -> pd.DataFrame:
+    """personas plus top_paths: each persona's most common journey openings and their shares.
+
+    An opening is the first PATH_STEPS touchpoints of the journey with immediate repeats collapsed
+    (`a > a > b` is `a > b`), ending in ` > ...` when the journey goes on. Reads journeys and
+    customer_personas; the most common opening is also quoted in the description.
+    """
+    rows = con.execute(
+        f"""
+        with split as (
+            select p.persona_id, string_split(j.path, ' > ') as steps
+            from customer_personas p join journeys j using (customer_id)
+        ),
+        collapsed as (
+            select persona_id, list_filter(steps, lambda x, i: i = 1 or x != steps[i - 1]) as steps
+            from split
+        ),
+        openings as (
+            select persona_id,
+                   array_to_string(steps[1:{PATH_STEPS}], ' > ')
+                   || case when len(steps) > {PATH_STEPS} then ' > ...' else '' end as opening,
+                   count(*) as n
+            from collapsed group by all
+        ),
+        ranked as (
+            select *, n / sum(n) over (partition by persona_id) as share,
+                   row_number() over (partition by persona_id order by n desc, opening) as rank
+            from openings
+        )
+        select persona_id, opening, share from ranked where rank <= {TOP_PATHS}
+        order by persona_id, rank
+        """
+    ).fetchall()
+    found: dict[int, list[tuple[str, float]]] = {}
+    for pid, opening, share in rows:
+        found.setdefault(int(pid), []).append((opening, float(share)))
+    out = personas.copy()
+    out[PATH_COLUMN] = [
+        "; ".join(f"{o} ({s:.0%})" for o, s in found.get(int(p), [])) or None
+        for p in out["persona_id"]
+    ]
+    out["description"] = [
+        d
+        + (
+            f" Most common journey opening: {found[int(p)][0][0]} ({found[int(p)][0][1]:.0%})."
+            if int(p) in found
+            else ""
+        )
+        for p, d in zip(out["persona_id"], out["description"], strict=True)
+    ]
+    return out

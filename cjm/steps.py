@@ -10,7 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm import changes, churn, graph, insights, paths, patterns, personas, segments
+from cjm import (
+    changes,
+    churn,
+    graph,
+    insights,
+    paths,
+    patterns,
+    persona_identity,
+    persona_insights,
+    personas,
+    segments,
+)
 from cjm.config import Config
 from cjm.db import connect, write_table
 from cjm.features import customer_features
@@ -60,8 +71,19 @@ def build_journeys(build_path: Path, config: Config, progress: Progress = None) 
         return timings
 
 
-def build_personas(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Compute customer features and churn state, then cluster customers into personas."""
+def build_personas(
+    build_path: Path,
+    config: Config,
+    progress: Progress = None,
+    db_path: Path | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Compute customer features and churn state, then cluster customers into personas.
+
+    With the published `db_path` and this `run_id`, persona ids follow the previous run's and
+    persona_centroids, persona_history and persona_migrations are written.
+    """
+    previous = persona_identity.read_previous_personas(db_path) if db_path else None
     with _open(build_path, config) as con:
         if progress:
             progress("computing customer features and churn state")
@@ -77,9 +99,22 @@ def build_personas(build_path: Path, config: Config, progress: Progress = None) 
             config.personas,
             config.random_state,
             churned=state.set_index("customer_id")["is_churned"],
+            previous=previous,
         )
-        write_table(con, "personas", result.personas)
         write_table(con, "customer_personas", result.customer_personas)
+        write_table(con, "personas", personas.add_top_paths(con, result.personas))
+        write_table(
+            con,
+            "persona_centroids",
+            result.centroids.assign(run_id=run_id).astype({"run_id": "string"}),
+        )
+        if run_id is not None:
+            persona_identity.write_persona_history(con, db_path, run_id, result.customer_personas)
+            write_table(
+                con,
+                "persona_migrations",
+                persona_identity.migrations(previous, result.customer_personas, run_id),
+            )
         notes = [definition.note] + ([result.k_note] if result.k_note else [])
         return {"counts": {"personas": len(result.personas)}, "notes": notes}
 
@@ -102,6 +137,16 @@ def build_paths(build_path: Path, config: Config, progress: Progress = None) -> 
         if progress:
             progress("building path variants, anchored paths and funnels")
         return {"counts": paths.build_path_tables(con, config)}
+
+
+def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Per-persona journey map: touchpoint reach, lifts, sentiment and role within each persona."""
+    with _open(build_path, config) as con:
+        if progress:
+            progress("computing touchpoint insights per persona")
+        frame = persona_insights.persona_touchpoint_insights(con)
+        write_table(con, "persona_touchpoint_insights", frame)
+        return {"counts": {"persona_touchpoints": len(frame)}}
 
 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:

@@ -42,9 +42,15 @@ def build_journeys_task(build_path: Path, config: Config) -> dict:
 
 
 @task(name="build-personas", cache_policy=NO_CACHE)
-def build_personas_task(build_path: Path, config: Config) -> dict:
-    """Cluster customers into personas."""
-    return steps.build_personas(build_path, config, _progress)
+def build_personas_task(build_path: Path, config: Config, db_path: Path, run_id: str) -> dict:
+    """Cluster customers into personas, keeping the published run's persona ids."""
+    return steps.build_personas(build_path, config, _progress, db_path, run_id)
+
+
+@task(name="build-persona-insights", cache_policy=NO_CACHE)
+def build_persona_insights_task(build_path: Path, config: Config) -> dict:
+    """Touchpoint insights within each persona."""
+    return steps.build_persona_insights(build_path, config, _progress)
 
 
 @task(name="build-insights", cache_policy=NO_CACHE)
@@ -111,8 +117,11 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
             record.stage_seconds.update(build_journeys_task(build_path, config))
             record.stage_seconds["build_journeys"] = _lap(clock)
             clock = time.perf_counter()
-            persona_summary = build_personas_task(build_path, config)
+            persona_summary = build_personas_task(build_path, config, db_path, record.run_id)
             record.stage_seconds["build_personas"] = _lap(clock)
+            clock = time.perf_counter()
+            build_persona_insights_task(build_path, config)
+            record.stage_seconds["build_persona_insights"] = _lap(clock)
             clock = time.perf_counter()
             build_insights_task(build_path, config)
             record.stage_seconds["build_insights"] = _lap(clock)

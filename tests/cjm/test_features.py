@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -93,8 +94,12 @@ def test_golden_rows():
     assert a["days_between_last_sessions"] == pytest.approx(9 + 13 / 24)
     assert a["weekend_share"] == pytest.approx(2 / 6)
     assert a["night_share"] == pytest.approx(2 / 6)
+    assert a["morning_share"] == pytest.approx(3 / 6)
+    assert a["afternoon_share"] == pytest.approx(1 / 6) and a["evening_share"] == 0.0
     assert a["furthest_stage_rank"] == 4
     assert a["is_converted"] == 1
+    assert a["days_to_convert"] == pytest.approx(20 / 1440)  # first event 10:00, purchase 10:20
+    assert a["backward_step_share"] == 0.0  # awareness -> ... -> retention never goes back
     # sentiment averages to exactly 0 but is present: the indicator tells it from "missing"
     assert a["mean_sentiment"] == 0.0 and a["sentiment_missing"] == 0
     assert a["same_touchpoint_share"] == pytest.approx(1 / 5)
@@ -114,6 +119,7 @@ def test_golden_rows():
     assert b["sessions_per_week"] == pytest.approx(7 / (20 + 15 / 24))
     assert b["sentiment_missing"] == 1 and b["mean_sentiment"] == 0.0
     assert b["same_touchpoint_share"] == pytest.approx(1 / 2)
+    assert pd.isna(b["days_to_convert"])  # never converted
     assert b["tp_visit"] == pytest.approx(2 / 3)
     assert b["ch_email"] == pytest.approx(1 / 3)
     assert b["ch_web"] == 0.0
@@ -124,6 +130,26 @@ def test_golden_rows():
     assert c["tp_purchase"] == 0.0
     assert c["sessions_per_week"] == pytest.approx(1.0)  # under a week old: counts as a full week
     assert pd.isna(c["same_touchpoint_share"])  # a single event has no steps
+
+
+def test_backward_steps_and_time_to_convert():
+    con = connect()
+    con.execute(EVENTS_DDL)
+    add_events(
+        con,
+        [
+            ("d", "2024-01-01 10:00", "product_view", "d1", "web", "consideration", None, None),
+            ("d", "2024-01-01 10:05", "checkout", "d1", "web", "purchase", None, None),
+            ("d", "2024-01-01 10:06", "product_view", "d1", "web", "consideration", None, None),
+            ("d", "2024-01-01 10:07", "mystery", "d1", "web", None, None, None),
+            ("d", "2024-01-03 10:00", "purchase", "d2", "web", "purchase", 9.0, None),
+        ],
+    )
+    d = customer_features(con, as_of=CUTOFF).set_index("customer_id").loc["d"]
+    # 4 steps; only checkout -> product_view goes back (steps from or to no stage never count)
+    assert d["backward_step_share"] == pytest.approx(1 / 4)
+    assert d["days_to_convert"] == pytest.approx(2.0)
+    assert d["evening_share"] == 0.0 and d["morning_share"] == 1.0
 
 
 def test_no_leakage_from_after_the_cutoff():
@@ -220,3 +246,11 @@ def test_every_feature_is_described():
             assert labels[column] in describe_feature(column, labels)
         else:
             assert column in FEATURE_DESCRIPTIONS
+
+
+def test_every_feature_is_in_the_features_doc_with_its_description():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md").read_text()
+    for column, description in FEATURE_DESCRIPTIONS.items():
+        assert f"| `{column}` |" in doc and description in doc, column
+    for prefix in (TOUCHPOINT_PREFIX, RECENT_TOUCHPOINT_PREFIX, CHANNEL_PREFIX):
+        assert f"`{prefix}<" in doc

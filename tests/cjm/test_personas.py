@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from cjm import personas as personas_module
@@ -10,7 +10,6 @@ from cjm.db import connect
 from cjm.features import customer_features
 from cjm.personas import (
     PERSONA_COLUMNS,
-    _silhouettes,
     choose_k,
     fit_personas,
     make_persona_pipeline,
@@ -79,7 +78,7 @@ def test_recovers_well_separated_groups_with_automatic_k():
     settings = PersonaSettings(k="auto", k_min=2, k_max=6, fit_sample_size=200)
     result = fit_personas(features, settings, random_state=0, churned=churned)
     assert result.k == 3
-    assert "silhouette" in result.k_note
+    assert "Calinski-Harabasz" in result.k_note
     assert len(result.customer_personas) == len(features)  # fitted on 200, everyone assigned
     assert adjusted_rand_score(truth, result.customer_personas["persona_id"]) >= 0.9
 
@@ -173,27 +172,25 @@ def test_no_customers():
     assert result.personas.empty and result.customer_personas.empty and result.pipeline is None
 
 
-def test_automatic_k_does_not_split_off_a_handful_of_outliers():
+def test_automatic_k_is_not_swayed_by_a_handful_of_outliers():
     # ten customers (2%) of one group also use a rare touchpoint heavily: standardised, that
-    # share puts them far from everyone, and silhouette alone makes them a fourth "persona"
+    # share puts them 10+ standard deviations from everyone; clipped at 3, they stay in their group
     features, truth, churned = synthetic_features()
     features["tp_rare_page"] = 0.0
     features.loc[:9, "tp_rare_page"] = 0.5
     settings = PersonaSettings(k="auto", k_min=2, k_max=6, fit_sample_size=1000)
     result = fit_personas(features, settings, random_state=0, churned=churned)
-    assert max(result.silhouette_by_k, key=result.silhouette_by_k.get) == 4
+    assert max(result.score_by_k, key=result.score_by_k.get) == 3
     assert result.k == 3
-    assert "at least 3% of customers (not k=4" in result.k_note
     assert adjusted_rand_score(truth, result.customer_personas["persona_id"]) >= 0.9
 
 
-def test_silhouettes_of_many_labellings_match_sklearn(monkeypatch):
+def test_automatic_k_passes_over_k_with_a_persona_too_small_to_act_on():
+    # four well-separated blobs, one of them 10 customers (2.2%): the index prefers k=4, but a
+    # persona under 3% of customers is not worth a campaign
     rng = np.random.default_rng(0)
-    Z = rng.normal(size=(300, 4))
-    Z[:3] = Z[0]  # duplicate rows: zero distances
-    labellings = [rng.integers(0, k, len(Z)) for k in (2, 3, 7)]
-    labellings.append(np.r_[9, np.full(len(Z) - 1, 4)])  # a singleton cluster scores 0
-    expected = [silhouette_score(Z, labels) for labels in labellings]
-    assert _silhouettes(Z, labellings) == pytest.approx(expected, abs=1e-12)
-    monkeypatch.setattr(personas_module, "SILHOUETTE_CHUNK", 1000)  # several row chunks
-    assert _silhouettes(Z, labellings) == pytest.approx(expected, abs=1e-12)
+    centres = [((0, 0), 150), ((4, 0), 150), ((0, 4), 150), ((4, 4), 10)]
+    X = np.vstack([rng.normal(c, 0.3, (n, 2)) for c, n in centres])
+    k, scores, _, small = personas_module._choose_k(X, 2, 6, random_state=0)
+    assert max(scores, key=scores.get) == 4 and 4 in small
+    assert k == 3 == choose_k(X, 2, 6, random_state=0)

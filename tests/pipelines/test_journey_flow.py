@@ -44,6 +44,8 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
     expected |= {"pipeline_runs", "file_loads", "touchpoint_insights"}
     expected |= {"customer_segments", "touchpoint_graph_metrics", "transition_cycles"}
     expected |= {"transition_history", "transition_changes"}
+    expected |= {"persona_centroids", "persona_history", "persona_migrations"}
+    expected |= {"persona_touchpoint_insights"}
     assert expected <= tables
     assert not any(t.startswith(("raw_", "stg_", "int_", "cfg_")) for t in tables)
     truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())

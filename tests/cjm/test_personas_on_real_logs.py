@@ -1,0 +1,75 @@
+"""Personas on online_retail: several actionable groups whose descriptions match the data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+from cjm.churn import customer_churn_state, resolve_churn_definition
+from cjm.config import load_config
+from cjm.db import write_table
+from cjm.features import customer_features
+from cjm.personas import add_top_paths, fit_personas
+from tests.conftest import REPO, build, dataset
+
+
+@pytest.fixture(scope="module")
+def online_retail():
+    config = load_config(REPO / "examples" / "online_retail.yaml")
+    con = build([dataset("online_retail", "online_retail.parquet")], config)
+    state = customer_churn_state(con, resolve_churn_definition(con, config.churn))
+    features = customer_features(con, timezone=config.timezone)
+    with threadpool_limits(1):
+        result = fit_personas(
+            features,
+            config.personas,
+            config.random_state,
+            state.set_index("customer_id")["is_churned"],
+        )
+    write_table(con, "customer_personas", result.customer_personas)
+    return con, config, result, add_top_paths(con, result.personas)
+
+
+def test_no_single_persona_swallows_the_log(online_retail):
+    _, _, result, personas = online_retail
+    # silhouette once chose k=2 here: 98% "mainstream" and a 2% group of heavy cancellers
+    assert result.k >= 4 and "Calinski-Harabasz" in result.k_note
+    assert personas["share"].max() < 0.5 and personas["share"].min() >= 0.03
+    assert personas["name"].is_unique and personas["top_paths"].notna().all()
+
+
+def test_weekend_claim_matches_the_events(online_retail):
+    con, config, _, personas = online_retail
+    weekenders = personas[personas["name"].str.startswith("Weekenders")].iloc[0]
+    claimed = re.search(
+        r"Events at weekends: (\d+)% \(all customers (\d+)%\)", weekenders["description"]
+    )
+    assert claimed, weekenders["description"]
+    shares = con.execute(
+        """
+        with per_customer as (
+            select customer_id,
+                   avg((isodow(event_time at time zone ?) in (6, 7))::int) as weekend_share
+            from events group by customer_id
+        )
+        select avg(weekend_share) filter (where persona_id = ?), avg(weekend_share)
+        from per_customer join customer_personas using (customer_id)
+        """,
+        [config.timezone, int(weekenders["persona_id"])],
+    ).fetchone()
+    assert [round(100 * s) for s in shares] == [int(claimed[1]), int(claimed[2])]
+    assert shares[0] > 0.5 > shares[1]
+
+
+def test_cancellers_are_a_persona_with_high_churn(online_retail):
+    _, _, _, personas = online_retail
+    cancellers = personas[personas["name"].str.contains("order_cancelled")]
+    assert len(cancellers) == 1
+    row = cancellers.iloc[0]
+    overall = (personas["churn_rate"] * personas["customer_count"]).sum() / personas[
+        "customer_count"
+    ].sum()
+    assert row["churn_rate"] > 1.5 * overall and "high churn" in row["description"]
+    assert row["top_touchpoints"].startswith("order_cancelled (")
