@@ -33,7 +33,8 @@ def _test_hold(message: str) -> None:
     """
     stage = os.environ.get("CJM_TEST_HOLD_AT")
     if stage and message.startswith(stage):
-        print(f"cjm test hold: {message}", flush=True)
+        # Straight to the file descriptor: flow-level print capture must not swallow it.
+        os.write(2, f"cjm test hold: {message}\n".encode())
         time.sleep(600)
 
 
