@@ -24,6 +24,7 @@ import duckdb
 from cjm.db import connect, quote_ident, table_exists
 from cjm.manifest import MANIFEST_TABLE
 from cjm.models import run_model
+from cjm.publish import discard
 
 # Published tables an incremental build starts from -> the name the merge reads them under.
 CARRIED = {
@@ -38,6 +39,8 @@ _TOUCHED = "select customer_id from int_touched_customers"
 
 def seed_build(db_path: Path, build_path: Path) -> None:
     """Copy the published file to the build path and keep only what the merge needs."""
+    # A retried load must not replay the write-ahead log of its failed attempt onto the copy.
+    discard(build_path)
     shutil.copyfile(db_path, build_path)
     with connect(build_path) as con:
         keep_carried_tables(con)

@@ -17,6 +17,7 @@ from cjm.db import connect, write_table
 from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, write_file_reads
+from cjm.publish import discard
 from cjm.runs import (
     RunRecord,
     add_counts,
@@ -47,6 +48,7 @@ def plan_load(
 
 def reuse_published(build_path: Path, db_path: Path) -> None:
     """Start the build as a copy of the published file (a run with nothing new to load)."""
+    discard(build_path)
     shutil.copyfile(db_path, build_path)
 
 

@@ -26,16 +26,16 @@ HOLD_TIMEOUT = 600
 class CjmProcess:
     """A `cjm run` subprocess in its own process group, its merged output read line by line."""
 
-    def __init__(self, args: list[str], prefect_home: Path, hold_at: str | None = None):
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    def __init__(self, args: list[str], api_url: str, hold_at: str | None = None):
+        env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-        env["PREFECT_HOME"] = str(prefect_home)
-        env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(prefect_home / "storage")
+        # The session's test API: a process that starts its own costs 10 s or more.
+        env["PREFECT_API_URL"] = api_url
         env.pop("CJM_TEST_HOLD_AT", None)
         if hold_at:
             env["CJM_TEST_HOLD_AT"] = hold_at
-        # Its own session, so SIGKILL reaches the local Prefect API it starts, like `kill -9` of
-        # a job's process group.
+        # Its own session, so SIGKILL reaches everything it started, like `kill -9` of a job's
+        # process group.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cjm.cli", "run", *args],
             cwd=REPO,
@@ -108,7 +108,7 @@ def _lock_is_free(db: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory) -> dict:
+def published(prefect_harness, tmp_path_factory) -> dict:
     """A small log in two drops, the first one published by a completed `cjm run`."""
     root = tmp_path_factory.mktemp("crash")
     generate_sample(root / "log", customers=120, seed=5)
@@ -118,12 +118,14 @@ def published(tmp_path_factory) -> dict:
     for name in ("events_app.jsonl", "events_store.parquet"):
         shutil.copy(root / "log" / "events" / name, day1 / name)
     shutil.copy(root / "log" / "events" / "events_web.csv", day2 / "events_web.csv")
+    from prefect.settings import get_current_settings
+
+    api_url = get_current_settings().api.url
     db = root / "out" / "cjm.duckdb"
-    prefect_home = root / "prefect"
     args = ["--events", str(day1), "--config", str(root / "log" / "cjm.yaml"), "--db", str(db)]
-    code, output = CjmProcess(args, prefect_home).finish()
+    code, output = CjmProcess(args, api_url).finish()
     assert code == 0, output
-    return {"db": db, "root": root, "config": root / "log" / "cjm.yaml", "prefect": prefect_home}
+    return {"db": db, "root": root, "config": root / "log" / "cjm.yaml", "api": api_url}
 
 
 def _copy_published(published: dict, tmp_path: Path) -> Path:
@@ -147,14 +149,14 @@ def test_kill_at_every_stage_leaves_published_file_whole(published, tmp_path):
     db = _copy_published(published, tmp_path)
     before = _state(db)
     for stage in STAGES:
-        run = CjmProcess(_args(published, db), published["prefect"], hold_at=stage)
+        run = CjmProcess(_args(published, db), published["api"], hold_at=stage)
         run.wait_for(f"cjm test hold: {stage}")
         run.kill()
         assert _state(db) == before, f"published file changed by a run killed at {stage!r}"
     assert _builds(db), "the killed runs left no build file: nothing was being built"
     assert _lock_is_free(db)
 
-    code, output = CjmProcess(_args(published, db), published["prefect"]).finish()
+    code, output = CjmProcess(_args(published, db), published["api"]).finish()
     assert code == 0, output
     assert "incremental load" in output
     runs, events = _state(db)
@@ -166,11 +168,10 @@ def test_kill_at_every_stage_leaves_published_file_whole(published, tmp_path):
 def test_second_run_refuses_while_first_builds(published, tmp_path):
     db = _copy_published(published, tmp_path)
     before = _state(db)
-    first = CjmProcess(_args(published, db), published["prefect"], hold_at="building events")
+    first = CjmProcess(_args(published, db), published["api"], hold_at="building events")
     try:
         first.wait_for("cjm test hold: building events")
-        # Its own Prefect home: two local Prefect APIs must not share one database file.
-        second = CjmProcess(_args(published, db), tmp_path / "prefect-second")
+        second = CjmProcess(_args(published, db), published["api"])
         code, output = second.finish()
         assert code == 2, output
         assert f"another cjm run (pid {first.proc.pid}) is already building" in output
@@ -178,7 +179,7 @@ def test_second_run_refuses_while_first_builds(published, tmp_path):
     finally:
         first.kill()
     assert _state(db) == before
-    code, output = CjmProcess(_args(published, db), published["prefect"]).finish()
+    code, output = CjmProcess(_args(published, db), published["api"]).finish()
     assert code == 0, output
     assert _state(db)[0][:-1] == before[0]
     assert _builds(db) == []
