@@ -23,7 +23,7 @@ import duckdb
 
 from cjm.db import connect, quote_ident, table_exists
 from cjm.manifest import MANIFEST_TABLE
-from cjm.models import run_model
+from cjm.models import SQL_DIR, run_model
 from cjm.publish import discard
 
 # Published tables an incremental build starts from -> the name the merge reads them under.
@@ -82,7 +82,9 @@ def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
     """Turn this run's de-duplicated rows into the input of stitching for touched customers."""
     con.execute("alter table int_events_deduplicated rename to int_new_events_deduplicated")
     run_model(con, "intermediate", "int_dedup_conflicts")
-    run_model(con, "intermediate", "int_prior_events")
+    # A view, dropped below: the published events are read twice, never copied.
+    prior_sql = (SQL_DIR / "intermediate" / "int_prior_events.sql").read_text(encoding="utf-8")
+    con.execute(f"create or replace view int_prior_events as\n{prior_sql}")
     con.execute(
         """
         create table int_events_deduplicated as
@@ -110,6 +112,7 @@ def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
         "and not (anonymous_id is not null and customer_id is not null) "
         f"and event_id not in ({_DISPLACED})"
     )
+    con.execute("drop view int_prior_events")
 
 
 def merge_events(con: duckdb.DuckDBPyConnection) -> None:

@@ -26,18 +26,10 @@ INTERMEDIATE = (
 MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
 # Cheap, single-pass steps stay views so DuckDB fuses them into the next materialised model
 # instead of writing tens of millions of wide rows to disk one extra time.
-VIEWS = (
-    "stg_events",
-    "int_events_validated",
-    "int_events_stitched",
-    "int_events_sessionised",
-    "int_prior_events",
-)
+VIEWS = ("stg_events", "int_events_validated", "int_events_stitched", "int_events_sessionised")
 # Tables that only exist while a run builds; they are dropped before publishing.
-BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages")
-# What an incremental build (cjm.incremental) adds to those.
-INCREMENTAL_BUILD_ONLY = (
-    "int_prior_events",
+BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages") + (
+    # what an incremental build (cjm.incremental) adds
     "int_touched_customers",
     "int_dedup_conflicts",
     "int_new_events_deduplicated",
@@ -129,6 +121,6 @@ def build_models(
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop staging, intermediate and landing tables so only published tables remain."""
-    for name in (*reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY, *INCREMENTAL_BUILD_ONLY):
+    for name in (*reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
         kind = "view" if name in VIEWS else "table"
         con.execute(f"drop {kind} if exists {quote_ident(name)}")
