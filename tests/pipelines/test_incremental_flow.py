@@ -16,8 +16,10 @@ from cjm.config import load_config
 from cjm.manifest import IncrementalLoadError
 from cjm.sample import generate_sample
 
-# Tables about runs rather than about the data: they name run ids and wall-clock times.
-RUN_METADATA_TABLES = {"pipeline_runs", "loaded_files"}
+# Tables about runs rather than about the data: they name run ids and wall-clock times, or (the
+# transition ones, when present) compare a run with the run before it, so a sequence of runs and a
+# single rebuild differ in them by design.
+RUN_METADATA_TABLES = {"pipeline_runs", "loaded_files", "transition_history", "transition_changes"}
 
 
 def _run(events, db, config, full_refresh=False):
