@@ -71,7 +71,7 @@ def _run(db: Path, files: list[Path], config, full_refresh: bool) -> dict:
     laps["load_events"] = round(time.perf_counter() - started, 2)
     if plan.mode == "incremental":
         laps["of which seed_copy"] = round(marks[1][1] - marks[0][1], 2)
-    _timed(laps, "build_journeys", steps.build_journeys, build, config)
+    models = _timed(laps, "build_journeys", steps.build_journeys, build, config)
     con = connect(build)
     try:
         touched = (
@@ -89,6 +89,7 @@ def _run(db: Path, files: list[Path], config, full_refresh: bool) -> dict:
         "mode": plan.mode,
         "files": len(plan.files),
         "seconds": laps,
+        "model_seconds": models,
         "customers": customers,
         "touched_customers": touched,
         "db_mb": round(db.stat().st_size / 2**20, 1),

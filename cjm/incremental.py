@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.db import connect, quote_ident, table_exists
-from cjm.manifest import MANIFEST_TABLE
+from cjm.manifest import MANIFEST_TABLE, IncrementalLoadError
 from cjm.models import SQL_DIR, run_model
 from cjm.publish import discard
 
@@ -117,12 +117,30 @@ def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
 
 def merge_events(con: duckdb.DuckDBPyConnection) -> None:
     """Keep the re-sessionised touched customers and every other customer's published events."""
+    built, published = _columns(con, "events"), _columns(con, "prior_events")
+    if built != published:
+        raise IncrementalLoadError(
+            f"the published events table has columns {published}, this version of cjm builds "
+            f"{built}; rerun with --full-refresh"
+        )
     # Identity links of untouched customers were sessionised only partly: drop them.
     con.execute(f"delete from events where customer_id not in ({_TOUCHED})")
-    con.execute(
-        "insert into events by name select * from prior_events "
-        f"where customer_id not in ({_TOUCHED})"
-    )
+    # Edit the published table in place rather than copy every untouched event into a new one.
+    con.execute(f"delete from prior_events where customer_id in ({_TOUCHED})")
+    con.execute("insert into prior_events by name select * from events")
+    con.execute("drop table events")
+    con.execute("alter table prior_events rename to events")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_name = ? "
+            "order by ordinal_position",
+            [table],
+        ).fetchall()
+    ]
 
 
 def merge_rejected_events(con: duckdb.DuckDBPyConnection) -> None:
