@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=HERE / "data" / "incremental")
     args = parser.parse_args()
-    source = HERE / "data" / f"events_{args.events}.parquet"
+    source = HERE / "data" / f"events_{args.events}_v1.parquet"  # shared with bench_pipeline
     if not source.exists():
         subprocess.run(
             [sys.executable, str(HERE / "generate_events.py"), str(args.events), str(source)],
