@@ -41,7 +41,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.journey_flow import journey_flow
 
     started = time.perf_counter()
-    summary = journey_flow(events=str(events), db=str(args.db), config=config)
+    summary = journey_flow(
+        events=str(events), db=str(args.db), config=config, full_refresh=args.full_refresh
+    )
     _print_summary(summary, time.perf_counter() - started)
     return 0
 
@@ -49,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(summary: dict, seconds: float) -> None:
     counts = summary["counts"]
     _say("")
-    _say(f"cjm run {summary['run_id']} finished in {seconds:.1f} s")
+    _say(f"cjm run {summary['run_id']} finished in {seconds:.1f} s ({summary['load_mode']} load)")
     _say(f"  {'file':<48} {'read':>9} {'accepted':>9} {'duplicate':>9} {'rejected':>9}")
     for f in summary["files"]:
         name = Path(f["source_file"]).name
@@ -178,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", help="event file, directory or glob (CSV, JSON Lines, Parquet)")
     run.add_argument("--config", help="YAML config file")
     run.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild from exactly the given files instead of loading only new ones",
+    )
     run.set_defaults(func=cmd_run)
 
     sample = sub.add_parser("sample", help="generate a synthetic event log with ground truth")

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from cjm.config import ConfigError
 from cjm.ingest import IngestError
+from cjm.manifest import IncrementalLoadError
 from cjm.publish import RunLockedError
 from cjm.query import QueryError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, RunLockedError, QueryError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    IngestError,
+    IncrementalLoadError,
+    RunLockedError,
+    QueryError,
+)
 
 
 def release_frames(exc: BaseException) -> None:

@@ -190,6 +190,10 @@ def _require(path: Path, canonical: str, source: str, columns: list[str], config
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """CSV into _cjm_file as text; broken lines go to raw_rejects with their line number."""
+    # DuckDB appends to existing rejects tables: without this, a run's second CSV file would get
+    # the first file's broken lines as its own.
+    con.execute("drop table if exists _cjm_errors")
+    con.execute("drop table if exists _cjm_scans")
     con.execute(
         "create or replace temp table _cjm_csv as select * from read_csv(?, all_varchar = true, "
         "header = true, store_rejects = true, rejects_scan = '_cjm_scans', "

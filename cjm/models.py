@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -36,7 +36,15 @@ VIEWS = (
     "int_transition_steps",
 )
 # Tables that only exist while a run builds; they are dropped before publishing.
-BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages")
+BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages") + (
+    # what an incremental build (cjm.incremental) adds
+    "int_touched_customers",
+    "int_dedup_conflicts",
+    "int_new_events_deduplicated",
+    "prior_events",
+    "prior_rejected_events",
+    "prior_file_loads",
+)
 
 
 def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -96,8 +104,12 @@ def build_models(
     config: Config,
     sql_dir: Path = SQL_DIR,
     progress: Callable[[str], None] | None = None,
+    hooks: Mapping[str, Callable[[duckdb.DuckDBPyConnection], None]] | None = None,
 ) -> dict[str, float]:
-    """Build staging, intermediate and mart models in order; return seconds per model."""
+    """Build staging, intermediate and mart models in order; return seconds per model.
+
+    `hooks` run right after the model they are named for (incremental merges, cjm.incremental).
+    """
     set_parameters(con, config)
     timings: dict[str, float] = {}
     plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
@@ -111,6 +123,8 @@ def build_models(
             progress(f"building {name}")
         started = time.perf_counter()
         run_model(con, layer, name, sql_dir)
+        if hooks and name in hooks:
+            hooks[name](con)
         timings[name] = round(time.perf_counter() - started, 3)
     return timings
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cjm.db import connect
@@ -47,7 +48,7 @@ def run_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def publish(build_path: Path, db_path: Path) -> None:
+def publish(build_path: Path, db_path: Path, progress: Callable[[str], None] | None = None) -> None:
     """Checkpoint the finished build and atomically replace the published file with it."""
     con = connect(build_path)
     try:
@@ -57,6 +58,8 @@ def publish(build_path: Path, db_path: Path) -> None:
     wal = build_path.with_name(build_path.name + ".wal")
     if wal.exists():
         raise RuntimeError(f"{build_path}: write-ahead log left after checkpoint; not publishing")
+    if progress:
+        progress(f"checkpointed the build; replacing {db_path}")
     # Readers holding the old file keep their version; new connections see the new one.
     os.replace(build_path, db_path)
     _fsync_dir(db_path.parent)
@@ -67,6 +70,15 @@ def discard(build_path: Path) -> None:
     for path in (build_path, build_path.with_name(build_path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def discard_stale_builds(db_path: Path) -> list[Path]:
+    """Remove builds left by runs that were killed; call only while holding run_lock(db_path)."""
+    stale = sorted(db_path.parent.glob(f".{glob.escape(db_path.name)}.build-*"))
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
 
 
 def _fsync_dir(directory: Path) -> None:

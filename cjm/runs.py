@@ -43,6 +43,10 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     code_version: str = ""
+    # full | incremental | unchanged (cjm.manifest.LoadPlan.mode), and the files this run read;
+    # None means every file in file_loads.
+    load_mode: str = "full"
+    files_loaded: list[str] | None = None
 
 
 def new_run(db_path: Path, parameters: dict) -> RunRecord:
@@ -66,19 +70,17 @@ def _code_version() -> str:
 
 
 def add_file_loads(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
-    """Fill the row counts of the record from the reconciled file_loads table."""
+    """Fill the row counts of the record from the reconciled file_loads of the files it read."""
     frame = con.execute(
         "select source_file, file_format, rows_read, rows_accepted, rows_duplicate, rows_rejected "
         "from file_loads order by source_file"
     ).df()
+    if record.files_loaded is not None:
+        frame = frame[frame["source_file"].isin(record.files_loaded)].reset_index(drop=True)
     record.file_counts = frame.to_dict("records")
-    rows = con.execute(
-        "select coalesce(sum(rows_read), 0), coalesce(sum(rows_accepted), 0), "
-        "coalesce(sum(rows_duplicate), 0), coalesce(sum(rows_rejected), 0) from file_loads"
-    ).fetchone()
-    record.rows_read, record.rows_accepted, record.rows_duplicate, record.rows_rejected = map(
-        int, rows
-    )
+    totals = [int(frame[c].sum()) for c in ("rows_read", "rows_accepted")]
+    totals += [int(frame[c].sum()) for c in ("rows_duplicate", "rows_rejected")]
+    record.rows_read, record.rows_accepted, record.rows_duplicate, record.rows_rejected = totals
 
 
 def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
@@ -108,7 +110,7 @@ def record_frame(record: RunRecord) -> pd.DataFrame:
     row = asdict(record)
     counts = row.pop("counts")
     row.pop("file_counts")
-    for key in ("parameters", "input_files", "stage_seconds", "notes"):
+    for key in ("parameters", "input_files", "stage_seconds", "notes", "files_loaded"):
         row[key] = json.dumps(row[key], default=str)
     for key in ("events", "customers", "sessions", "personas", "customers_scored", "flagged"):
         row[key] = counts.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,7 +15,9 @@ from cjm import (
     changes,
     churn,
     graph,
+    incremental,
     insights,
+    manifest,
     paths,
     patterns,
     persona_identity,
@@ -27,6 +30,7 @@ from cjm.db import connect, write_table
 from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
+from cjm.publish import discard
 from cjm.runs import (
     RunRecord,
     add_counts,
@@ -48,20 +52,44 @@ def _open(build_path: Path, config: Config):
     )
 
 
+def plan_load(
+    db_path: Path, files: list[Path], config: Config, full_refresh: bool, run_id: str
+) -> manifest.LoadPlan:
+    """Decide what this run loads: all files, only new ones, or nothing (see cjm.manifest)."""
+    return manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
+
+
+def reuse_published(build_path: Path, db_path: Path) -> None:
+    """Start the build as a copy of the published file (a run with nothing new to load)."""
+    discard(build_path)
+    shutil.copyfile(db_path, build_path)
+
+
 def load_events(
-    build_path: Path, files: list[Path], config: Config, progress: Progress = None
+    build_path: Path,
+    files: list[Path],
+    config: Config,
+    progress: Progress = None,
+    plan: manifest.LoadPlan | None = None,
 ) -> list[FileLoad]:
-    """Land every input file in the build database."""
+    """Land the files of the plan (default: all `files`) and record them in loaded_files."""
+    plan = plan or manifest.full_plan(files, config)
+    if plan.mode == "incremental":
+        if progress:
+            progress(f"seeding the build from {plan.db_path}")
+        incremental.seed_build(Path(plan.db_path), build_path)
     with _open(build_path, config) as con:
-        loads = load_files(con, files, config, progress)
+        loads = load_files(con, plan.files, config, progress)
         write_file_reads(con, loads)
+        manifest.write_manifest(con, plan, loads)
         return loads
 
 
 def build_journeys(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Run the SQL models: events, sessions, journeys, transitions and the reconciliation."""
     with _open(build_path, config) as con:
-        timings = build_models(con, config, progress=progress)
+        hooks = incremental.merge_hooks() if incremental.is_seeded(con) else None
+        timings = build_models(con, config, progress=progress, hooks=hooks)
         broken = con.execute(
             "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
             "from file_loads where not is_reconciled"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from cjm import steps
 from cjm.config import Config
 from cjm.ingest import FileLoad, discover_files
-from cjm.publish import build_path_for, discard, publish, run_lock
+from cjm.manifest import LoadPlan
+from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
 from cjm.runs import RunRecord, new_run
 
 
@@ -21,6 +23,19 @@ def _lap(started: float) -> float:
 
 def _progress(message: str) -> None:
     get_run_logger().info(message)
+    _test_hold(message)
+
+
+def _test_hold(message: str) -> None:
+    """Test hook: park the run at the progress message that starts with $CJM_TEST_HOLD_AT.
+
+    Only the crash-safety tests set it, to kill -9 or race a run at a known stage.
+    """
+    stage = os.environ.get("CJM_TEST_HOLD_AT")
+    if stage and message.startswith(stage):
+        # Straight to the file descriptor: flow-level print capture must not swallow it.
+        os.write(2, f"cjm test hold: {message}\n".encode())
+        time.sleep(600)
 
 
 @task(name="discover-files", cache_policy=NO_CACHE)
@@ -29,10 +44,26 @@ def discover_files_task(events: str) -> list[Path]:
     return discover_files(events)
 
 
+@task(name="plan-load", cache_policy=NO_CACHE)
+def plan_load_task(
+    db_path: Path, files: list[Path], config: Config, full_refresh: bool, run_id: str
+) -> LoadPlan:
+    """Compare the files with the published manifest: load all, only new ones, or nothing."""
+    return steps.plan_load(db_path, files, config, full_refresh, run_id)
+
+
+@task(name="reuse-published", cache_policy=NO_CACHE)
+def reuse_published_task(build_path: Path, db_path: Path) -> None:
+    """Nothing new to load: the build is a copy of the published file."""
+    steps.reuse_published(build_path, db_path)
+
+
 @task(name="load-events", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_events_task(build_path: Path, files: list[Path], config: Config) -> list[FileLoad]:
-    """Land the event files in the build database."""
-    return steps.load_events(build_path, files, config, _progress)
+def load_events_task(
+    build_path: Path, files: list[Path], config: Config, plan: LoadPlan
+) -> list[FileLoad]:
+    """Land the plan's event files in the build database."""
+    return steps.load_events(build_path, files, config, _progress, plan)
 
 
 @task(name="build-journeys", cache_policy=NO_CACHE)
@@ -94,12 +125,14 @@ def finish_run_task(build_path: Path, record: RunRecord, db_path: Path) -> RunRe
 @task(name="publish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def publish_task(build_path: Path, db_path: Path) -> None:
     """Swap the new database in for the published one."""
-    publish(build_path, db_path)
+    publish(build_path, db_path, _progress)
 
 
 @flow(name="cjm-journeys", log_prints=True)
-def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
-    """Run the whole pipeline on `events` and publish the result to `db`."""
+def journey_flow(
+    events: str, db: str, config: Config | None = None, full_refresh: bool = False
+) -> dict:
+    """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`."""
     config = config or Config()
     db_path = Path(db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,10 +141,18 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
         build_path = build_path_for(db_path, record.run_id)
-        discard(build_path)
+        discard_stale_builds(db_path)
         try:
+            plan = plan_load_task(db_path, files, config, full_refresh, record.run_id)
+            record.load_mode, record.files_loaded = plan.mode, [str(p) for p in plan.files]
+            record.notes += plan.notes
+            if plan.mode == "unchanged":
+                reuse_published_task(build_path, db_path)
+                record = finish_run_task(build_path, record, db_path)
+                publish_task(build_path, db_path)
+                return _summary(record)
             clock = time.perf_counter()
-            load_events_task(build_path, files, config)
+            load_events_task(build_path, files, config, plan)
             record.stage_seconds["load_events"] = _lap(clock)
             clock = time.perf_counter()
             record.stage_seconds.update(build_journeys_task(build_path, config))
@@ -150,9 +191,14 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         except BaseException:
             discard(build_path)
             raise
+    return _summary(record)
+
+
+def _summary(record: RunRecord) -> dict:
     return {
         "run_id": record.run_id,
-        "db_path": str(db_path),
+        "load_mode": record.load_mode,
+        "db_path": record.db_path,
         "files": record.file_counts,
         "rows_read": record.rows_read,
         "rows_accepted": record.rows_accepted,

@@ -1,0 +1,172 @@
+"""Incremental runs of the real flow equal a full rebuild, and a rerun with no new file changes
+nothing but pipeline_runs."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cjm.config import load_config
+from cjm.manifest import IncrementalLoadError
+from cjm.sample import generate_sample
+
+# Tables about runs rather than about the data: they name run ids and wall-clock times, or (the
+# transition ones, when present) compare a run with the run before it, so a sequence of runs and a
+# single rebuild differ in them by design.
+RUN_METADATA_TABLES = {"pipeline_runs", "loaded_files", "transition_history", "transition_changes"}
+
+
+def _run(events, db, config, full_refresh=False):
+    from pipelines.journey_flow import journey_flow
+
+    state = journey_flow(
+        events=str(events),
+        db=str(db),
+        config=config,
+        full_refresh=full_refresh,
+        return_state=True,
+    )
+    assert state.is_completed(), state
+    return state.result()
+
+
+def _cell(value) -> str:
+    """A value as text; doubles to 12 significant digits, so summation order cannot matter."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "<null>"
+    if isinstance(value, float):
+        return f"{value:.12g}"
+    return str(value)
+
+
+def table_hashes(db: Path) -> dict[str, Counter]:
+    """Every table as a multiset of row hashes (row order is not part of a table's content)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("show tables").fetchall()]
+        result = {}
+        for table in tables:
+            frame = con.execute(f'select * from "{table}"').df()
+            rows = frame.astype(object).itertuples(index=False, name=None)
+            result[table] = Counter(
+                hashlib.sha256("\x1f".join(map(_cell, row)).encode()).hexdigest() for row in rows
+            )
+        return result
+    finally:
+        con.close()
+
+
+def _query(db: Path, sql: str):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _split_lines(source: Path, first: Path, second: Path, at: float = 0.5) -> None:
+    """Split a text file by lines (keeping a CSV header on both parts), broken lines and all."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[:1] if source.suffix == ".csv" else []
+    body = lines[len(header) :]
+    cut = int(len(body) * at)
+    first.write_text("".join(header + body[:cut]), encoding="utf-8")
+    second.write_text("".join(header + body[cut:]), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> tuple[Path, Path]:
+    """A small generated log split so that later files bring late events, links and copies."""
+    src = tmp_path_factory.mktemp("log")
+    generate_sample(src, customers=250, seed=11)
+    land = tmp_path_factory.mktemp("landing")
+    # The web log is in time order: its older half arrives last, as late events.
+    _split_lines(src / "events" / "events_web.csv", land / "web_1.csv", land / "web_2.csv")
+    (land / "app.jsonl").write_bytes((src / "events" / "events_app.jsonl").read_bytes())
+    (land / "store.parquet").write_bytes((src / "events" / "events_store.parquet").read_bytes())
+    # Copies of events already in web_2.csv, in a file that sorts before it: the copies become the
+    # events and web_2's rows become duplicates, exactly as a full build decides.
+    web_2 = (land / "web_2.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (land / "a_replay.csv").write_text("".join(web_2[:1] + web_2[1:41]), encoding="utf-8")
+    return land, src / "cjm.yaml"
+
+
+def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_path):
+    land, config_path = landing
+    config = load_config(config_path)
+    inc, full = tmp_path / "inc.duckdb", tmp_path / "full.duckdb"
+
+    first = _run(land / "web_2.csv", inc, config)
+    assert first["load_mode"] == "full"
+    journeys_sql = "select customer_id, first_seen_at from journeys"
+    before = dict(_query(inc, journeys_sql))
+    second = _run(land, inc, config)  # the whole folder: only the four new files are read
+    assert second["load_mode"] == "incremental"
+    assert sorted(f["source_file"] for f in second["files"]) == sorted(
+        str(p.resolve()) for p in land.iterdir() if p.name != "web_2.csv"
+    )
+    after = dict(_query(inc, journeys_sql))
+    late = [c for c in before.keys() & after.keys() if after[c] < before[c]]
+    assert late, "no late event moved a journey's start earlier"
+    restitched = [c for c in before.keys() - after.keys() if c.startswith("anon:")]
+    assert restitched, "no anonymous journey was stitched to a customer by a later file"
+    web_2_counts = _query(
+        inc,
+        "select rows_accepted, rows_duplicate from file_loads where source_file like '%web_2.csv'",
+    )
+    first_web_2 = [
+        (f["rows_accepted"], f["rows_duplicate"])
+        for f in first["files"]
+        if f["source_file"].endswith("web_2.csv")
+    ]
+    assert web_2_counts[0][1] > first_web_2[0][1], "no published event became a duplicate"
+    assert sum(web_2_counts[0]) == sum(first_web_2[0])
+
+    before_rerun = table_hashes(inc)
+    rerun = _run(land, inc, config)
+    assert rerun["load_mode"] == "unchanged" and rerun["files"] == []
+    after_rerun = table_hashes(inc)
+    assert set(after_rerun) == set(before_rerun)
+    for table in set(before_rerun) - {"pipeline_runs"}:
+        assert after_rerun[table] == before_rerun[table], table
+    modes = _query(inc, "select load_mode from pipeline_runs order by started_at")
+    assert [m[0] for m in modes] == ["full", "incremental", "unchanged"]
+
+    rebuilt = _run(land, full, config, full_refresh=True)
+    assert rebuilt["load_mode"] == "full"
+    incremental, fresh = table_hashes(inc), table_hashes(full)
+    assert set(incremental) == set(fresh)
+    compared = sorted(set(fresh) - RUN_METADATA_TABLES)
+    assert {"events", "sessions", "journeys", "transitions", "file_loads"} <= set(compared)
+    assert {"personas", "customer_personas", "churn_risk", "touchpoint_insights"} <= set(compared)
+    for table in compared:
+        assert incremental[table] == fresh[table], f"{table} differs from a full rebuild"
+    manifest = _query(inc, "select count(*), count(distinct run_id) from loaded_files")
+    assert manifest == [(5, 2)]
+
+
+def test_changed_file_is_refused_until_full_refresh(prefect_harness, tmp_path):
+    from tests.conftest import write_csv
+
+    config = load_config(None)
+    db = tmp_path / "cjm.duckdb"
+    rows = [{"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"}]
+    path = write_csv(tmp_path / "day1.csv", rows)
+    _run(path, db, config)
+    before = db.read_bytes()
+    write_csv(path, rows + [{"customer_id": "c2", "event_time": "2026-01-01", "touchpoint": "x"}])
+    from pipelines.journey_flow import journey_flow
+
+    state = journey_flow(events=str(path), db=str(db), config=config, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(IncrementalLoadError, match=r"day1\.csv: content changed.*--full-refresh"):
+        state.result()
+    assert db.read_bytes() == before
+    summary = _run(path, db, config, full_refresh=True)
+    assert summary["load_mode"] == "full" and summary["rows_accepted"] == 2
