@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cjm import steps
-from cjm.config import Config
-from cjm.ingest import FileLoad, discover_files
+from cjm.config import Config, ConfigError
+from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.publish import build_path_for, discard, publish, run_lock
 from cjm.runs import RunRecord, new_run
 
@@ -23,13 +26,25 @@ def _progress(message: str) -> None:
     get_run_logger().info(message)
 
 
+def _retry_unless_bad_input(task, task_run, state) -> bool:
+    """Retry I/O failures; bad input or configuration fails the same way every time."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, IngestError | ConfigError | steps.ReconciliationError)
+
+
 @task(name="discover-files", cache_policy=NO_CACHE)
 def discover_files_task(events: str) -> list[Path]:
     """Resolve the events argument into files."""
     return discover_files(events)
 
 
-@task(name="load-events", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="load-events",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retry_unless_bad_input,
+)
 def load_events_task(build_path: Path, files: list[Path], config: Config) -> list[FileLoad]:
     """Land the event files in the build database."""
     return steps.load_events(build_path, files, config, _progress)
@@ -71,13 +86,44 @@ def publish_task(build_path: Path, db_path: Path) -> None:
     publish(build_path, db_path)
 
 
+@task(name="run-artifacts", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def run_artifacts_task(db_path: Path, run_id: str) -> None:
+    """Publish the run summary and the top churn risks as Prefect artifacts."""
+    found = steps.run_artifacts(db_path, run_id)
+    create_markdown_artifact(
+        found["summary"], key="cjm-run-summary", description=f"cjm run {run_id}: {db_path}"
+    )
+    create_table_artifact(
+        found["churn_risks"],
+        key="cjm-top-churn-risks",
+        description=f"Riskiest customers after cjm run {run_id}",
+    )
+
+
 @flow(name="cjm-journeys", log_prints=True)
-def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
+def journey_flow(
+    events: str, db: str, config: Config | None = None, code_version: str | None = None
+) -> dict:
     """Run the whole pipeline on `events` and publish the result to `db`."""
     config = config or Config()
     db_path = Path(db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    record = new_run(db_path, config.model_dump(mode="json"))
+    record = new_run(db_path, config.model_dump(mode="json"), code_version)
+    try:
+        return _build_and_publish(events, db_path, config, record)
+    except BaseException as exc:
+        # The published file stays as it was, so the failure is kept in the run log beside it;
+        # the next successful run copies it into pipeline_runs.
+        record.status = "failed"
+        record.finished_at = datetime.now(UTC)
+        record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+        with contextlib.suppress(OSError):
+            steps.log_run(db_path, record)
+        raise
+
+
+def _build_and_publish(events: str, db_path: Path, config: Config, record: RunRecord) -> dict:
+    """The flow's body: discover, build under the lock, publish, report."""
     files = discover_files_task(events)
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
@@ -107,6 +153,10 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         except BaseException:
             discard(build_path)
             raise
+        with contextlib.suppress(OSError):
+            steps.log_run(db_path, record)
+        if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
+            get_run_logger().warning("run artifacts could not be created; the run is published")
     return {
         "run_id": record.run_id,
         "db_path": str(db_path),
