@@ -142,15 +142,20 @@ def customer_features(
     # Mixes come from per-(customer, value) counts, a far smaller table than the events, gathered
     # into one map per customer: one aggregate instead of one filtered aggregate per column.
     mix_ctes, mix_join = "", ""
+    vocab_params: dict[str, list[str]] = {}
     for name, column, values in (("tp", "touchpoint", touchpoints), ("ch", "channel", channels)):
         if not values:
             continue
-        vocab = ", ".join(f"({sql_literal(v)}, {i})" for i, v in enumerate(values))
+        # The vocabulary comes from the data: it travels as a list parameter, never as SQL text.
+        vocab_params[f"{name}_vocab"] = list(values)
+        vocab = f"${name}_vocab::varchar[]"
         mix_ctes += f""",
     {name}_counts as (
         select b.customer_id, k.i, count(*) as n,
                count(*) filter (where b.event_time > $as_of - interval 30 day) as n30
-        from base b join (values {vocab}) k(v, i) on b.{column} = k.v
+        from base b join (
+            select unnest({vocab}) as v, unnest(range(len({vocab}))) as i
+        ) k on b.{column} = k.v
         group by b.customer_id, k.i
     ),
     {name}_mix as (
@@ -243,7 +248,7 @@ def customer_features(
     from cust c join sess_agg s using (customer_id) cross join log{mix_join}
     order by c.customer_id
     """
-    df = con.execute(sql, {"as_of": as_of, "tz": timezone}).df()
+    df = con.execute(sql, {"as_of": as_of, "tz": timezone, **vocab_params}).df()
     df["customer_id"] = df["customer_id"].astype(str)
     # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
     df.attrs["touchpoints"] = list(touchpoints)

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config
-from cjm.db import quote_ident, sql_literal
+from cjm.db import quote_ident
 
 FORMATS = {
     ".csv": "csv",
@@ -129,12 +129,12 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
             "where table_name = '_cjm_file' and column_name <> '_cjm_row' order by ordinal_position"
         ).fetchall()
     ]
-    select = _mapping_select(path, columns, config)
+    select, params = _mapping_select(path, columns, config)
     try:
         con.execute(
             "insert into raw_events by name select ? as source_file, _cjm_row as source_row, "
             f"{select} from _cjm_file",
-            [str(path)],
+            [str(path), *params],
         )
     except duckdb.Error as exc:
         raise IngestError(
@@ -145,8 +145,13 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     return FileLoad(str(path), fmt, rows + unparseable, unparseable)
 
 
-def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
-    """SQL select list mapping a file's columns onto the canonical ones, the rest as properties."""
+def _mapping_select(path: Path, columns: list[str], config: Config) -> tuple[str, list[str]]:
+    """Select list (and its parameters) mapping a file's columns onto the canonical ones.
+
+    Columns the mapping does not use are kept as a JSON object of properties. Column names are
+    quoted identifiers and property keys are `?` parameters; only the configured expressions are
+    SQL text, and they are trusted configuration.
+    """
     available = set(columns)
     used: set[str] = set()
     parts = []
@@ -163,11 +168,11 @@ def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
             parts.append(f"null::varchar as {canonical}")
     extra = [c for c in columns if c not in used]
     if extra:
-        fields = ", ".join(f"{sql_literal(c)}: {quote_ident(c)}" for c in extra)
-        parts.append(f"to_json({{{fields}}}) as properties")
+        fields = ", ".join(f"?, {quote_ident(c)}" for c in extra)
+        parts.append(f"json_object({fields}) as properties")
     else:
         parts.append("null::json as properties")
-    return ", ".join(parts)
+    return ", ".join(parts), extra
 
 
 def _require(path: Path, canonical: str, source: str, columns: list[str], config: Config) -> None:
@@ -272,14 +277,13 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     ]
     if keys:
         # A nested value is kept as its JSON text, a scalar as its plain text.
-        fields = ", ".join(
-            f"(text ->> {sql_literal(_json_path(k))}) as {quote_ident(k)}" for k in keys
-        )
+        fields = ", ".join(f"(text ->> ?) as {quote_ident(k)}" for k in keys)
     else:
         fields = "null::varchar as _cjm_empty"
     con.execute(
         f"create or replace temp table _cjm_file as select line as _cjm_row, {fields} "
-        "from _cjm_lines order by line"
+        "from _cjm_lines order by line",
+        [_json_path(k) for k in keys],
     )
     unparseable = con.execute(
         "select count(*) from raw_rejects where source_file = ?", [str(path)]

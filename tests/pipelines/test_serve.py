@@ -71,6 +71,8 @@ def prefect_server(tmp_path) -> Iterator[tuple[str, dict, Path]]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DO_NOT_TRACK="1",
         PREFECT_LOGGING_LEVEL="INFO",
+        # The runner checks for runs to start every 10 s by default; a triggered run waits less.
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
         PYTHONPATH=str(REPO),
     )
     log = tmp_path / "server.log"
