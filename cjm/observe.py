@@ -7,6 +7,7 @@ import math
 from datetime import date, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from cjm.db import table_exists
@@ -112,7 +113,9 @@ def _json_safe(value: object) -> object:
         return value.isoformat()
     if isinstance(value, float) and math.isnan(value):
         return None
-    if hasattr(value, "item"):  # numpy scalars
+    if isinstance(value, np.ndarray):
+        return [_json_safe(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
         return _json_safe(value.item())
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]

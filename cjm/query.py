@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
@@ -67,7 +68,8 @@ def write_churn_list(
         con.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        escape_formulas(frame).to_csv(out, index=False)
+        # Text always quoted: a bare carriage return in a value would otherwise split the row.
+        escape_formulas(frame).to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
     else:
         frame.to_parquet(out, index=False)
     return len(frame)
