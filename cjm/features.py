@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from cjm.db import sql_literal
-
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
 TOUCHPOINT_PREFIX = "tp_"
@@ -168,7 +166,6 @@ def customer_features(
     mix_out = "".join(share.format("tp", i, c) for i, c in enumerate(tp_cols.values()))
     mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
-    stage_case = " ".join(f"when {sql_literal(s)} then {r}" for s, r in STAGE_RANKS.items())
 
     sql = f"""
     with base as (
@@ -202,7 +199,7 @@ def customer_features(
             avg(sentiment) as sentiment,
             avg((isodow(local_time) in (6, 7))::double) as weekend_share,
             avg((hour(local_time) >= 22 or hour(local_time) < 6)::double) as night_share,
-            coalesce(max(case stage {stage_case} end), 0) as furthest_stage_rank,
+            coalesce(max(list_position($stages::varchar[], stage)), 0) as furthest_stage_rank,
             coalesce(bool_or(is_conversion), false)::integer as is_converted,
             count(prev_touchpoint) as steps,
             count(*) filter (where prev_touchpoint = touchpoint) as same_steps,
@@ -248,7 +245,10 @@ def customer_features(
     from cust c join sess_agg s using (customer_id) cross join log{mix_join}
     order by c.customer_id
     """
-    df = con.execute(sql, {"as_of": as_of, "tz": timezone, **vocab_params}).df()
+    # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
+    stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
+    params = {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
+    df = con.execute(sql, params).df()
     df["customer_id"] = df["customer_id"].astype(str)
     # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
     df.attrs["touchpoints"] = list(touchpoints)
