@@ -73,6 +73,7 @@ DEFAULT_STAGE_KEYWORDS: tuple[tuple[str, str], ...] = (
 
 _IDENTIFIER = re.compile(r"^[^\x00-\x1f]{1,255}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
 
 
 def _check_canonical(mapping: dict[str, str]) -> None:
@@ -174,6 +175,13 @@ class Config(_Strict):
             # One expression, never a statement: the text is trusted, but a stray ';' is a mistake.
             if not expr.strip() or ";" in expr or _CONTROL.search(expr):
                 raise ValueError(f"{key}: {expr!r} is not a single SQL expression")
+        return v
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not _MEMORY.match(v):
+            raise ValueError(f"{v!r} is not an amount of memory like '2GB' or '500MiB'")
         return v
 
     @field_validator("timezone")
