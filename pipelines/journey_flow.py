@@ -157,6 +157,11 @@ def _build_and_publish(events: str, db_path: Path, config: Config, record: RunRe
             steps.log_run(db_path, record)
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
+    get_run_logger().info(
+        f"published {db_path} (run {record.run_id}): {record.rows_read:,} rows read, "
+        f"{record.rows_accepted:,} accepted, {record.rows_duplicate:,} duplicate, "
+        f"{record.rows_rejected:,} rejected; {record.counts.get('customers', 0):,} customers"
+    )
     return {
         "run_id": record.run_id,
         "db_path": str(db_path),
