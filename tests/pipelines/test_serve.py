@@ -20,6 +20,22 @@ from tests.conftest import REPO, SAMPLE_DIR
 PREFECT = Path(sys.executable).with_name("prefect")
 DEPLOYMENT = "cjm-journeys/scheduled"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+# A busy server answers 503 while its SQLite database is locked; Prefect's own client retries these.
+TRANSIENT = {429, 502, 503, 504}
+
+
+def _call(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
+    """One API call, retried while the server is only busy."""
+    for _ in range(30):
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.TransportError:
+            time.sleep(1)
+            continue
+        if response.status_code not in TRANSIENT:
+            return response
+        time.sleep(1)
+    return response
 
 
 def _free_port() -> int:
@@ -118,7 +134,7 @@ def test_serve_registers_deployment_and_a_triggered_run_publishes(prefect_server
         with httpx.Client(base_url=api, timeout=10) as client:
 
             def deployment() -> dict | None:
-                response = client.get(f"/deployments/name/{DEPLOYMENT}")
+                response = _call(client, "GET", f"/deployments/name/{DEPLOYMENT}")
                 return response.json() if response.status_code == 200 else None
 
             found = _wait_for(deployment, "deployment registered", 180, procs, logs)
@@ -130,19 +146,22 @@ def test_serve_registers_deployment_and_a_triggered_run_publishes(prefect_server
             assert found["parameters"]["config"]["timezone"] == "Europe/Amsterdam"
 
             # What `prefect deployment run` does, without paying for another Prefect process.
-            created = client.post(f"/deployments/{found['id']}/create_flow_run", json={})
+            created = _call(client, "POST", f"/deployments/{found['id']}/create_flow_run", json={})
             assert created.status_code == 201, created.text
             run_id = created.json()["id"]
 
             def finished() -> dict | None:
-                run = client.get(f"/flow_runs/{run_id}").json()
-                return run if run["state_type"] in FINAL else None
+                run = _call(client, "GET", f"/flow_runs/{run_id}").json()
+                return run if run.get("state_type") in FINAL else None
 
             run = _wait_for(finished, "flow run finished", 420, procs, logs)
             assert run["state_type"] == "COMPLETED", serve_log.read_text()[-4000:]
 
-            artifacts = client.post(
-                "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+            artifacts = _call(
+                client,
+                "POST",
+                "/artifacts/filter",
+                json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
             ).json()
             by_key = {a["key"]: a for a in artifacts}
             assert "rows read" in by_key["cjm-run-summary"]["data"]
