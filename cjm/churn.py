@@ -31,7 +31,6 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cjm.config import ChurnSettings
-from cjm.db import sql_literal
 from cjm.features import (
     CHANNEL_PREFIX,
     MAX_CHANNELS,
@@ -118,11 +117,8 @@ class ChurnResult:
     cutoffs: list[datetime] = field(default_factory=list)
 
 
-def _exit_sql(definition: ChurnDefinition) -> str:
-    if not definition.exit_touchpoints:
-        return "false"
-    values = ", ".join(sql_literal(t) for t in definition.exit_touchpoints)
-    return f"touchpoint in ({values})"
+# Exit touchpoints travel as a list parameter ($exits), never as SQL text.
+_EXIT_SQL = "coalesce(list_contains($exits::varchar[], touchpoint), false)"
 
 
 def resolve_churn_definition(
@@ -187,7 +183,7 @@ def customer_churn_state(
     """Per customer at as_of (default log end): last_seen_at, is_churned, churned_at, reason."""
     sql = f"""
     with ev as (
-        select customer_id, event_time, session_id, {_exit_sql(definition)} as is_exit
+        select customer_id, event_time, session_id, {_EXIT_SQL} as is_exit
         from events where event_time <= $t
     ), c as (
         select customer_id, max(event_time) as last_seen_at,
@@ -214,7 +210,8 @@ def customer_churn_state(
     from s order by customer_id
     """
     t = as_utc(as_of) or log_end(con)
-    df = con.execute(sql, {"t": t, "d": definition.inactivity_days}).df()
+    params = {"t": t, "d": definition.inactivity_days, "exits": list(definition.exit_touchpoints)}
+    df = con.execute(sql, params).df()
     df["customer_id"] = df["customer_id"].astype(str)
     df["is_churned"] = df["is_churned"].astype(bool)
     return df

@@ -1,9 +1,10 @@
-"""The `cjm` command line: run, sample, query, churn-list, graph."""
+"""The `cjm` command line: run, sample, query, churn-list, paths, graph, serve."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     summary = journey_flow(
-        events=str(events), db=str(args.db), config=config, full_refresh=args.full_refresh
+        events=str(events),
+        db=str(args.db),
+        config=config,
+        full_refresh=args.full_refresh,
+        code_version=code_version(),
     )
     _print_summary(summary, time.perf_counter() - started)
     return 0
@@ -169,6 +174,90 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def code_version() -> str:
+    """The package version, plus the git commit when cjm runs from a git checkout."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cjm")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version}+g{commit}" if commit else version
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Register the scheduled deployment with a Prefect server and run its flow runs."""
+    from cjm.config import ConfigError, load_config
+
+    config = load_config(Path(args.config) if args.config else None)
+    events = args.events or config.schedule.events
+    if not events:
+        raise ConfigError(
+            "cjm serve needs the events to load on every run: give --events PATH_OR_GLOB or "
+            "set schedule.events in the config file"
+        )
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        raise ConfigError(
+            "cjm serve needs a running Prefect server, and PREFECT_API_URL is not set. Start one "
+            "with `prefect server start --host 127.0.0.1`, then in another shell "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `cjm serve` again"
+        )
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from prefect import serve
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from pipelines.journey_flow import journey_flow
+
+    try:
+        schedule = Cron(config.schedule.cron, timezone=config.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"schedule.cron {config.schedule.cron!r}: {exc}") from None
+    # Absolute paths: scheduled runs must not depend on the directory a run starts in.
+    events = _absolute_events(events)
+    db = str(Path(args.db).resolve())
+    version = code_version()
+    deployment = journey_flow.to_deployment(
+        name=args.name,
+        schedule=schedule,
+        parameters={
+            "events": events,
+            "db": db,
+            "config": config.model_dump(mode="json"),
+            "code_version": version,
+        },
+        description=f"cjm pipeline: {events} -> {db}",
+        version=version,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    _say(f"Serving deployment cjm-journeys/{args.name} on {api_url}")
+    _say(f"  schedule: {config.schedule.cron} ({config.timezone}); events: {events}; db: {db}")
+    _say(f"  run it now: prefect deployment run 'cjm-journeys/{args.name}'")
+    # One run at a time: runs of one published file would only queue behind its lock.
+    serve(deployment, limit=1)
+    return 0
+
+
+def _absolute_events(events: str) -> str:
+    """Make a relative events path or glob absolute (relative to the current directory)."""
+    path = Path(events).expanduser()
+    return str(path if path.is_absolute() else Path.cwd() / path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -233,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--out", required=True, help="output file")
     graph.add_argument("--db", default=str(DEFAULT_DB))
     graph.set_defaults(func=cmd_graph)
+    serve = sub.add_parser(
+        "serve", help="serve the scheduled deployment (needs a Prefect server, PREFECT_API_URL)"
+    )
+    serve.add_argument("--config", help="YAML config file (schedule.cron, schedule.events)")
+    serve.add_argument("--events", help="event file, directory or glob (default schedule.events)")
+    serve.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
+    serve.add_argument("--name", default="scheduled", help="deployment name")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

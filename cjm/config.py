@@ -75,6 +75,7 @@ DEFAULT_STAGE_KEYWORDS: tuple[tuple[str, str], ...] = (
 
 _IDENTIFIER = re.compile(r"^[^\x00-\x1f]{1,255}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
 
 
 def _check_canonical(mapping: dict[str, str]) -> None:
@@ -229,6 +230,13 @@ class Config(_Strict):
     @classmethod
     def _funnels(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         _check_funnels(v)
+        return v
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not _MEMORY.match(v):
+            raise ValueError(f"{v!r} is not an amount of memory like '2GB' or '500MiB'")
         return v
 
     @field_validator("timezone")

@@ -19,9 +19,9 @@ def connect(
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
     if threads:
-        con.execute(f"set threads = {int(threads)}")
+        con.execute("set threads = ?", [int(threads)])
     if memory_limit:
-        con.execute(f"set memory_limit = {sql_literal(memory_limit)}")
+        con.execute("set memory_limit = ?", [memory_limit])
     return con
 
 

@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from cjm.db import sql_literal
-
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
 TOUCHPOINT_PREFIX = "tp_"
@@ -149,15 +147,20 @@ def customer_features(
     # Mixes come from per-(customer, value) counts, a far smaller table than the events, gathered
     # into one map per customer: one aggregate instead of one filtered aggregate per column.
     mix_ctes, mix_join = "", ""
+    vocab_params: dict[str, list[str]] = {}
     for name, column, values in (("tp", "touchpoint", touchpoints), ("ch", "channel", channels)):
         if not values:
             continue
-        vocab = ", ".join(f"({sql_literal(v)}, {i})" for i, v in enumerate(values))
+        # The vocabulary comes from the data: it travels as a list parameter, never as SQL text.
+        vocab_params[f"{name}_vocab"] = list(values)
+        vocab = f"${name}_vocab::varchar[]"
         mix_ctes += f""",
     {name}_counts as (
         select b.customer_id, k.i, count(*) as n,
                count(*) filter (where b.event_time > $as_of - interval 30 day) as n30
-        from base b join (values {vocab}) k(v, i) on b.{column} = k.v
+        from base b join (
+            select unnest({vocab}) as v, unnest(range(len({vocab}))) as i
+        ) k on b.{column} = k.v
         group by b.customer_id, k.i
     ),
     {name}_mix as (
@@ -170,7 +173,6 @@ def customer_features(
     mix_out = "".join(share.format("tp", i, c) for i, c in enumerate(tp_cols.values()))
     mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
-    stage_case = " ".join(f"when {sql_literal(s)} then {r}" for s, r in STAGE_RANKS.items())
 
     sql = f"""
     with base as (
@@ -182,8 +184,8 @@ def customer_features(
     ),
     stepped as (
         select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage,
-               case stage {stage_case} end as stage_rank,
-               lag(case stage {stage_case} end) over w as prev_stage_rank
+               list_position($stages::varchar[], stage) as stage_rank,
+               lag(list_position($stages::varchar[], stage)) over w as prev_stage_rank
         from base
         window w as (partition by customer_id order by event_time, event_index)
     ),
@@ -259,7 +261,10 @@ def customer_features(
     from cust c join sess_agg s using (customer_id) cross join log{mix_join}
     order by c.customer_id
     """
-    df = con.execute(sql, {"as_of": as_of, "tz": timezone}).df()
+    # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
+    stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
+    params = {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
+    df = con.execute(sql, params).df()
     df["customer_id"] = df["customer_id"].astype(str)
     # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
     df.attrs["touchpoints"] = list(touchpoints)

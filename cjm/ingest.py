@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config
-from cjm.db import quote_ident, sql_literal
+from cjm.db import quote_ident
 
 FORMATS = {
     ".csv": "csv",
@@ -22,6 +23,14 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+
+# Longest line a CSV or JSON Lines file may have (DuckDB's default is 2 MB); a longer line stops
+# the file with an error naming the line.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+# Byte-order marks of UTF-16 files, which DuckDB reads when told the encoding.
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 RAW_EVENTS_DDL = """
 create or replace table raw_events (
@@ -117,24 +126,27 @@ def load_files(
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> FileLoad:
     """Load one file; structural parse failures go to raw_rejects with their line."""
     fmt = FORMATS[path.suffix.lower()]
+    if fmt != "parquet" and _is_blank(path):
+        # No header and no rows: nothing to map and nothing to lose; file_loads shows 0 rows read.
+        return FileLoad(str(path), fmt, 0, 0)
     reader = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}[fmt]
     try:
         unparseable = reader(con, path)
     except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot read as {fmt}: {_first_line(exc)}") from None
+        raise IngestError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from None
     columns = [
         row[0]
         for row in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_name = '_cjm_file' and column_name <> '_cjm_row' order by ordinal_position"
+            "select column_name from information_schema.columns where table_name = '_cjm_file' "
+            "and not starts_with(column_name, '_cjm_') order by ordinal_position"
         ).fetchall()
     ]
-    select = _mapping_select(path, columns, config)
+    select, params = _mapping_select(path, columns, config)
     try:
         con.execute(
             "insert into raw_events by name select ? as source_file, _cjm_row as source_row, "
             f"{select} from _cjm_file",
-            [str(path)],
+            [str(path), *params],
         )
     except duckdb.Error as exc:
         raise IngestError(
@@ -145,8 +157,13 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     return FileLoad(str(path), fmt, rows + unparseable, unparseable)
 
 
-def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
-    """SQL select list mapping a file's columns onto the canonical ones, the rest as properties."""
+def _mapping_select(path: Path, columns: list[str], config: Config) -> tuple[str, list[str]]:
+    """Select list (and its parameters) mapping a file's columns onto the canonical ones.
+
+    Columns the mapping does not use are kept as a JSON object of properties. Column names are
+    quoted identifiers and property keys are `?` parameters; only the configured expressions are
+    SQL text, and they are trusted configuration.
+    """
     available = set(columns)
     used: set[str] = set()
     parts = []
@@ -163,11 +180,11 @@ def _mapping_select(path: Path, columns: list[str], config: Config) -> str:
             parts.append(f"null::varchar as {canonical}")
     extra = [c for c in columns if c not in used]
     if extra:
-        fields = ", ".join(f"{sql_literal(c)}: {quote_ident(c)}" for c in extra)
-        parts.append(f"to_json({{{fields}}}) as properties")
+        fields = ", ".join(f"?, {quote_ident(c)}" for c in extra)
+        parts.append(f"json_object({fields}) as properties")
     else:
         parts.append("null::json as properties")
-    return ", ".join(parts)
+    return ", ".join(parts), extra
 
 
 def _require(path: Path, canonical: str, source: str, columns: list[str], config: Config) -> None:
@@ -190,15 +207,16 @@ def _require(path: Path, canonical: str, source: str, columns: list[str], config
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """CSV into _cjm_file as text; broken lines go to raw_rejects with their line number."""
-    # DuckDB appends to existing rejects tables: without this, a run's second CSV file would get
-    # the first file's broken lines as its own.
+    # DuckDB appends to existing rejects tables: without this, one file's broken lines would be
+    # counted again (and misnumber the good lines) in every CSV file read after it.
     con.execute("drop table if exists _cjm_errors")
     con.execute("drop table if exists _cjm_scans")
     con.execute(
         "create or replace temp table _cjm_csv as select * from read_csv(?, all_varchar = true, "
         "header = true, store_rejects = true, rejects_scan = '_cjm_scans', "
-        "rejects_table = '_cjm_errors', strict_mode = true, null_padding = false)",
-        [str(path)],
+        "rejects_table = '_cjm_errors', strict_mode = true, null_padding = false, "
+        "max_line_size = ?, encoding = ?)",
+        [str(path), MAX_LINE_BYTES, _encoding(path)],
     )
     # A fresh table keeps file order in rowid, so the n-th good record is the n-th line that
     # is not a rejected one (line 1 is the header).
@@ -241,8 +259,8 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     con.execute(
         "create or replace temp table _cjm_text as select text from read_csv(?,"
         " columns = {'text': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false,"
-        " auto_detect = false, strict_mode = false)",
-        [str(path)],
+        " auto_detect = false, strict_mode = false, max_line_size = ?, encoding = ?)",
+        [str(path), MAX_LINE_BYTES, _encoding(path)],
     )
     # A fresh table keeps file order in rowid, which gives each line its number; DuckDB does not
     # short-circuit `and`, hence the case guarding json_type.
@@ -274,16 +292,22 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             "group by k order by min(line), k"
         ).fetchall()
     ]
+    if not keys and con.execute("select count(*) from _cjm_lines").fetchone()[0] == 0:
+        with path.open("rb") as handle:
+            array = handle.read(64).lstrip().startswith(b"[")
+        hint = " (this file holds a JSON array: convert it with `jq -c '.[]'`)" if array else ""
+        raise IngestError(
+            f"{path}: no line is a JSON object; JSON Lines has one object per line{hint}"
+        )
     if keys:
         # A nested value is kept as its JSON text, a scalar as its plain text.
-        fields = ", ".join(
-            f"(text ->> {sql_literal(_json_path(k))}) as {quote_ident(k)}" for k in keys
-        )
+        fields = ", ".join(f"(text ->> ?) as {quote_ident(k)}" for k in keys)
     else:
         fields = "null::varchar as _cjm_empty"
     con.execute(
         f"create or replace temp table _cjm_file as select line as _cjm_row, {fields} "
-        "from _cjm_lines order by line"
+        "from _cjm_lines order by line",
+        [_json_path(k) for k in keys],
     )
     unparseable = con.execute(
         "select count(*) from raw_rejects where source_file = ?", [str(path)]
@@ -312,3 +336,40 @@ def _json_path(key: str) -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _reason(exc: Exception) -> str:
+    """DuckDB's reading error without the echoed line and reader settings: line and cause."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    block: list[str] = []
+    for line in lines[1:]:
+        if not line.strip() or line.startswith(("Possible Solution", "LINE ")):
+            break
+        block.append(line.strip())
+    # After "Original Line" comes the echoed input (maybe binary, maybe split); the cause is last.
+    if any(line.startswith("Original Line") for line in block):
+        block = block[-1:]
+    text = " ".join([lines[0].replace("CSV Error on Line: ", "error on line "), *block])
+    if "not possible to automatically detect" in text:
+        text = text.split(" The search space")[0] + " (expected UTF-8 text with a header row)"
+    return _CONTROL_CHARS.sub("?", text)[:400]
+
+
+def _encoding(path: Path) -> str:
+    """UTF-16 when the file starts with its byte-order mark, else UTF-8."""
+    with path.open("rb") as handle:
+        return "utf-16" if handle.read(2) in UTF16_BOMS else "utf-8"
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether a text file holds nothing but whitespace (an empty export)."""
+    limit = 1 << 20
+    with path.open("rb") as handle:
+        head = handle.read(limit + 1)
+    if len(head) > limit:
+        return False
+    for bom in (b"\xef\xbb\xbf", *UTF16_BOMS):
+        head = head.removeprefix(bom)
+    return not head.replace(b"\x00", b"").strip()

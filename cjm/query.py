@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from cjm.db import connect
+
+# Spreadsheet apps run a cell that starts with one of these as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class QueryError(RuntimeError):
@@ -64,7 +68,30 @@ def write_churn_list(
         con.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        frame.to_csv(out, index=False)
+        # Text always quoted: a bare carriage return in a value would otherwise split the row.
+        escape_formulas(frame).to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
     else:
         frame.to_parquet(out, index=False)
     return len(frame)
+
+
+def escape_formula(value: object) -> object:
+    """Prefix text a spreadsheet would run as a formula with a quote, so it shows as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells cannot run as formulas when opened as CSV."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if not (pd.api.types.is_numeric_dtype(frame[column]) or _is_time(frame[column])):
+            frame[column] = frame[column].map(escape_formula)
+    return frame
+
+
+def _is_time(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series) or isinstance(
+        series.dtype, pd.DatetimeTZDtype
+    )

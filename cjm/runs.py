@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -12,13 +12,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cjm.db import connect, table_exists, write_table
+from cjm.db import connect, quote_ident, table_exists, write_table
 
 COUNT_QUERIES = {
     "events": "select count(*) from events",
     "customers": "select count(*) from journeys",
     "sessions": "select count(*) from sessions",
     "transitions": "select count(*) from transitions",
+    "converted": "select count(*) from journeys where is_converted",
 }
 
 
@@ -47,9 +48,11 @@ class RunRecord:
     # None means every file in file_loads.
     load_mode: str = "full"
     files_loaded: list[str] | None = None
+    # rows of every published table, so a run's output can be compared with the last one's
+    table_rows: dict[str, int] = field(default_factory=dict)
 
 
-def new_run(db_path: Path, parameters: dict) -> RunRecord:
+def new_run(db_path: Path, parameters: dict, code_version: str | None = None) -> RunRecord:
     """Start a run record with a sortable, unique run id."""
     now = datetime.now(UTC)
     run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
@@ -58,7 +61,7 @@ def new_run(db_path: Path, parameters: dict) -> RunRecord:
         started_at=now,
         db_path=str(db_path),
         parameters=parameters,
-        code_version=_code_version(),
+        code_version=code_version or _code_version(),
     )
 
 
@@ -87,6 +90,15 @@ def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
     """Count the published tables' rows into the record."""
     for name, query in COUNT_QUERIES.items():
         record.counts[name] = int(con.execute(query).fetchone()[0])
+    tables = con.execute(
+        "select table_name from information_schema.tables "
+        "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name"
+    ).fetchall()
+    for (name,) in tables:
+        if name != "pipeline_runs":
+            record.table_rows[name] = int(
+                con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
+            )
 
 
 def read_previous_runs(db_path: Path) -> pd.DataFrame | None:
@@ -110,9 +122,24 @@ def record_frame(record: RunRecord) -> pd.DataFrame:
     row = asdict(record)
     counts = row.pop("counts")
     row.pop("file_counts")
-    for key in ("parameters", "input_files", "stage_seconds", "notes", "files_loaded"):
+    for key in (
+        "parameters",
+        "input_files",
+        "stage_seconds",
+        "notes",
+        "files_loaded",
+        "table_rows",
+    ):
         row[key] = json.dumps(row[key], default=str)
-    for key in ("events", "customers", "sessions", "personas", "customers_scored", "flagged"):
+    for key in (
+        "events",
+        "customers",
+        "sessions",
+        "personas",
+        "customers_scored",
+        "flagged",
+        "converted",
+    ):
         row[key] = counts.get(key)
     frame = pd.DataFrame([row])
     for key in ("started_at", "finished_at"):
@@ -121,12 +148,16 @@ def record_frame(record: RunRecord) -> pd.DataFrame:
 
 
 def write_pipeline_runs(
-    con: duckdb.DuckDBPyConnection, record: RunRecord, previous: pd.DataFrame | None
+    con: duckdb.DuckDBPyConnection,
+    record: RunRecord,
+    previous: pd.DataFrame | None,
+    failed: list[RunRecord] | None = None,
 ) -> None:
-    """Write pipeline_runs: the previous history plus this run."""
-    frame = record_frame(record)
+    """Write pipeline_runs: the previous history, failed runs since, and this run."""
+    frames = [record_frame(r) for r in failed or []] + [record_frame(record)]
+    frame = pd.concat(frames, ignore_index=True)
     if previous is not None and len(previous):
-        previous = previous[previous["run_id"] != record.run_id]
+        previous = previous[~previous["run_id"].isin(frame["run_id"])]
         frame = pd.concat([previous, frame], ignore_index=True)
     int_columns = [
         "rows_read",
@@ -139,6 +170,47 @@ def write_pipeline_runs(
         "personas",
         "customers_scored",
         "flagged",
+        "converted",
     ]
     frame[int_columns] = frame[int_columns].astype("Int64")
     write_table(con, "pipeline_runs", frame.sort_values("started_at", ignore_index=True))
+
+
+def run_log_path(db_path: Path) -> Path:
+    """The append-only log of every run's outcome, beside the published file."""
+    return db_path.with_name(f"{db_path.name}.runs.jsonl")
+
+
+def append_run_log(db_path: Path, record: RunRecord) -> None:
+    """Append one run's outcome as a JSON line; failed runs live here until a run succeeds."""
+    row = asdict(record)
+    row.pop("file_counts")
+    line = json.dumps(row, default=str, sort_keys=True)
+    log = run_log_path(db_path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # One write of one line in append mode: concurrent writers do not interleave lines.
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def read_failed_runs(db_path: Path, previous: pd.DataFrame | None) -> list[RunRecord]:
+    """Failed runs in the run log that pipeline_runs does not hold yet."""
+    log = run_log_path(db_path)
+    if not log.exists():
+        return []
+    known = set(previous["run_id"]) if previous is not None and len(previous) else set()
+    names = {f.name for f in fields(RunRecord)}
+    failed: dict[str, RunRecord] = {}
+    for text in log.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash mid-write; the others still count
+        if row.get("status") != "failed" or row.get("run_id") in known:
+            continue
+        row = {k: v for k, v in row.items() if k in names}
+        for key in ("started_at", "finished_at"):
+            if row.get(key):
+                row[key] = datetime.fromisoformat(row[key])
+        failed[row["run_id"]] = RunRecord(**row)
+    return list(failed.values())

@@ -30,11 +30,14 @@ from cjm.db import connect, write_table
 from cjm.features import customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
+from cjm.observe import run_summary_markdown, top_churn_risks
 from cjm.publish import discard
 from cjm.runs import (
     RunRecord,
     add_counts,
     add_file_loads,
+    append_run_log,
+    read_failed_runs,
     read_previous_runs,
     write_pipeline_runs,
 )
@@ -280,5 +283,21 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.status = "success"
         record.finished_at = datetime.now(UTC)
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
-        write_pipeline_runs(con, record, read_previous_runs(db_path))
+        previous = read_previous_runs(db_path)
+        write_pipeline_runs(con, record, previous, read_failed_runs(db_path, previous))
         return record
+
+
+def log_run(db_path: Path, record: RunRecord) -> None:
+    """Append the run's outcome (success or failure) to the run log beside the published file."""
+    append_run_log(db_path, record)
+
+
+def run_artifacts(db_path: Path, run_id: str, top: int = 20) -> dict:
+    """The run summary (markdown) and the top churn risks (rows), from the published file."""
+    with connect(db_path, read_only=True) as con:
+        runs = con.execute("select * from pipeline_runs").df()
+        return {
+            "summary": run_summary_markdown(runs, run_id),
+            "churn_risks": top_churn_risks(con, top),
+        }

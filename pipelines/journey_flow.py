@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cjm import steps
-from cjm.config import Config
-from cjm.ingest import FileLoad, discover_files
-from cjm.manifest import LoadPlan
+from cjm.config import Config, ConfigError
+from cjm.ingest import FileLoad, IngestError, discover_files
+from cjm.manifest import IncrementalLoadError, LoadPlan
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
 from cjm.runs import RunRecord, new_run
-
-
-def _lap(started: float) -> float:
-    return round(time.perf_counter() - started, 3)
 
 
 def _progress(message: str) -> None:
@@ -36,6 +36,13 @@ def _test_hold(message: str) -> None:
         # Straight to the file descriptor: flow-level print capture must not swallow it.
         os.write(2, f"cjm test hold: {message}\n".encode())
         time.sleep(600)
+
+
+def _retry_unless_bad_input(task, task_run, state) -> bool:
+    """Retry I/O failures; bad input or configuration fails the same way every time."""
+    error = state.result(raise_on_failure=False)
+    bad_input = IngestError | ConfigError | IncrementalLoadError | steps.ReconciliationError
+    return not isinstance(error, bad_input)
 
 
 @task(name="discover-files", cache_policy=NO_CACHE)
@@ -58,7 +65,13 @@ def reuse_published_task(build_path: Path, db_path: Path) -> None:
     steps.reuse_published(build_path, db_path)
 
 
-@task(name="load-events", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="load-events",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retry_unless_bad_input,
+)
 def load_events_task(
     build_path: Path, files: list[Path], config: Config, plan: LoadPlan
 ) -> list[FileLoad]:
@@ -128,15 +141,60 @@ def publish_task(build_path: Path, db_path: Path) -> None:
     publish(build_path, db_path, _progress)
 
 
+@task(name="run-artifacts", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def run_artifacts_task(db_path: Path, run_id: str) -> None:
+    """Publish the run summary and the top churn risks as Prefect artifacts."""
+    found = steps.run_artifacts(db_path, run_id)
+    create_markdown_artifact(
+        found["summary"], key="cjm-run-summary", description=f"cjm run {run_id}: {db_path}"
+    )
+    create_table_artifact(
+        found["churn_risks"],
+        key="cjm-top-churn-risks",
+        description=f"Riskiest customers after cjm run {run_id}",
+    )
+
+
 @flow(name="cjm-journeys", log_prints=True)
 def journey_flow(
-    events: str, db: str, config: Config | None = None, full_refresh: bool = False
+    events: str,
+    db: str,
+    config: Config | None = None,
+    full_refresh: bool = False,
+    code_version: str | None = None,
 ) -> dict:
     """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`."""
     config = config or Config()
     db_path = Path(db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    record = new_run(db_path, config.model_dump(mode="json"))
+    record = new_run(db_path, config.model_dump(mode="json"), code_version)
+    try:
+        return _build_and_publish(events, db_path, config, full_refresh, record)
+    except BaseException as exc:
+        # The published file stays as it was, so the failure is kept in the run log beside it;
+        # the next successful run copies it into pipeline_runs.
+        record.status = "failed"
+        record.finished_at = datetime.now(UTC)
+        record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+        with contextlib.suppress(OSError):
+            steps.log_run(db_path, record)
+        raise
+
+
+def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args) -> dict:
+    """Run one task, record its wall time under `stage`, fold its counts and notes in."""
+    started = time.perf_counter()
+    summary = run(*args) or {}
+    record.stage_seconds[stage] = round(time.perf_counter() - started, 3)
+    record.counts.update(summary.get("counts", {}))
+    record.notes += summary.get("notes", [])
+    return summary
+
+
+def _build_and_publish(
+    events: str, db_path: Path, config: Config, full_refresh: bool, record: RunRecord
+) -> dict:
+    """The flow's body: discover, plan, build under the lock, publish, report."""
     files = discover_files_task(events)
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
@@ -148,50 +206,58 @@ def journey_flow(
             record.notes += plan.notes
             if plan.mode == "unchanged":
                 reuse_published_task(build_path, db_path)
-                record = finish_run_task(build_path, record, db_path)
-                publish_task(build_path, db_path)
-                return _summary(record)
-            clock = time.perf_counter()
-            load_events_task(build_path, files, config, plan)
-            record.stage_seconds["load_events"] = _lap(clock)
-            clock = time.perf_counter()
-            record.stage_seconds.update(build_journeys_task(build_path, config))
-            record.stage_seconds["build_journeys"] = _lap(clock)
-            clock = time.perf_counter()
-            persona_summary = build_personas_task(build_path, config, db_path, record.run_id)
-            record.stage_seconds["build_personas"] = _lap(clock)
-            clock = time.perf_counter()
-            build_persona_insights_task(build_path, config)
-            record.stage_seconds["build_persona_insights"] = _lap(clock)
-            clock = time.perf_counter()
-            build_insights_task(build_path, config)
-            record.stage_seconds["build_insights"] = _lap(clock)
-            clock = time.perf_counter()
-            build_paths_task(build_path, config)
-            record.stage_seconds["build_paths"] = _lap(clock)
-            clock = time.perf_counter()
-            churn_summary = score_churn_task(build_path, config)
-            record.stage_seconds["score_churn"] = _lap(clock)
-            clock = time.perf_counter()
-            graph_summary = build_graphs_task(build_path, config)
-            record.stage_seconds["build_graphs"] = _lap(clock)
-            clock = time.perf_counter()
-            change_summary = track_transition_changes_task(
-                build_path, config, db_path, record.run_id
-            )
-            record.stage_seconds["track_transition_changes"] = _lap(clock)
-            record.counts.update(persona_summary.get("counts", {}))
-            record.counts.update(churn_summary.get("counts", {}))
-            record.notes += persona_summary.get("notes", []) + churn_summary.get("notes", [])
-            for summary in (graph_summary, change_summary):
-                record.counts.update(summary.get("counts", {}))
-                record.notes += summary.get("notes", [])
+            else:
+                _build(build_path, db_path, files, config, plan, record)
             record = finish_run_task(build_path, record, db_path)
             publish_task(build_path, db_path)
         except BaseException:
             discard(build_path)
             raise
+        with contextlib.suppress(OSError):
+            steps.log_run(db_path, record)
+        if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
+            get_run_logger().warning("run artifacts could not be created; the run is published")
+    get_run_logger().info(
+        f"published {db_path} (run {record.run_id}, {record.load_mode}): "
+        f"{record.rows_read:,} rows read, {record.rows_accepted:,} accepted, "
+        f"{record.rows_duplicate:,} duplicate, {record.rows_rejected:,} rejected; "
+        f"{record.counts.get('customers', 0):,} customers"
+    )
     return _summary(record)
+
+
+def _build(
+    build_path: Path,
+    db_path: Path,
+    files: list[Path],
+    config: Config,
+    plan: LoadPlan,
+    record: RunRecord,
+) -> None:
+    """Every build stage in order; each task's wall time goes to pipeline_runs.stage_seconds."""
+    run_id = record.run_id
+    started = time.perf_counter()
+    load_events_task(build_path, files, config, plan)
+    record.stage_seconds["load_events"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    # build_journeys returns the seconds of each SQL model: stage_seconds keeps them too.
+    record.stage_seconds.update(build_journeys_task(build_path, config))
+    record.stage_seconds["build_journeys"] = round(time.perf_counter() - started, 3)
+    _timed(record, "build_personas", build_personas_task, build_path, config, db_path, run_id)
+    _timed(record, "build_persona_insights", build_persona_insights_task, build_path, config)
+    _timed(record, "build_insights", build_insights_task, build_path, config)
+    _timed(record, "build_paths", build_paths_task, build_path, config)
+    _timed(record, "score_churn", score_churn_task, build_path, config)
+    _timed(record, "build_graphs", build_graphs_task, build_path, config)
+    _timed(
+        record,
+        "track_transition_changes",
+        track_transition_changes_task,
+        build_path,
+        config,
+        db_path,
+        run_id,
+    )
 
 
 def _summary(record: RunRecord) -> dict:
