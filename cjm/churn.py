@@ -813,7 +813,8 @@ def _compare(template: str, v: str, t: str) -> str | None:
     # Values that print the same are no reason, whatever the model's split points say.
     if v == t:
         return None
-    return re.sub(r"(?<![\d.,])1 (session|event|day)s\b", r"1 \1", template.format(v=v, t=t))
+    text = template.format(v=v, t=t)
+    return re.sub(r"(?<![\d.,])1 ((?:[\w-]+ )?)(session|event|day)s\b", r"1 \1\2", text)
 
 
 def _reason_text(
@@ -828,6 +829,11 @@ def _reason_text(
         if usual is not None and not pd.isna(usual):
             return _compare("no visit for {v} days, usually every {t}", _num(v), _num(usual))
         return _compare("no visit for {v} days (typical customer: {t})", _num(v), _num(t))
+    if key == "days_between_last_sessions":
+        v, usual = row["days_between_last_sessions"], row.get("mean_days_between_sessions")
+        if usual is not None and not pd.isna(usual) and not pd.isna(v):
+            template = "{v} days between their last two sessions, usually {t}"
+            return _compare(template, _num(v), _num(usual))
     if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
         last, prev = row["events_last_30d"], row["events_prev_30d"]
         direction = "down" if last < prev else "up" if last > prev else "flat"
