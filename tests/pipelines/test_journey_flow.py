@@ -42,6 +42,7 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
     expected = {"events", "rejected_events", "sessions", "journeys", "transitions"}
     expected |= {"personas", "customer_personas", "churn_risk", "churn_patterns"}
     expected |= {"pipeline_runs", "file_loads", "touchpoint_insights"}
+    expected |= {"churn_model_metrics", "churn_model_calibration", "churn_model_card"}
     assert expected <= tables
     assert not any(t.startswith(("raw_", "stg_", "int_", "cfg_")) for t in tables)
     truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())
