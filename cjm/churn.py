@@ -30,6 +30,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from cjm.bgnbd import BGNBD, activity_summary
+from cjm.churn_features import (
+    LAST_EVENTS_PREFIX,
+    churn_feature_descriptions,
+    churn_features,
+    last_event_labels,
+)
 from cjm.config import ChurnSettings
 from cjm.features import (
     CHANNEL_PREFIX,
@@ -77,6 +84,9 @@ CHURN_RISK_COLUMNS = [
     "last_seen_at",
     "scored_at",
     "revenue",
+    "value_at_risk",
+    "last_touchpoint",
+    "last_channel",
     "rank",
 ]
 METRIC_COLUMNS = [
@@ -92,6 +102,21 @@ METRIC_COLUMNS = [
     "holdout_cutoff",
     "note",
 ]
+
+MODELS = ("churn_model", "recency_baseline", "bgnbd_baseline")
+CALIBRATION_DTYPES = {
+    "model": str,
+    "bin": "int64",
+    "bin_low": float,
+    "bin_high": float,
+    "mean_predicted": float,
+    "observed_rate": float,
+    "count": "int64",
+}
+CALIBRATION_COLUMNS = list(CALIBRATION_DTYPES)
+# A small ridge on the BG/NBD parameters: plain maximum likelihood can run off to a corner (a or b
+# near 0 or huge) on short logs with few repeat customers.
+BGNBD_PENALIZER = 0.001
 
 
 @dataclass(frozen=True)
@@ -115,6 +140,7 @@ class ChurnResult:
     definition: ChurnDefinition | None
     pipeline: Pipeline | None = None
     cutoffs: list[datetime] = field(default_factory=list)
+    calibration: pd.DataFrame = field(default_factory=lambda: _empty_calibration())
 
 
 # Exit touchpoints travel as a list parameter ($exits), never as SQL text.
@@ -251,13 +277,25 @@ def _log_start(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return row[0] if row else None
 
 
+def cutoff_step_days(horizon_days: int) -> int:
+    """Days between training cutoffs: weekly, or a quarter horizon for long horizons."""
+    return max(7, horizon_days // 4) if horizon_days >= 7 else horizon_days
+
+
 def training_cutoffs(start: datetime, end: datetime, horizon_days: int, n: int) -> list[datetime]:
-    """Up to n cutoffs a horizon apart: latest at end - horizon, none before start + horizon/2."""
-    step = timedelta(days=horizon_days)
-    cutoffs = [end - step * (i + 1) for i in range(n)]
+    """Up to n cutoffs cutoff_step_days apart: latest at end - horizon, none before start +
+    horizon/2.
+
+    Cutoffs closer than a horizon overlap in their label windows: that is fine for training (more
+    examples of the same rule) and the forward holdout keeps its training cutoffs a full horizon
+    before the holdout cutoff (see _holdout_metrics).
+    """
+    horizon = timedelta(days=horizon_days)
+    step = timedelta(days=cutoff_step_days(horizon_days))
+    cutoffs = [end - horizon - step * i for i in range(n)]
     # A cutoff needs a horizon after it (the label) and some history before it (behaviour): half a
     # horizon, so a log of three horizons still gives a training cutoff and a holdout.
-    return sorted(c for c in cutoffs if c >= start + step / 2)
+    return sorted(c for c in cutoffs if c >= start + horizon / 2)
 
 
 def make_churn_pipeline(random_state: int) -> Pipeline:
@@ -283,6 +321,31 @@ def make_recency_baseline() -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
 
 
+def model_features(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime | None,
+    touchpoints: list[str],
+    channels: list[str],
+    timezone: str,
+    horizon_days: int | None = None,
+) -> pd.DataFrame:
+    """Everything the churn model sees about each customer as of a cutoff (nothing after it).
+
+    With horizon_days, also the BG/NBD chance of no active day in that horizon (fitted on the
+    history up to the cutoff only): the probability-alive model's summary of frequency and
+    recency, which the boosting model can refine with behaviour it cannot see.
+    """
+    feats = customer_features(con, as_of, touchpoints, channels, timezone)
+    extra = churn_features(con, as_of, touchpoints)
+    feats = feats.merge(extra, on="customer_id", how="left")
+    if horizon_days is not None and len(feats):
+        t = as_utc(as_of) or log_end(con)
+        feats["bgnbd_p_quiet"] = bgnbd_churn_probability(
+            con, t, feats["customer_id"], timedelta(days=horizon_days)
+        )
+    return feats
+
+
 def _training_frame(
     con: duckdb.DuckDBPyConnection,
     definition: ChurnDefinition,
@@ -293,19 +356,28 @@ def _training_frame(
     states: dict[datetime, pd.DataFrame],
 ) -> pd.DataFrame:
     labels = churn_labels(con, definition, cutoff, states)
-    feats = customer_features(con, cutoff, touchpoints, channels, timezone)
+    feats = model_features(con, cutoff, touchpoints, channels, timezone, definition.horizon_days)
     frame = feats.merge(labels[["customer_id", "churned"]], on="customer_id", how="inner")
     frame["cutoff"] = cutoff
     return frame
 
 
 def _bounded(frame: pd.DataFrame, random_state: int) -> pd.DataFrame:
-    """At most MAX_TRAIN_ROWS rows of frame, a reproducible uniform sample when there are more."""
-    if len(frame) <= MAX_TRAIN_ROWS:
-        return frame
+    """At most MAX_TRAIN_ROWS rows of frame in a reproducible random order (a uniform sample
+    when there are more).
+
+    Shuffled because the calibration folds are contiguous: rows in cutoff order would give a fold
+    that never sees the later cutoffs (and a feature only defined there would be empty in it).
+    """
     rng = np.random.default_rng(random_state)
-    rows = np.sort(rng.choice(len(frame), size=MAX_TRAIN_ROWS, replace=False))
+    rows = rng.permutation(len(frame))[:MAX_TRAIN_ROWS]
     return frame.iloc[rows].reset_index(drop=True)
+
+
+def _usable(frame: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """Features with at least two distinct values in frame: a column with no values at all (no
+    revenue in the log) or only one carries nothing and breaks binning."""
+    return [c for c in candidates if frame[c].nunique(dropna=True) >= 2]
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -319,9 +391,13 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def _metric_rows(note: str, **counts: object) -> pd.DataFrame:
-    rows = [{"model": m, "note": note, **counts} for m in ("churn_model", "recency_baseline")]
-    return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
+def _metric_rows(note: str, **counts: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [{"model": m, "note": note, **counts} for m in MODELS]
+    return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS), _empty_calibration()
+
+
+def _empty_calibration() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CALIBRATION_DTYPES.items()})
 
 
 def _empty_risk() -> pd.DataFrame:
@@ -335,6 +411,9 @@ def _empty_risk() -> pd.DataFrame:
             "last_seen_at": pd.Series(dtype="datetime64[us, UTC]"),
             "scored_at": pd.Series(dtype="datetime64[us, UTC]"),
             "revenue": pd.Series(dtype=float),
+            "value_at_risk": pd.Series(dtype=float),
+            "last_touchpoint": pd.Series(dtype=str),
+            "last_channel": pd.Series(dtype=str),
             "rank": pd.Series(dtype="Int64"),
         }
     )
@@ -350,25 +429,35 @@ def _not_trained(
         "cutoffs": [c.isoformat() for c in cutoffs],
         "scored_at": scored_at.isoformat() if scored_at is not None else None,
     }
-    metrics = _metric_rows(f"not computed: {reason}")
+    metrics, calibration = _metric_rows(f"not computed: {reason}")
     card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
-    return ChurnResult(_empty_risk(), metrics, card, definition, None, cutoffs)
+    return ChurnResult(_empty_risk(), metrics, card, definition, None, cutoffs, calibration)
 
 
 def _holdout_metrics(
-    frames: list[pd.DataFrame], features: list[str], random_state: int
-) -> pd.DataFrame:
-    if len(frames) < 2:
-        return _metric_rows("not computed: only one training cutoff fits in the log, so no holdout")
-    train = _bounded(pd.concat(frames[:-1], ignore_index=True), random_state)
+    con: duckdb.DuckDBPyConnection,
+    frames: list[pd.DataFrame],
+    cutoffs: list[datetime],
+    features: list[str],
+    random_state: int,
+    horizon: timedelta,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     hold = frames[-1]
+    # Only cutoffs whose labels were fully seen by the holdout cutoff: a strict forward holdout.
+    earlier = [f for f, c in zip(frames[:-1], cutoffs, strict=False) if c + horizon <= cutoffs[-1]]
+    if not earlier:
+        return _metric_rows(
+            "not computed: no training cutoff lies a full horizon before the holdout cutoff"
+        )
+    train = _bounded(pd.concat(earlier, ignore_index=True), random_state)
+    features = _usable(train, features)
     y_tr, y_ho = train["churned"].to_numpy(int), hold["churned"].to_numpy(int)
     counts = {
         "n_train": len(train),
         "n_holdout": len(hold),
         "positives": int(y_ho.sum()),
         "train_positives": int(y_tr.sum()),
-        "holdout_cutoff": hold["cutoff"].iloc[0],
+        "holdout_cutoff": cutoffs[-1],
     }
     if min(y_tr.sum(), len(y_tr) - y_tr.sum()) < MIN_CLASS_COUNT:
         return _metric_rows(
@@ -383,17 +472,44 @@ def _holdout_metrics(
         )
     model = make_churn_pipeline(random_state).fit(train[features], y_tr)
     base = make_recency_baseline().fit(train[["recency_days"]], y_tr)
+    predictions = {
+        "churn_model": model.predict_proba(hold[features])[:, 1],
+        "recency_baseline": base.predict_proba(hold[["recency_days"]])[:, 1],
+        "bgnbd_baseline": bgnbd_churn_probability(con, cutoffs[-1], hold["customer_id"], horizon),
+    }
     note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
-    rows = [
-        {"model": "churn_model", **_scores(y_ho, model.predict_proba(hold[features])[:, 1])},
-        {
-            "model": "recency_baseline",
-            **_scores(y_ho, base.predict_proba(hold[["recency_days"]])[:, 1]),
-        },
-    ]
-    return pd.DataFrame([{**r, **counts, "note": note} for r in rows]).reindex(
-        columns=METRIC_COLUMNS
+    rows = [{"model": m, **_scores(y_ho, p)} for m, p in predictions.items()]
+    metrics = pd.DataFrame([{**r, **counts, "note": note} for r in rows])
+    calibration = pd.concat(
+        [calibration_table(m, y_ho, p) for m, p in predictions.items()], ignore_index=True
     )
+    return metrics.reindex(columns=METRIC_COLUMNS), calibration
+
+
+def bgnbd_churn_probability(
+    con: duckdb.DuckDBPyConnection, cutoff: datetime, customers: pd.Series, horizon: timedelta
+) -> np.ndarray:
+    """The BG/NBD baseline: P(no active day in the horizon after cutoff), fitted on all history
+    before the cutoff (the model is unsupervised: it needs no labels)."""
+    summary = activity_summary(con, cutoff)
+    fitted = BGNBD(penalizer=BGNBD_PENALIZER).fit(summary["x"], summary["t_x"], summary["T"])
+    rows = summary.set_index("customer_id").reindex(customers.astype(str))
+    days = horizon.total_seconds() / 86400
+    return np.asarray(fitted.p_no_purchase(rows["x"], rows["t_x"], rows["T"], days), dtype=float)
+
+
+def calibration_table(model: str, y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Reliability table: predictions in equal-width bins, mean predicted vs observed rate."""
+    p = np.asarray(p, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    frame = pd.DataFrame({"bin": which, "p": p, "y": np.asarray(y, dtype=float)})
+    out = frame.groupby("bin").agg(
+        mean_predicted=("p", "mean"), observed_rate=("y", "mean"), count=("y", "size")
+    )
+    out = out.reset_index()
+    out.insert(0, "model", model)
+    out["bin_low"], out["bin_high"] = out["bin"] / bins, (out["bin"] + 1) / bins
+    return out[CALIBRATION_COLUMNS].astype({"bin": "int64", "count": "int64"})
 
 
 def score_churn(
@@ -444,8 +560,7 @@ def _score_churn(
     ]
     data = pd.concat(frames, ignore_index=True)
     candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
-    # A column with no values at all (no revenue in the log) carries nothing and breaks binning.
-    features = [c for c in candidates if data[c].notna().any()]
+    features = _usable(data, candidates)
     unused = [c for c in candidates if c not in features]
     y = data["churned"].to_numpy(int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
@@ -458,18 +573,20 @@ def _score_churn(
             cutoffs,
             end,
         )
-    metrics = _holdout_metrics(frames, features, random_state)
+    metrics, calibration = _holdout_metrics(
+        con, frames, cutoffs, features, random_state, timedelta(days=definition.horizon_days)
+    )
     # Metrics come from the model without the holdout; the scoring model also learns from it.
     fit = _bounded(data, random_state)
     pipeline = make_churn_pipeline(random_state).fit(fit[features], fit["churned"].to_numpy(int))
     base_rate = float(y.mean())
     high, medium = min(2 * base_rate, (1 + base_rate) / 2), base_rate
-    labels = vocabulary_labels(touchpoints, channels)
+    labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
 
     state = states.get(end)
     if state is None:
         state = customer_churn_state(con, definition, end)
-    current = customer_features(con, end, touchpoints, channels, timezone)
+    current = model_features(con, end, touchpoints, channels, timezone, definition.horizon_days)
     active = state.loc[~state["is_churned"], ["customer_id", "last_seen_at"]]
     current = current.merge(active, on="customer_id", how="inner")
     risk = _empty_risk()
@@ -492,6 +609,11 @@ def _score_churn(
             lookup = customer_personas.set_index(customer_personas["customer_id"].astype(str))
             persona = risk["customer_id"].map(lookup["persona_id"]).astype("Int64")
         risk["persona_id"] = persona
+        # Revenue so far weighted by the risk: what the retention team stands to lose.
+        risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
+        last = _last_contact(con, end)
+        risk["last_touchpoint"] = risk["customer_id"].map(last["last_touchpoint"])
+        risk["last_channel"] = risk["customer_id"].map(last["last_channel"])
         risk = risk.sort_values(
             ["risk_score", "revenue", "customer_id"], ascending=[False, False, True], kind="stable"
         )
@@ -523,14 +645,55 @@ def _score_churn(
         },
         "features": features,
         "features_without_data": unused,
-        "feature_descriptions": {f: describe_feature(f, labels) for f in features},
+        "feature_descriptions": {f: describe_feature(f, labels) for f in features}
+        | churn_feature_descriptions(features, labels),
         "reasons_method": "a cited behaviour (a feature, or related features together), set to the "
         "typical (median) active customer's value, lowers this customer's risk by at least "
         f"{REASON_MIN_EFFECT:.0%} and by at least {REASON_MIN_SHARE:.0%} of it; largest first",
         "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
         "warnings": _warnings(metrics),
     }
-    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs)
+    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration)
+
+
+def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+    """Cite a significant churn pattern in a customer's last events among their reasons.
+
+    It goes first when the customer had no model reason, else it takes the last of the
+    MAX_REASONS slots if all are used: a known precursor sequence is the most concrete thing a
+    retention agent can ask about.
+    """
+    if matches.empty or risk.empty:
+        return risk
+    found = matches.set_index("customer_id")
+    out = risk.copy()
+    texts = []
+    for customer, reasons in zip(out["customer_id"], out["reasons"], strict=True):
+        if customer not in found.index:
+            texts.append(reasons)
+            continue
+        row = found.loc[customer]
+        steps = str(row["pattern"]).replace(" ... ", ", later ")
+        cited = f"followed {steps} (churn lift {float(row['lift']):.1f})"
+        parts = [] if reasons == _NOTHING_STANDS_OUT else reasons.split("; ")
+        parts = parts[: MAX_REASONS - 1] + [cited]
+        texts.append("; ".join(parts))
+    out["reasons"] = texts
+    return out
+
+
+def _last_contact(con: duckdb.DuckDBPyConnection, as_of: datetime) -> pd.DataFrame:
+    """Per customer: touchpoint and channel of their latest event at or before as_of."""
+    df = con.execute(
+        """
+        select customer_id,
+               arg_max(touchpoint, (event_time, event_index)) as last_touchpoint,
+               arg_max(channel, (event_time, event_index)) as last_channel
+        from events where event_time <= $t group by customer_id
+        """,
+        {"t": as_of},
+    ).df()
+    return df.set_index(df["customer_id"].astype(str))
 
 
 def _warnings(metrics: pd.DataFrame) -> list[str]:
@@ -573,7 +736,32 @@ def _pct(x: float) -> str:
 _STAGE_NAMES = {0: "none", **{r: s for s, r in STAGE_RANKS.items()}}
 _NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
 # Columns a reason's wording may quote besides its own family's (see _reason_text).
-_REASON_CONTEXT = ("mean_days_between_sessions", "events_last_30d", "events_prev_30d")
+_REASON_CONTEXT = (
+    "mean_days_between_sessions",
+    "events_last_30d",
+    "events_prev_30d",
+    "event_count",
+    "tenure_days",
+    "sessions_usual_14d",
+)
+# New churn features explained together with the behaviour they measure.
+_REASON_GROUPS = {
+    "recency_days": "recency",
+    "bgnbd_p_quiet": "recency",
+    "events_last_7d": "recency",
+    "recency_ratio": "recency",
+    "recency_vs_longest_gap": "recency",
+    "longest_gap_days": "recency",
+    "activity_trend": "activity",
+    "events_last_30d": "activity",
+    "events_prev_30d": "activity",
+    "sessions_last_14d": "sessions14",
+    "sessions_usual_14d": "sessions14",
+    "session_rate_ratio_14d": "sessions14",
+    "negative_events_30d": "mood",
+    "sentiment_last_30d": "mood",
+    "sentiment_change": "mood",
+}
 
 # Reason wording for fixed features: (template with {v} customer value and {t} typical, formatter).
 _REASON_FORMATS: dict[str, tuple[str, object]] = {
@@ -597,16 +785,20 @@ _REASON_FORMATS: dict[str, tuple[str, object]] = {
     "same_touchpoint_share": ("{v} of steps repeat a touchpoint (typical customer: {t})", _pct),
     "retention_loop_share": ("{v} of steps stay in retention (typical customer: {t})", _pct),
     "mean_sentiment": ("average sentiment {v} (typical customer: {t})", lambda x: f"{x:+.2f}"),
+    "exit_stage_events_30d": (
+        "{v} exit-stage events (cancel, unsubscribe ...) in the last 30 days "
+        "(typical customer: {t})",
+        _num,
+    ),
 }
 
 
 def _reason_families(columns: list[str], labels: dict[str, str]) -> dict[str, list[str]]:
     """Features that move together are explained together, else each hides the other's effect."""
     families: dict[str, list[str]] = {}
-    grouped = {"recency_days": "recency", "events_last_7d": "recency"}
-    grouped |= {c: "activity" for c in ("activity_trend", "events_last_30d", "events_prev_30d")}
+    grouped = _REASON_GROUPS
     for c in columns:
-        if c.startswith((RECENT_TOUCHPOINT_PREFIX, TOUCHPOINT_PREFIX)):
+        if c.startswith((RECENT_TOUCHPOINT_PREFIX, TOUCHPOINT_PREFIX, LAST_EVENTS_PREFIX)):
             key = "touchpoint:" + labels.get(c, c)
         else:
             key = grouped.get(c, c)
@@ -618,7 +810,8 @@ def _compare(template: str, v: str, t: str) -> str | None:
     # Values that print the same are no reason, whatever the model's split points say.
     if v == t:
         return None
-    return re.sub(r"(?<![\d.,])1 (session|event|day)s\b", r"1 \1", template.format(v=v, t=t))
+    text = template.format(v=v, t=t)
+    return re.sub(r"(?<![\d.,])1 ((?:[\w-]+ )?)(session|event|day)s\b", r"1 \1\2", text)
 
 
 def _reason_text(
@@ -633,19 +826,58 @@ def _reason_text(
         if usual is not None and not pd.isna(usual):
             return _compare("no visit for {v} days, usually every {t}", _num(v), _num(usual))
         return _compare("no visit for {v} days (typical customer: {t})", _num(v), _num(t))
+    if key == "days_between_last_sessions":
+        v, usual = row["days_between_last_sessions"], row.get("mean_days_between_sessions")
+        if usual is not None and not pd.isna(usual) and not pd.isna(v):
+            template = "{v} days between their last two sessions, usually {t}"
+            return _compare(template, _num(v), _num(usual))
     if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
         last, prev = row["events_last_30d"], row["events_prev_30d"]
         direction = "down" if last < prev else "up" if last > prev else "flat"
         template = f"activity {direction}: {{v}} events in the last 30 days, {{t}} in the 30 before"
         return _compare(template, _num(last), _num(prev))
+    if key == "sessions14" and "sessions_last_14d" in row:
+        usual = row.get("sessions_usual_14d")
+        if usual is None or pd.isna(usual):
+            return None
+        return _compare(
+            "{v} sessions in the last 14 days (usual: {t})",
+            _num(row["sessions_last_14d"]),
+            _num(usual),
+        )
+    if key == "mood":
+        n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
+        if n is not None and not pd.isna(n) and n > typical.get("negative_events_30d", 0):
+            return _compare(
+                "{v} negative-sentiment events in the last 30 days (typical customer: {t})",
+                _num(n),
+                _num(typical["negative_events_30d"]),
+            )
+        if s is not None and not pd.isna(s) and "sentiment_last_30d" in typical:
+            return _compare(
+                "average sentiment {v} in the last 30 days (typical customer: {t})",
+                f"{s:+.2f}",
+                f"{typical['sentiment_last_30d']:+.2f}",
+            )
+        return None
     if key.startswith("touchpoint:"):
         name = key.split(":", 1)[1]
         recent = [c for c in members if c.startswith(RECENT_TOUCHPOINT_PREFIX)]
         share = [c for c in members if c.startswith(TOUCHPOINT_PREFIX)]
         if recent and (not share or row[recent[0]] != typical[recent[0]]):
             c = recent[0]
+            usual = _usual_per_30d(row, share[0] if share else None, row[c])
+            if usual is not None:
+                template = f"{{v}} {name} in the last 30 days (usual: {{t}})"
+                return _compare(template, _num(row[c]), _num(usual))
             template = f"{{v}} {name} in the last 30 days (typical customer: {{t}})"
             return _compare(template, _num(row[c]), _num(typical[c]))
+        last = [c for c in members if c.startswith(LAST_EVENTS_PREFIX)]
+        if last and not share:
+            template = f"{{v}} {name} among their last 5 events (typical customer: {{t}})"
+            return _compare(template, _num(row[last[0]]), _num(typical[last[0]]))
+        if not share:
+            return None
         c = share[0]
         template = f"{name} is {{v}} of their events (typical customer: {{t}})"
         return _compare(template, _pct(row[c]), _pct(typical[c]))
@@ -669,6 +901,17 @@ def _reason_text(
     return _compare(
         f"{describe_feature(f, labels)}: {{v}} (typical customer: {{t}})", _num(v), _num(t)
     )
+
+
+def _usual_per_30d(row: dict, share_column: str | None, recent: float) -> float | None:
+    """The customer's own count of a touchpoint per 30 days before the last 30 days."""
+    if share_column is None or not {"event_count", "tenure_days"} <= set(row):
+        return None
+    earlier_days = row["tenure_days"] - 30
+    if pd.isna(earlier_days) or earlier_days < 14:
+        return None  # too new to have a usual
+    earlier = max(row[share_column] * row["event_count"] - recent, 0)
+    return round(earlier * 30 / earlier_days, 1)
 
 
 def _what_if(

@@ -117,13 +117,30 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_churn_list(args: argparse.Namespace) -> int:
-    """Write the retention team's churn-risk list as CSV or Parquet."""
-    from cjm.query import write_churn_list
+PSEUDONYM_KEY_ENV = "CJM_PSEUDONYM_KEY"
 
+
+def cmd_churn_list(args: argparse.Namespace) -> int:
+    """Write the retention team's churn-risk list as CSV or Parquet, or explain the model."""
+    from cjm.query import QueryError, explain_churn_model, write_churn_list
+
+    if args.explain:
+        _say(explain_churn_model(Path(args.db)))
+        if args.out is None:
+            return 0
+    if args.out is None:
+        raise QueryError("give --out FILE (.csv or .parquet), or --explain")
+    key = None
+    if args.pseudonymise:
+        # The key is read here, at the edge, and handed down as bytes.
+        text = args.pseudonym_key or os.environ.get(PSEUDONYM_KEY_ENV)
+        if not text:
+            raise QueryError(f"--pseudonymise needs --pseudonym-key or {PSEUDONYM_KEY_ENV} set")
+        key = text.encode("utf-8")
     out = Path(args.out)
-    rows = write_churn_list(Path(args.db), out, top=args.top, tiers=args.tier)
-    _say(f"Wrote {rows:,} customers, riskiest first, to {out}")
+    rows = write_churn_list(Path(args.db), out, top=args.top, tiers=args.tier, pseudonym_key=key)
+    ids = " with pseudonymised ids" if key else ""
+    _say(f"Wrote {rows:,} customers{ids}, highest priority first, to {out}")
     return 0
 
 
@@ -307,10 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     paths.set_defaults(func=cmd_paths)
 
     churn = sub.add_parser("churn-list", help="write the ranked churn-risk list")
-    churn.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    churn.add_argument("--out", help="output file, .csv or .parquet")
     churn.add_argument("--top", type=int, help="only the N riskiest customers")
     churn.add_argument(
         "--tier", action="append", choices=["high", "medium", "low"], help="only these tiers"
+    )
+    churn.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help=f"replace customer ids by a keyed HMAC (key: --pseudonym-key or ${PSEUDONYM_KEY_ENV})",
+    )
+    churn.add_argument("--pseudonym-key", help=f"HMAC key (default: ${PSEUDONYM_KEY_ENV})")
+    churn.add_argument(
+        "--explain", action="store_true", help="print the churn model card and its metrics"
     )
     churn.add_argument("--db", default=str(DEFAULT_DB))
     churn.set_defaults(func=cmd_churn_list)

@@ -103,7 +103,7 @@ class ChurnSettings(_Strict):
     exit_touchpoints: tuple[str, ...] = ()
     # Risk scores are the chance of churning within this many days.
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 30
-    training_cutoffs: Annotated[int, Field(ge=1, le=24)] = 4
+    training_cutoffs: Annotated[int, Field(ge=1, le=52)] = 8
 
     @field_validator("inactivity_days")
     @classmethod

@@ -1,32 +1,59 @@
-"""Touchpoint sequences that precede churn: n-grams of each customer's last events, with lift.
+"""Touchpoint sequences that precede churn: sequences in each customer's last events, with lift.
 
 For every customer, take their last `last_n` events (for churners: the last ones strictly before
-churned_at, so an exit touchpoint itself is not part of its own precursor), and every contiguous
-run of min_length..max_length touchpoints in them ('a > b > c'). A pattern's churn rate is the share
-of customers having it who churned; lift divides that by the churn rate of all customers with at
-least min_length such events (the customers who could have any pattern). Each pattern is tested
-for over-representation of churners (one-sided Fisher exact test, i.e. hypergeometric tail) and
-p-values are adjusted for the number of patterns tested (Benjamini-Hochberg). Kept: q <= max_q
-and lift >= min_lift (a practically relevant rise, not just a significant one).
+churned_at, so an exit touchpoint itself is not part of its own precursor; for retained customers:
+their last events so far, the same point in their journey), and in them every sequence of
+min_length..max_length touchpoints, both contiguous ('a > b > c': directly one after the other)
+and with gaps ('a ... b ... c': in this order, other events allowed between). A pattern's churn
+rate is the share of customers having it who churned, with a 95% Wilson interval; lift divides
+rate and interval by the churn rate of all customers with at least min_length such events (the
+customers who could have any pattern). Each pattern is tested for over-representation of churners
+(one-sided Fisher exact test, i.e. hypergeometric tail) and p-values are adjusted for the number of
+patterns tested (Benjamini-Hochberg). Kept: q <= max_q and lift >= min_lift (a practically
+relevant rise, not just a significant one), and only closed patterns: a pattern found in exactly
+the same customers as a longer (or contiguous) one that contains it says nothing more. Ranked by
+the lower end of the lift interval, so a rare pattern's lucky 100% does not outrank a pattern that
+is both strong and common.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from itertools import combinations
+
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom
+from scipy.stats import hypergeom, norm
 
 PATTERN_COLUMNS = [
     "pattern",
     "length",
+    "is_contiguous",
     "customer_count",
     "churned_count",
     "churn_rate",
+    "churn_rate_low",
+    "churn_rate_high",
     "lift",
+    "lift_low",
+    "lift_high",
     "p_value",
     "q_value",
 ]
+CONTIGUOUS, GAPPED = " > ", " ... "
+CONFIDENCE = 0.95
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, confidence: float = CONFIDENCE):
+    """Wilson score interval of the proportions k/n (arrays); good at small n and near 0 or 1."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
@@ -52,14 +79,25 @@ def churn_patterns(
     min_customers: int = 5,
     max_q: float = 0.05,
     min_lift: float = 1.1,
+    retained_until: datetime | None = None,
 ) -> pd.DataFrame:
-    """Significant churn-precursor sequences, ranked by lift then customer count."""
+    """Significant churn-precursor sequences, ranked by the lower end of their lift interval.
+
+    retained_until: look at customers who are not churned only up to this time (the state time
+    minus the inactivity threshold), so they are known to have come back after the events that
+    are compared; without it a churner not yet detected (silent for less than the threshold) would
+    count as retained, with their precursors. Default: all their events.
+    """
     if not 1 <= min_length <= max_length <= last_n:
         raise ValueError("need 1 <= min_length <= max_length <= last_n")
     state = churn_state[["customer_id", "is_churned", "churned_at"]].copy()
     state["customer_id"] = state["customer_id"].astype(str)
     state["is_churned"] = state["is_churned"].astype(bool)
     state["churned_at"] = pd.to_datetime(state["churned_at"], utc=True)
+    # The tail of a churner ends before churned_at; of a retained customer before retained_until.
+    state["tail_end"] = state["churned_at"].where(state["is_churned"])
+    if retained_until is not None:
+        state.loc[~state["is_churned"], "tail_end"] = pd.Timestamp(retained_until)
     view = "_cjm_patterns_churn_state"
     con.register(view, state)
     try:
@@ -68,7 +106,13 @@ def churn_patterns(
         con.unregister(view)
     n_customers, n_churned = population
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in PATTERN_COLUMNS}).astype(
-        {"pattern": str, "length": "int64", "customer_count": "int64", "churned_count": "int64"}
+        {
+            "pattern": str,
+            "length": "int64",
+            "is_contiguous": bool,
+            "customer_count": "int64",
+            "churned_count": "int64",
+        }
     )
     counts = counts[counts["customer_count"] >= min_customers]
     if counts.empty or n_churned == 0 or n_customers == 0:
@@ -77,6 +121,9 @@ def churn_patterns(
     out = counts.copy()
     out["churn_rate"] = out["churned_count"] / out["customer_count"]
     out["lift"] = out["churn_rate"] / overall
+    low, high = wilson_interval(out["churned_count"], out["customer_count"])
+    out["churn_rate_low"], out["churn_rate_high"] = low, high
+    out["lift_low"], out["lift_high"] = low / overall, high / overall
     # P(at least this many churners among the pattern's customers) when churn ignores the pattern.
     out["p_value"] = hypergeom.sf(
         out["churned_count"] - 1, n_customers, n_churned, out["customer_count"]
@@ -84,25 +131,85 @@ def churn_patterns(
     out["q_value"] = benjamini_hochberg(out["p_value"].to_numpy())
     # With many customers a 0.2% lift is "significant" yet useless: both filters apply.
     out = out[(out["q_value"] <= max_q) & (out["lift"] >= min_lift)]
+    out = _closed(out)
     out = out.sort_values(
-        ["lift", "customer_count", "length", "pattern"],
-        ascending=[False, False, True, True],
+        ["lift_low", "customer_count", "length", "is_contiguous", "pattern"],
+        ascending=[False, False, True, False, True],
         kind="stable",
     )
     return out[PATTERN_COLUMNS].reset_index(drop=True)
+
+
+def _tokens(pattern: str) -> list[str]:
+    return pattern.replace(GAPPED, CONTIGUOUS).split(CONTIGUOUS)
+
+
+def _contains(longer: list[str], shorter: list[str]) -> bool:
+    """shorter occurs in longer as a subsequence (order kept, gaps allowed)."""
+    it = iter(longer)
+    return all(token in it for token in shorter)
+
+
+def _closed(patterns: pd.DataFrame) -> pd.DataFrame:
+    """Drop a pattern when one that contains it has exactly the same customers and churners.
+
+    'a ... b' held by the same customers as 'a > b', or 'b > c' by the same as 'a > b > c', adds
+    nothing; equal counts of a containing pattern mean the same customer set (it is a subset).
+    """
+    keep = np.ones(len(patterns), dtype=bool)
+    rows = patterns.reset_index(drop=True)
+    for _, group in rows.groupby(["customer_count", "churned_count"], sort=False):
+        if len(group) < 2:
+            continue
+        items = [
+            (i, _tokens(p), bool(c))
+            for i, p, c in zip(group.index, group["pattern"], group["is_contiguous"], strict=True)
+        ]
+        for i, tokens, contiguous in items:
+            for j, other, other_contiguous in items:
+                if i == j:
+                    continue
+                more_specific = len(other) > len(tokens) or (
+                    len(other) == len(tokens) and other_contiguous and not contiguous
+                )
+                if more_specific and _contains(other, tokens):
+                    keep[i] = False
+                    break
+    return rows[keep]
 
 
 def _pattern_counts(
     con: duckdb.DuckDBPyConnection, view: str, min_length: int, max_length: int, last_n: int
 ) -> tuple[pd.DataFrame, tuple[int, int]]:
     """Per pattern: customers having it and churners among them; and the population sizes."""
+    # Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
+    # gapped patterns, all subsequences (the events between may be anything).
+    rows = []
+    for k in range(min_length, max_length + 1):
+        for idx in combinations(range(1, last_n + 1), k):
+            contiguous = idx[-1] - idx[0] == k - 1
+            rows.append((k, contiguous, list(idx), idx[-1]))
+            if contiguous:
+                rows.append((k, False, list(idx), idx[-1]))
+    positions = pd.DataFrame(rows, columns=["gram_length", "is_contiguous", "idx", "last_position"])
+    name = "_cjm_pattern_positions"
+    con.register(name, positions)
+    try:
+        return _pattern_query(con, view, name, min_length, last_n)
+    finally:
+        con.unregister(name)
+
+
+def _pattern_query(
+    con: duckdb.DuckDBPyConnection, view: str, positions: str, min_length: int, last_n: int
+) -> tuple[pd.DataFrame, tuple[int, int]]:
     sql = f"""
         with ev as (
             select e.customer_id, e.touchpoint, e.event_time, e.event_index, e.event_id,
                    s.is_churned
             from events e join {view} s on s.customer_id = e.customer_id
             where e.touchpoint is not null
-              and (not s.is_churned or s.churned_at is null or e.event_time < s.churned_at)
+              and (s.tail_end is null or e.event_time < s.tail_end)
         ), tail as (
             select *, row_number() over (
                 partition by customer_id order by event_time desc, event_index desc, event_id desc
@@ -114,19 +221,20 @@ def _pattern_counts(
                 select customer_id, any_value(is_churned) as is_churned
                 from tail group by customer_id having count(*) >= {int(min_length)}
             )
-        ), grams as (
-            select customer_id, is_churned, list(touchpoint) over (
-                partition by customer_id order by back desc
-                rows between current row and {int(max_length) - 1} following
-            ) as seq
-            from tail
+        ), tails as (
+            select customer_id, any_value(is_churned) as is_churned,
+                   list(touchpoint order by back desc) as seq
+            from tail group by customer_id
         ), expanded as (
-            select distinct customer_id, is_churned, gram_length,
-                   array_to_string(list_slice(seq, 1, gram_length), ' > ') as pattern
-            from grams, range({int(min_length)}, {int(max_length) + 1}) as r(gram_length)
-            where len(seq) >= gram_length
+            select distinct t.customer_id, t.is_churned, k.gram_length, k.is_contiguous,
+                   case when k.is_contiguous
+                       then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
+                       else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
+                   end as pattern
+            from tails t join {positions} k on len(t.seq) >= k.last_position
         ), counts as (
             select pattern, any_value(gram_length)::bigint as length,
+                   any_value(is_contiguous) as is_contiguous,
                    count(*)::bigint as customer_count,
                    count(*) filter (where is_churned)::bigint as churned_count
             from expanded group by pattern
@@ -140,5 +248,76 @@ def _pattern_counts(
         (int(df["n_customers"].iloc[0]), int(df["n_churned"].iloc[0])) if len(df) else (0, 0)
     )
     counts = df.dropna(subset=["pattern"]).drop(columns=["n_customers", "n_churned"])
-    counts = counts.astype({"length": "int64", "customer_count": "int64", "churned_count": "int64"})
+    counts = counts.astype(
+        {
+            "length": "int64",
+            "is_contiguous": bool,
+            "customer_count": "int64",
+            "churned_count": "int64",
+        }
+    )
     return counts.reset_index(drop=True), population
+
+
+def pattern_regex(pattern: str) -> str:
+    """RE2 regex matching a pattern inside ' > a > b > ' (a tail joined with separators)."""
+    gapped = GAPPED in pattern
+    tokens = [re.escape(t) for t in _tokens(pattern)]
+    between = " > (?:.* > )?" if gapped else " > "
+    return " > " + between.join(tokens) + " > "
+
+
+def customer_patterns(
+    con: duckdb.DuckDBPyConnection,
+    customers: pd.Series,
+    patterns: pd.DataFrame,
+    as_of: datetime,
+    last_n: int = 6,
+) -> pd.DataFrame:
+    """For each given customer whose last `last_n` events (at or before as_of) hold one of the
+    patterns: the highest-ranked one (customer_id, pattern, lift)."""
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series(dtype=str), "pattern": pd.Series(dtype=str), "lift": []}
+    )
+    if patterns.empty or customers.empty:
+        return empty
+    ranked = patterns.reset_index(drop=True)
+    table = pd.DataFrame(
+        {
+            "pattern_rank": range(len(ranked)),
+            "pattern": ranked["pattern"],
+            "lift": ranked["lift"].astype(float),
+            "regex": ranked["pattern"].map(pattern_regex),
+        }
+    )
+    who = pd.DataFrame({"customer_id": customers.astype(str).unique()})
+    con.register("_cjm_pattern_table", table)
+    con.register("_cjm_pattern_customers", who)
+    try:
+        df = con.execute(
+            f"""
+            with tail as (
+                select e.customer_id, e.touchpoint, row_number() over (
+                    partition by e.customer_id
+                    order by e.event_time desc, e.event_index desc, e.event_id desc
+                ) as back
+                from events e join _cjm_pattern_customers c on c.customer_id = e.customer_id
+                where e.event_time <= $as_of and e.touchpoint is not null
+                qualify back <= {int(last_n)}
+            ), tails as (
+                select customer_id,
+                       ' > ' || string_agg(touchpoint, ' > ' order by back desc) || ' > ' as seq
+                from tail group by customer_id
+            )
+            select t.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
+                   arg_min(p.lift, p.pattern_rank) as lift
+            from tails t join _cjm_pattern_table p on regexp_matches(t.seq, p.regex)
+            group by t.customer_id order by t.customer_id
+            """,
+            {"as_of": as_of},
+        ).df()
+    finally:
+        con.unregister("_cjm_pattern_table")
+        con.unregister("_cjm_pattern_customers")
+    df["customer_id"] = df["customer_id"].astype(str)
+    return df

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
+import json
 from pathlib import Path
 
 import duckdb
@@ -42,30 +45,65 @@ def run_query(db_path: Path, sql: str) -> pd.DataFrame:
         con.close()
 
 
+# The list's order: what to act on first. Tier, then the revenue the risk puts in play, then risk.
+PRIORITY_ORDER = (
+    "case r.risk_tier when 'high' then 0 when 'medium' then 1 else 2 end, "
+    "r.value_at_risk desc nulls last, r.risk_score desc, r.customer_id"
+)
+
+
+def pseudonymise(customer_ids: pd.Series, key: bytes) -> pd.Series:
+    """Keyed HMAC-SHA256 of each id (first 16 hex digits): stable for one key, not reversible
+    without it, so lists from several runs can be matched while the ids stay private."""
+    if not key:
+        raise QueryError("pseudonymising needs a non-empty key")
+    return customer_ids.astype(str).map(
+        lambda v: hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+    )
+
+
 def write_churn_list(
-    db_path: Path, out: Path, top: int | None = None, tiers: list[str] | None = None
+    db_path: Path,
+    out: Path,
+    top: int | None = None,
+    tiers: list[str] | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> int:
-    """Write churn_risk, riskiest first, to CSV or Parquet by the file extension."""
+    """Write the churn-risk list in priority order to CSV or Parquet by the file extension.
+
+    pseudonym_key: replace customer ids by their keyed HMAC (see pseudonymise).
+    """
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise QueryError(f"{out}: use a .csv or .parquet file name")
     con = open_published(db_path)
     try:
-        sql = "select * from churn_risk"
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        if "churn_risk" not in tables:
+            raise QueryError(f"{db_path}: has no churn_risk table; re-run `cjm run`")
+        persona = (
+            "(select p.name from personas p where p.persona_id = r.persona_id)"
+            if "personas" in tables
+            else "null::varchar"
+        )
+        sql = f"""
+            select row_number() over (order by {PRIORITY_ORDER}) as priority, r.*,
+                   {persona} as persona_name
+            from churn_risk r
+        """
         params: list = []
         if tiers:
-            sql += " where risk_tier in (select unnest(?::varchar[]))"
+            sql += " where r.risk_tier in (select unnest(?::varchar[]))"
             params.append(list(tiers))
-        sql += " order by risk_score desc, customer_id"
+        sql += f" order by {PRIORITY_ORDER}"
         if top is not None:
             sql += " limit ?"
             params.append(int(top))
-        try:
-            frame = con.execute(sql, params).df()
-        except duckdb.CatalogException:
-            raise QueryError(f"{db_path}: has no churn_risk table; re-run `cjm run`") from None
+        frame = con.execute(sql, params).df()
     finally:
         con.close()
+    if pseudonym_key is not None:
+        frame["customer_id"] = pseudonymise(frame["customer_id"], pseudonym_key)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         # Text always quoted: a bare carriage return in a value would otherwise split the row.
@@ -95,3 +133,63 @@ def _is_time(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series) or isinstance(
         series.dtype, pd.DatetimeTZDtype
     )
+
+
+def explain_churn_model(db_path: Path) -> str:
+    """The churn model card in plain text: definition, features, training window, metrics and
+    calibration, as the published database holds them."""
+    con = open_published(db_path)
+    try:
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        if "churn_model_card" not in tables:
+            raise QueryError(f"{db_path}: has no churn_model_card table; re-run `cjm run`")
+        card = {
+            item: json.loads(value)
+            for item, value in con.execute("select item, value from churn_model_card").fetchall()
+        }
+        metrics = con.execute("select * from churn_model_metrics").df()
+        calibration = (
+            con.execute("select * from churn_model_calibration order by model, bin").df()
+            if "churn_model_calibration" in tables
+            else pd.DataFrame()
+        )
+    finally:
+        con.close()
+    lines = [f"Churn model: {card.get('status')}"]
+    if card.get("reason"):
+        lines.append(f"  note: {card['reason']}")
+    definition = card.get("definition") or {}
+    if definition:
+        lines.append(f"Definition: {definition.get('note')}")
+        lines.append(
+            f"Risk score: chance of counting as churned {definition.get('horizon_days')} days "
+            "after the scoring time"
+        )
+    lines.append(f"Scored at: {card.get('scored_at')}")
+    cutoffs = card.get("cutoffs") or []
+    if cutoffs:
+        lines.append(
+            f"Training window: {len(cutoffs)} cutoffs from {cutoffs[0]} to {cutoffs[-1]}; "
+            f"holdout cutoff {card.get('holdout_cutoff')}"
+        )
+    if card.get("estimator"):
+        lines.append(f"Estimator: {card['estimator']}")
+        lines.append(f"Training rows: {card.get('training_sample')}")
+    for warning in card.get("warnings") or []:
+        lines.append(f"Warning: {warning}")
+    columns = ["model", "roc_auc", "pr_auc", "precision_at_top10pct", "brier", "n_holdout"]
+    lines += [
+        "",
+        "Forward holdout metrics:",
+        metrics.reindex(columns=columns).to_string(index=False),
+    ]
+    if len(calibration):
+        cal = calibration[
+            ["model", "bin_low", "bin_high", "mean_predicted", "observed_rate", "count"]
+        ]
+        lines += ["", "Calibration (holdout):", cal.to_string(index=False)]
+    descriptions = card.get("feature_descriptions") or {}
+    if descriptions:
+        lines += ["", f"Features ({len(descriptions)}):"]
+        lines += [f"  {name}: {text}" for name, text in descriptions.items()]
+    return "\n".join(lines)

@@ -201,6 +201,17 @@ ENTRY_CUSTOMER = {
     "review_posted": 0.3,
     "referral": 0.2,
 }
+# Customers on their way out contact support more: in the weeks before churning, a growing share
+# of their sessions start from these entries (at most UNHAPPY_MAX_SHARE, on the last day).
+ENTRY_UNHAPPY = {
+    "support_chat": 3,
+    "ticket": 2,
+    "complaint": 1.5,
+    "refund_request": 0.5,
+    "product_view": 0.5,
+    "app_open": 0.5,
+}
+UNHAPPY_MAX_SHARE = 0.6
 MAX_SESSION_EVENTS = 14
 
 # Local hour-of-day profile of session starts per session channel.
@@ -256,7 +267,11 @@ PAYMENT_TROUBLE_SHARE = 0.12
 PAYMENT_ERROR_RATE = (0.005, 0.8)  # chance a purchase attempt fails: other customers, troubled
 PRECURSOR_SHARE = 0.85  # churners that show a precursor sequence before leaving
 NOISE_PRECURSOR_SHARE = 0.03  # non-churners that show one anyway
-FADE_DAYS = 21
+# Churners disengage over weeks, not days: sessions thin out (and support contacts and bad moods
+# rise) over the FADE_DAYS before the churn date, so churn within a month is foreseeable from the
+# behaviour before it, as with real customers. Churners have at least MIN_CHURN_TENURE_DAYS.
+FADE_DAYS = 56
+MIN_CHURN_TENURE_DAYS = 21
 MIN_SESSION_GAP_S = 2 * 3600
 MAX_STEP_S = 600
 DAY_S = 86_400
@@ -537,7 +552,7 @@ def _draw_customers(customers: int, window: _Window, rng: np.random.Generator) -
     churn_rate = np.array([t.churn_rate for t in CUSTOMER_TYPES])[type_idx]
     # A broken checkout drives customers away: the pain point shows up in churn too.
     churn_rate = np.minimum(churn_rate * np.where(trouble, 2.5, 1.0), 0.95)
-    lo = np.where(is_new, first_day, 0) + FADE_DAYS
+    lo = np.where(is_new, first_day, 0) + MIN_CHURN_TENURE_DAYS
     hi = window.days + window.horizon_days
     is_churner = ~visitor & (rng.random(n) < churn_rate) & (lo < hi)
     churn_day = np.where(is_churner, rng.integers(lo, np.maximum(lo + 1, hi)), -1)
@@ -755,7 +770,8 @@ def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
     anonymous = np.array([tp in ANONYMOUS_TOUCHPOINTS for tp in TOUCHPOINTS])
     prospect = np.array([ENTRY_PROSPECT.get(tp, 0.0) for tp in TOUCHPOINTS])
     customer = np.array([ENTRY_CUSTOMER.get(tp, 0.0) for tp in TOUCHPOINTS])
-    entry_base = np.stack([prospect * anonymous, prospect, customer])
+    unhappy = np.array([ENTRY_UNHAPPY.get(tp, 0.0) for tp in TOUCHPOINTS])
+    entry_base = np.stack([prospect * anonymous, prospect, customer, unhappy])
 
     trans = np.zeros((n_types, n_chan, N_TP, N_TP + 1))
     entry = np.zeros((n_types, len(entry_base), n_chan, N_TP))
@@ -793,6 +809,13 @@ def _fill_sessions(
     anon = kind[rows] == ANONYMOUS
     # Browsing anonymously, signing up, then coming back as a customer (retention entries).
     phase = np.where(anon, 0, np.where(s["link"].to_numpy()[rows] == TP["signup"], 1, 2))
+    # Churners' sessions in the fade window start from a support entry more and more often.
+    to_churn = cust["churn_day"].to_numpy()[c] - s["day"].to_numpy()[rows]
+    closeness = np.where(
+        cust["is_churner"].to_numpy()[c], np.clip(1 - to_churn / FADE_DAYS, 0, 1), 0.0
+    )
+    unhappy = (phase == 2) & (rng.random(len(rows)) < UNHAPPY_MAX_SHARE * closeness)
+    phase = np.where(unhappy, 3, phase)
     error_rate = np.where(cust["trouble"].to_numpy(), PAYMENT_ERROR_RATE[1], PAYMENT_ERROR_RATE[0])
     error_rate = error_rate[c]
     anon_ok = np.zeros(N_TP + 1, dtype=bool)

@@ -6,7 +6,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -201,14 +201,19 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             ).fetchall()
         }
         risk = result.churn_risk[result.churn_risk["customer_id"].isin(known)]
-        write_table(con, "churn_risk", risk.reset_index(drop=True))
-        write_table(con, "churn_model_metrics", result.metrics)
-        write_table(con, "churn_model_card", _card_frame(result.model_card))
         if progress:
             progress("finding churn patterns")
         state = con.execute("select * from customer_churn_state").df()
-        found = patterns.churn_patterns(con, state)
+        found = patterns.churn_patterns(con, state, retained_until=_retained_until(con, result))
         write_table(con, "churn_patterns", found)
+        if len(risk):
+            scored_at = risk["scored_at"].iloc[0].to_pydatetime()
+            matches = patterns.customer_patterns(con, risk["customer_id"], found, scored_at)
+            risk = churn.add_pattern_reasons(risk, matches)
+        write_table(con, "churn_risk", risk.reset_index(drop=True))
+        write_table(con, "churn_model_metrics", result.metrics)
+        write_table(con, "churn_model_calibration", result.calibration)
+        write_table(con, "churn_model_card", _card_frame(result.model_card))
         flagged = int((risk["risk_tier"] == "high").sum()) if len(risk) else 0
         notes = (
             []
@@ -263,6 +268,14 @@ def track_transition_changes(
             "counts": {"significant_transition_changes": int(found["is_significant"].sum())},
             "notes": notes,
         }
+
+
+def _retained_until(con, result: churn.ChurnResult) -> datetime | None:
+    """Customers still active are compared up to the log end minus the inactivity threshold."""
+    end = con.execute("select max(event_time) from events").fetchall()[0][0]
+    if end is None or result.definition is None:
+        return None
+    return end - timedelta(days=result.definition.inactivity_days)
 
 
 def _card_frame(card: dict) -> pd.DataFrame:

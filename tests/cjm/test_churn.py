@@ -19,12 +19,12 @@ from cjm.churn import (
     score_churn,
     training_cutoffs,
 )
+from cjm.churn_features import last_event_labels
 from cjm.config import ChurnSettings
 from cjm.db import connect
 from cjm.features import (
     MAX_CHANNELS,
     MAX_TOUCHPOINTS,
-    customer_features,
     top_values,
     vocabulary_labels,
 )
@@ -167,13 +167,18 @@ def test_auto_inactivity_is_the_90th_percentile_of_session_gaps():
     assert "cancel" in fixed.note
 
 
-def test_training_cutoffs_are_a_horizon_apart_and_leave_history():
+def test_training_cutoffs_are_weekly_and_leave_history():
     cutoffs = training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 4)
-    # 01-01 itself would have no history; at least half a horizon (15 days) is needed
-    assert cutoffs == [day("2024-01-31"), day("2024-03-01"), day("2024-03-31")]
-    assert training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 2) == cutoffs[1:]
+    # latest a horizon before the end, then a week apart
+    assert cutoffs == [day("2024-03-10"), day("2024-03-17"), day("2024-03-24"), day("2024-03-31")]
+    assert training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 2) == cutoffs[2:]
+    # none earlier than half a horizon (15 days) after the start: there is no history yet
+    many = training_cutoffs(day("2024-01-01"), day("2024-04-30"), 30, 52)
+    assert many[0] == day("2024-01-21") and len(many) == 11
     assert training_cutoffs(day("2024-01-01"), day("2024-02-15"), 30, 4) == [day("2024-01-16")]
     assert training_cutoffs(day("2024-01-01"), day("2024-02-14"), 30, 4) == []
+    # long horizons: a quarter horizon apart
+    assert churn_module.cutoff_step_days(90) == 22 and churn_module.cutoff_step_days(3) == 3
 
 
 def synthetic_log(n=600, days=240, seed=0):
@@ -243,8 +248,41 @@ def test_model_beats_recency_on_a_forward_holdout(scored):
     assert 0 < model["brier"] < 0.25
     assert model["n_holdout"] > 0 and model["positives"] > 0 and model["n_train"] > 0
     assert result.model_card["status"] == "trained"
-    assert len(result.cutoffs) == 4
+    assert len(result.cutoffs) == ChurnSettings().training_cutoffs
     assert result.model_card["holdout_cutoff"] == result.cutoffs[-1].isoformat()
+    # the probability-alive baseline is scored too, and the model beats it
+    bgnbd = metrics.loc["bgnbd_baseline"]
+    assert 0.5 < bgnbd["roc_auc"] < model["roc_auc"]
+    # strict forward holdout: only cutoffs a full horizon before the holdout cutoff train it
+    horizon = timedelta(days=result.definition.horizon_days)
+    earlier = [c for c in result.cutoffs if c + horizon <= result.cutoffs[-1]]
+    assert 0 < model["n_train"] < len(earlier) * 600
+
+
+def test_calibration_table_per_model(scored):
+    _, result = scored
+    cal = result.calibration
+    assert list(cal.columns) == churn_module.CALIBRATION_COLUMNS
+    assert set(cal["model"]) == set(churn_module.MODELS)
+    n_holdout = int(result.metrics["n_holdout"].iloc[0])
+    assert (cal.groupby("model")["count"].sum() == n_holdout).all()
+    assert (
+        (cal["mean_predicted"] >= cal["bin_low"]) & (cal["mean_predicted"] <= cal["bin_high"])
+    ).all()
+    model = cal[cal["model"] == "churn_model"]
+    # calibrated: where it predicts much, it observes much (count-weighted gap is small)
+    gap = (model["mean_predicted"] - model["observed_rate"]).abs()
+    assert (gap * model["count"]).sum() / model["count"].sum() < 0.1
+
+
+def test_calibration_table_hand_example():
+    y = np.array([0, 0, 1, 1, 1])
+    p = np.array([0.05, 0.15, 0.12, 0.95, 1.0])
+    cal = churn_module.calibration_table("m", y, p).set_index("bin")
+    assert list(cal.index) == [0, 1, 9]
+    assert cal.loc[1, "count"] == 2 and cal.loc[1, "observed_rate"] == 0.5
+    assert cal.loc[1, "mean_predicted"] == pytest.approx(0.135)
+    assert cal.loc[9, "count"] == 2 and cal.loc[9, "observed_rate"] == 1.0
 
 
 def test_scores_only_active_customers_with_ranked_tiers_and_reasons(scored):
@@ -273,7 +311,7 @@ def test_model_card_is_json_and_says_what_was_done(scored):
     assert card["definition"]["inactivity_source"] == "auto"
     assert "recency_days" in card["features"] and "tp30_complaint" in card["features"]
     assert card["feature_descriptions"]["tp30_complaint"].count("complaint") == 1
-    assert len(card["metrics"]) == 2
+    assert len(card["metrics"]) == 3
     assert card["tier_thresholds"]["high"] > card["tier_thresholds"]["medium"]
 
 
@@ -395,9 +433,9 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     monkeypatch.setattr(churn_module, "REASON_SAMPLE", sample_rows)
     touchpoints = top_values(con, "touchpoint", result.cutoffs[-1], MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", result.cutoffs[-1], MAX_CHANNELS)
-    features = customer_features(con, None, touchpoints, channels)
+    features = churn_module.model_features(con, None, touchpoints, channels, "UTC", 30)
     X = features[result.model_card["features"]].astype(float).iloc[:150]
-    labels = vocabulary_labels(touchpoints, channels)
+    labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
     typical, families = X.median(), [["recency_days"], ["tp30_complaint", "tp_complaint"]]
     base = result.pipeline.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(  # rows already typical are skipped, their effect is exactly 0
@@ -420,3 +458,34 @@ def test_training_rows_are_a_bounded_reproducible_sample(monkeypatch):
     assert (first.metrics["n_train"] <= 500).all()
     pd.testing.assert_frame_equal(first.churn_risk, again.churn_risk)
     pd.testing.assert_frame_equal(first.metrics, again.metrics)
+
+
+def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
+    """Point-in-time: rewrite, delete and add events after the cutoff; every model feature (and
+    the BG/NBD inputs) at the cutoff stays the same, while features at the log end do change."""
+    con = connect()
+    load_events(con, synthetic_log(n=120, days=120, seed=3))
+    cutoff = day("2024-03-01")
+    touchpoints = top_values(con, "touchpoint", cutoff, MAX_TOUCHPOINTS)
+    channels = top_values(con, "channel", cutoff, MAX_CHANNELS)
+    before = churn_module.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    summary = churn_module.activity_summary(con, cutoff)
+    end_before = churn_module.model_features(con, None, touchpoints, channels, "UTC")
+    later = "event_time > ?"
+    con.execute(
+        f"update events set touchpoint = 'complaint', sentiment = -1 where {later}", [cutoff]
+    )
+    con.execute(f"delete from events where {later} and customer_id in ('1', '2', '3')", [cutoff])
+    con.execute(
+        "insert into events (event_id, customer_id, event_time, touchpoint, session_id, "
+        "event_index) values ('x1', '0', ?, 'purchase', 'late', 999), "
+        "('x2', 'newcomer', ?, 'visit', 'late2', 1)",
+        [cutoff + timedelta(seconds=1), cutoff + timedelta(days=2)],
+    )
+    after = churn_module.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    pd.testing.assert_frame_equal(before, after)
+    pd.testing.assert_frame_equal(summary, churn_module.activity_summary(con, cutoff))
+    assert len(before) > 50 and before["tp30_complaint"].sum() > 0
+    assert before["bgnbd_p_quiet"].between(0, 1).all()
+    end_after = churn_module.model_features(con, None, touchpoints, channels, "UTC")
+    assert not end_before.equals(end_after)

@@ -52,15 +52,59 @@ def test_query_csv_output_is_parseable(published, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_churn_list_is_sorted_riskiest_first(published, tmp_path, suffix):
+def test_churn_list_is_sorted_by_priority(published, tmp_path, suffix):
     out = tmp_path / f"list{suffix}"
     assert main(["churn-list", "--out", str(out), "--top", "20", "--db", str(published)]) == 0
     frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert 0 < len(frame) <= 20
-    assert frame["risk_score"].is_monotonic_decreasing
+    assert list(frame["priority"]) == list(range(1, len(frame) + 1))
+    # high tier first, and within a tier the most revenue at risk first
+    tiers = frame["risk_tier"].map({"high": 0, "medium": 1, "low": 2})
+    assert tiers.is_monotonic_increasing
+    for _, group in frame.groupby("risk_tier"):
+        assert group["value_at_risk"].is_monotonic_decreasing
     assert frame["risk_score"].between(0, 1).all()
     assert frame["reasons"].str.len().gt(0).all()
-    assert {"customer_id", "risk_tier", "persona_id", "last_seen_at", "scored_at"} <= set(frame)
+    assert frame["value_at_risk"].le(frame["revenue"] + 1e-9).all()
+    expected = {"customer_id", "risk_tier", "persona_id", "persona_name", "last_seen_at"}
+    assert expected | {"scored_at", "last_touchpoint", "last_channel"} <= set(frame)
+    assert frame["persona_name"].notna().all() and frame["last_touchpoint"].notna().all()
+
+
+def test_churn_list_tiers_and_pseudonymised_ids(published, tmp_path, monkeypatch, capsys):
+    plain, hidden = tmp_path / "plain.csv", tmp_path / "hidden.csv"
+    args = ["churn-list", "--tier", "high", "--db", str(published)]
+    assert main([*args, "--out", str(plain)]) == 0
+    monkeypatch.setenv("CJM_PSEUDONYM_KEY", "team-secret")
+    assert main([*args, "--out", str(hidden), "--pseudonymise"]) == 0
+    a, b = pd.read_csv(plain), pd.read_csv(hidden)
+    assert len(a) > 0 and (a["risk_tier"] == "high").all()
+    assert list(b["priority"]) == list(a["priority"])
+    assert b["customer_id"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert not set(a["customer_id"]) & set(b["customer_id"])
+    # keyed: the same key gives the same pseudonyms, another key others
+    import hashlib
+    import hmac
+
+    first = hmac.new(b"team-secret", a["customer_id"][0].encode(), hashlib.sha256).hexdigest()
+    assert b["customer_id"][0] == first[:16]
+    other = tmp_path / "other.csv"
+    assert main([*args, "--out", str(other), "--pseudonymise", "--pseudonym-key", "x"]) == 0
+    assert pd.read_csv(other)["customer_id"][0] != b["customer_id"][0]
+    monkeypatch.delenv("CJM_PSEUDONYM_KEY")
+    capsys.readouterr()
+    assert main([*args, "--out", str(other), "--pseudonymise"]) == 2
+    assert "CJM_PSEUDONYM_KEY" in capsys.readouterr().err
+
+
+def test_churn_list_explain_prints_the_model_card(published, capsys):
+    assert main(["churn-list", "--explain", "--db", str(published)]) == 0
+    text = capsys.readouterr().out
+    assert "Churn model: trained" in text and "Training window:" in text
+    for model in ("churn_model", "recency_baseline", "bgnbd_baseline"):
+        assert model in text
+    assert "Calibration (holdout):" in text and "recency_ratio:" in text
+    assert main(["churn-list", "--db", str(published)]) == 2
 
 
 def test_churn_list_rejects_unknown_extension(published, tmp_path, capsys):

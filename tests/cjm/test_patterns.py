@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cjm.db import connect
-from cjm.patterns import PATTERN_COLUMNS, benjamini_hochberg, churn_patterns
+from cjm.patterns import PATTERN_COLUMNS, benjamini_hochberg, churn_patterns, wilson_interval
 
 EVENTS_DDL = """
 create table events (
@@ -78,26 +78,35 @@ def test_planted_precursor_ranks_first_with_hand_computed_lift():
     # one-sided Fisher: all 20 churners drawn in 20 picks from 100 customers
     assert top["p_value"] == pytest.approx(1 / comb(100, 20), rel=1e-6)
     assert top["q_value"] <= 0.05
-    # next come the churner-only variants with less support: 'x > help' and 'x > help >
-    # complaint' for the four x that precede it (5 customers each), shorter first
-    runners_up = patterns.iloc[1:9]
-    assert (runners_up["customer_count"] == 5).all() and (runners_up["lift"] == 5.0).all()
-    assert sorted(runners_up["pattern"]) == sorted(
-        [f"{x} > help" for x in NOISE] + [f"{x} > help > complaint" for x in NOISE]
-    )
-    assert list(runners_up["length"]) == [2, 2, 2, 2, 3, 3, 3, 3]
+    # the 95% Wilson interval of 20 out of 20: lower end n / (n + z^2)
+    assert top["churn_rate_high"] == 1.0
+    assert top["churn_rate_low"] == pytest.approx(20 / (20 + 1.959964**2), rel=1e-6)
+    assert top["lift_low"] == pytest.approx(5 * top["churn_rate_low"])
+    assert bool(top["is_contiguous"])
+    # the gapped 'help ... complaint' has exactly the same customers: not closed, so dropped
+    assert "help ... complaint" not in set(patterns["pattern"])
+    # every other kept pattern is the precursor with noise before it (contiguous or with gaps),
+    # ranked below it because it is rarer
+    rest = patterns.iloc[1:]
+    assert len(rest) > 0 and (rest["lift_low"] < top["lift_low"]).all()
+    assert rest["pattern"].str.contains(r"help (?:>|\.\.\.) complaint$").all()
+    assert {"browse > help > complaint", "view ... help ... complaint"} <= set(rest["pattern"])
+    assert not rest.loc[rest["pattern"].str.contains(r"\.\.\."), "is_contiguous"].any()
     # events at and after the exit are not part of the precursor
     assert not patterns["pattern"].str.contains("cancel|survey").any()
     assert (patterns["q_value"] <= 0.05).all()
     assert (patterns["customer_count"] >= 5).all()
-    assert patterns["lift"].is_monotonic_decreasing
+    assert patterns["lift_low"].is_monotonic_decreasing
+    assert (patterns["lift_low"] <= patterns["lift"] + 1e-9).all()
+    assert (patterns["lift"] <= patterns["lift_high"] + 1e-9).all()
 
 
 def test_min_customers_and_window_limits():
     con, churn_state = planted_log()
-    # with 3-grams only, each 'x > help > complaint' has 5 customers: gone at min_customers=6
+    # with 3-grams only, each contiguous 'x > help > complaint' has 5 customers: gone at 6
     patterns = churn_patterns(con, churn_state, 3, 3, last_n=6, min_customers=6)
-    assert not patterns["pattern"].str.contains("help > complaint").any()
+    assert not patterns["pattern"].str.contains("> help > complaint").any()
+    assert (patterns["customer_count"] >= 6).all()
     # a window of 1 event cannot hold a 2-gram
     with pytest.raises(ValueError):
         churn_patterns(con, churn_state, 2, 4, last_n=1)
@@ -115,3 +124,11 @@ def test_benjamini_hochberg_matches_a_hand_example():
     # sorted p 0.005, 0.01, 0.03, 0.04 -> x4/1, x4/2, x4/3, x4/4 = .02, .02, .04, .04
     np.testing.assert_allclose(q, [0.02, 0.04, 0.04, 0.02])
     assert benjamini_hochberg(np.array([])).size == 0
+
+
+def test_wilson_interval_matches_a_hand_example():
+    # 3 of 10 at 95%: the textbook interval (0.108, 0.603)
+    low, high = wilson_interval(np.array([3]), np.array([10]))
+    assert low[0] == pytest.approx(0.1078, abs=1e-4) and high[0] == pytest.approx(0.6032, abs=1e-4)
+    low, high = wilson_interval(np.array([0]), np.array([10]))
+    assert low[0] == 0 and 0 < high[0] < 0.3

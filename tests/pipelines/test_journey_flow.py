@@ -46,6 +46,7 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
     expected |= {"transition_history", "transition_changes"}
     expected |= {"persona_centroids", "persona_history", "persona_migrations"}
     expected |= {"persona_touchpoint_insights"}
+    expected |= {"churn_model_metrics", "churn_model_calibration", "churn_model_card"}
     assert expected <= tables
     assert not any(t.startswith(("raw_", "stg_", "int_", "cfg_")) for t in tables)
     truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())
