@@ -83,10 +83,12 @@ class CjmProcess:
 
 
 def _state(db: Path) -> tuple:
-    """The published file's content: latest run id and a hash of the events table."""
+    """The published file's content: its successful run ids and a hash of the events table."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        runs = con.execute("select run_id from pipeline_runs order by started_at").fetchall()
+        runs = con.execute(
+            "select run_id from pipeline_runs where status = 'success' order by started_at"
+        ).fetchall()
         events = con.execute("select count(*), bit_xor(hash(e)) from events as e").fetchone()
         return tuple(r[0] for r in runs), events
     finally:
@@ -183,3 +185,10 @@ def test_second_run_refuses_while_first_builds(published, tmp_path):
     assert code == 0, output
     assert _state(db)[0][:-1] == before[0]
     assert _builds(db) == []
+    # The refused run is not lost: the next successful run records it as failed, with the reason.
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        failed = con.execute("select error from pipeline_runs where status = 'failed'").fetchall()
+    finally:
+        con.close()
+    assert len(failed) == 1 and "already building" in failed[0][0], failed
