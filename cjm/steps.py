@@ -160,3 +160,15 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
         write_pipeline_runs(con, record, read_previous_runs(db_path))
         return record
+
+
+def report_path_for(db_path: Path) -> Path:
+    """Where a run writes the journey map: beside the published file, `<stem>_report.html`."""
+    return db_path.with_name(f"{db_path.stem}_report.html")
+
+
+def write_report(db_path: Path) -> Path:
+    """Write the journey map of the published database beside it (read-only on the database)."""
+    from cjm.report import write_report as write_journey_map  # plotly loads only when needed
+
+    return write_journey_map(db_path, report_path_for(db_path))

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cjm import steps
@@ -71,6 +72,23 @@ def publish_task(build_path: Path, db_path: Path) -> None:
     publish(build_path, db_path)
 
 
+@task(name="write-report", cache_policy=NO_CACHE)
+def write_report_task(db_path: Path) -> Path | None:
+    """Write the journey map beside the published database and link it from the run."""
+    try:
+        report = steps.write_report(db_path)
+    except Exception as exc:  # the database is already published: a report must not fail the run
+        get_run_logger().error(f"journey map not written: {exc!r}")
+        return None
+    create_link_artifact(
+        key="journey-map",
+        link=report.as_uri(),
+        link_text=report.name,
+        description=f"Journey map of {db_path.name} (self-contained HTML, opens offline)",
+    )
+    return report
+
+
 @flow(name="cjm-journeys", log_prints=True)
 def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
     """Run the whole pipeline on `events` and publish the result to `db`."""
@@ -107,6 +125,7 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         except BaseException:
             discard(build_path)
             raise
+        report = write_report_task(db_path)
     return {
         "run_id": record.run_id,
         "db_path": str(db_path),
@@ -117,4 +136,5 @@ def journey_flow(events: str, db: str, config: Config | None = None) -> dict:
         "rows_rejected": record.rows_rejected,
         "counts": record.counts,
         "notes": record.notes,
+        "report_path": str(report) if report else None,
     }
