@@ -80,7 +80,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
         go.Funnel(
             y=[s.capitalize() for s in funnel["stage"]],
             x=funnel["customer_count"],
-            textinfo="value+percent initial",
+            texttemplate="%{value:,}<br>%{percentInitial:.0%}",
             marker={"color": [STAGE_COLORS.get(s, NO_STAGE_COLOR) for s in funnel["stage"]]},
             connector={"fillcolor": "#eef1f6", "line": {"color": GRID, "width": 1}},
             customdata=touched,
@@ -90,7 +90,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
             ),
         )
     )
-    return _layout(fig, 80 + 64 * len(funnel))
+    return _layout(fig, 60 + 56 * len(funnel))
 
 
 FlowNode = tuple[int, str, str]  # (step, kind: touchpoint/other/ended, touchpoint)

@@ -103,12 +103,12 @@ def _kpi_cards(data: ReportData) -> list[dict]:
         {
             "label": "Converted",
             "value": fmt_pct(k["conversion_rate"], 1),
-            "sub": "of customers reached a conversion",
+            "sub": "reached a conversion",
         },
         {
             "label": "Churned",
             "value": fmt_pct(k["churn_rate"], 1),
-            "sub": "of customers by the churn definition"
+            "sub": "by the churn definition"
             if k["churn_rate"] is not None
             else "no churn state in this database",
         },
