@@ -352,7 +352,6 @@ def render_report(data: ReportData, source: str) -> str:
         "kpis": _kpi_cards(data),
         "run": _run_summary(data),
         "kpi_raw": data.kpis,
-        "funnel": data.funnel.to_dict("records"),
         "flow_steps": FLOW_STEPS,
         "flow_top": charts.FLOW_TOP,
         "graph_max_edges": charts.GRAPH_MAX_EDGES,
@@ -366,7 +365,6 @@ def render_report(data: ReportData, source: str) -> str:
         if customers
         else {key: _shown(note=data.notes["all"]) for key, _ in SECTIONS},
         "plotly_js": get_plotlyjs(),
-        "stage_colors": charts.STAGE_COLORS,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
