@@ -24,6 +24,16 @@ FLOW_STEPS = 5  # first distinct touchpoints of each journey shown in the flow a
 TOP_AT_RISK = 20
 TOP_PATTERNS = 12
 RUN_DELTAS = ("customers", "events", "sessions", "personas", "customers_scored", "flagged")
+RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "status",
+    "input_files",
+    "rows_read",
+    "rows_rejected",
+    *RUN_DELTAS,
+)
 
 
 @dataclass
@@ -101,23 +111,10 @@ def read_runs(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> d
     """The latest run and the change of its counts since the run before it."""
     if "pipeline_runs" not in columns:
         return {"latest": None, "previous": None, "deltas": {}}
-    keep = [
-        c
-        for c in (
-            "run_id",
-            "started_at",
-            "finished_at",
-            "status",
-            "input_files",
-            "rows_read",
-            "rows_rejected",
-            *RUN_DELTAS,
-        )
-        if c in columns["pipeline_runs"]
-    ]
+    keep = ", ".join(quote_ident(c) for c in RUN_COLUMNS if c in columns["pipeline_runs"])
     where = "where status = 'success'" if "status" in columns["pipeline_runs"] else ""
     frame = con.execute(
-        f"select {', '.join(keep)} from pipeline_runs {where} order by started_at desc limit 2"
+        f"select {keep} from pipeline_runs {where} order by started_at desc limit 2"
     ).df()
     if frame.empty:
         return {"latest": None, "previous": None, "deltas": {}}
