@@ -263,7 +263,7 @@ def _churn_view(data: ReportData) -> dict:
         }
         for _, row in churn["patterns"].iterrows()
     ]
-    metrics = {}
+    metrics: dict[str, dict | None] = {"churn_model": None, "recency_baseline": None}
     for _, row in churn["metrics"].iterrows():
         metrics[row["model"]] = {
             "roc_auc": fmt_num(row.get("roc_auc")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -184,6 +185,21 @@ def test_report_shows_change_since_last_run(tmp_path):
     html = write_report(db, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "+15 since last run" in html
     assert data.runs["previous"]["run_id"] in html
+
+
+def test_database_without_events_still_gets_a_report(published_sample, tmp_path):
+    db = tmp_path / "empty.duckdb"
+    shutil.copyfile(published_sample, db)
+    con = duckdb.connect(str(db))
+    for (table,) in con.execute("show tables").fetchall():
+        if table != "pipeline_runs":
+            con.execute(f'delete from "{table}"')
+    con.close()
+    html = write_report(db, tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert html.count("nothing to map yet") >= 5
+    assert "Plotly.newPlot(" not in html
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in html
 
 
 def test_cli_report_writes_the_page_and_reports_a_missing_database(published_sample, tmp_path):
