@@ -45,6 +45,7 @@ ROLE_NAMES = {
 NO_STAGE_COLOR, OTHER_COLOR, NODE_COLOR = "#9aa5b1", "#c3cad3", "#5c7cfa"
 ENDED_COLOR = "#e9ecef"
 FLOW_TOP = 8  # touchpoints shown per step of the flow; the rest are pooled as "other"
+FLOW_LABEL_SHARE = 0.015  # nodes with fewer customers than this share go unlabelled
 GRAPH_MAX_EDGES = 60
 GRAPH_MIN_PROBABILITY = 0.05
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"]}
@@ -125,6 +126,16 @@ def flow_links(paths: pd.DataFrame) -> dict[tuple[FlowNode, FlowNode], int]:
     return links
 
 
+def _flow_sizes(links: dict[tuple[FlowNode, FlowNode], int]) -> dict[FlowNode, int]:
+    """Customers through each node: its inflow, or its outflow for first-step nodes."""
+    inflow: dict[FlowNode, int] = {}
+    outflow: dict[FlowNode, int] = {}
+    for (a, b), value in links.items():
+        outflow[a] = outflow.get(a, 0) + value
+        inflow[b] = inflow.get(b, 0) + value
+    return {n: max(inflow.get(n, 0), outflow.get(n, 0)) for n in {*inflow, *outflow}}
+
+
 def _flow_positions(
     index: dict[FlowNode, int], links: dict[tuple[FlowNode, FlowNode], int]
 ) -> tuple[list[float], list[float]]:
@@ -133,13 +144,7 @@ def _flow_positions(
     Without them Plotly moves every node with no outgoing link (journeys that ended) to the last
     column, as if those journeys had reached step FLOW_STEPS.
     """
-    size: dict[FlowNode, int] = {}
-    for (a, b), value in links.items():
-        size[b] = size.get(b, 0) + value
-        size[a] = max(size.get(a, 0), 0)
-    for node in index:  # first-step nodes only have outgoing links
-        if node[0] == 0:
-            size[node] = sum(v for (a, _), v in links.items() if a == node)
+    size = _flow_sizes(links)
     kind_rank = {"touchpoint": 0, "other": 1, "ended": 2}
     x = [0.0] * len(index)
     y = [0.0] * len(index)
@@ -177,27 +182,38 @@ def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
             colors.append(OTHER_COLOR if kind == "other" else ENDED_COLOR)
     ordered = sorted(links.items(), key=lambda kv: -kv[1])
     x, y = _flow_positions(index, links)
+    # Thin nodes keep their name for the hover only: stacked labels of tiny nodes are unreadable.
+    size = _flow_sizes(links)
+    first = sum(v for n, v in size.items() if n[0] == 0)
+    nodes = list(index)
+    shown = [
+        name if size[n] >= FLOW_LABEL_SHARE * first else ""
+        for n, name in zip(nodes, names, strict=True)
+    ]
     fig = go.Figure(
         go.Sankey(
             arrangement="snap",
             node={
                 "x": x,
                 "y": y,
-                "label": names,
+                "label": shown,
                 "color": colors,
                 "pad": 12,
                 "thickness": 14,
                 "line": {"width": 0},
-                "customdata": [f"step {step + 1}" for step, _, _ in index],
-                "hovertemplate": "<b>%{label}</b> (%{customdata})<br>%{value:,} customers"
-                "<extra></extra>",
+                "customdata": [
+                    [name, f"step {n[0] + 1}"] for n, name in zip(nodes, names, strict=True)
+                ],
+                "hovertemplate": "<b>%{customdata[0]}</b> (%{customdata[1]})<br>"
+                "%{value:,} customers<extra></extra>",
             },
             link={
                 "source": [index[a] for (a, _), _ in ordered],
                 "target": [index[b] for (_, b), _ in ordered],
                 "value": [v for _, v in ordered],
                 "color": [_rgba(colors[index[a]], 0.28) for (a, _), _ in ordered],
-                "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,} customers"
+                "customdata": [[names[index[a]], names[index[b]]] for (a, b), _ in ordered],
+                "hovertemplate": "%{customdata[0]} → %{customdata[1]}<br>%{value:,} customers"
                 "<extra></extra>",
             },
         )

@@ -295,7 +295,7 @@ def _figures(data: ReportData) -> dict:
     if data.funnel.empty:
         out["funnel"] = _shown(
             note="No touchpoint of this log is mapped to a journey stage "
-            "(map them under `stages:` in the config)."
+            "(map them to stages under stages: in the config)."
         )
     else:
         out["funnel"] = _shown(charts.figure_html(charts.funnel_figure(data.funnel), "fig-funnel"))
@@ -318,7 +318,7 @@ def _figures(data: ReportData) -> dict:
     if not data.kpis["has_sentiment"]:
         out["emotion"] = _shown(
             note="This log carries no sentiment, so there is no emotion curve. Map a rating or "
-            "score column onto `sentiment` (with `sentiment_range`) to get one."
+            "score column onto sentiment in the config (sentiment_range) to get one."
         )
     else:
         fig = charts.emotion_figure(data.stage_sentiment, data.touchpoint_order)
