@@ -1,4 +1,4 @@
-"""The `cjm` command line: run, sample, query, churn-list, paths, graph, serve."""
+"""The `cjm` command line: run, sample, query, churn-list, report, paths, graph, serve."""
 
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def _print_summary(summary: dict, seconds: float) -> None:
     for note in summary.get("notes", []):
         _say(f"  note: {note}")
     _say(f"Published: {summary['db_path']}")
+    if summary.get("report_path"):
+        _say(f"Journey map: {summary['report_path']}")
     if summary["rows_rejected"]:
         _say(f"Rejected rows and their reasons: table rejected_events in {summary['db_path']}")
     command = sys.argv[0] if sys.argv and sys.argv[0].endswith("cjm") else "cjm"
@@ -275,6 +277,15 @@ def _absolute_events(events: str) -> str:
     return str(path if path.is_absolute() else Path.cwd() / path)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the journey map of the published database as one self-contained HTML file."""
+    from cjm.report import write_report
+
+    out = write_report(Path(args.db), Path(args.out))
+    _say(f"Wrote the journey map of {args.db} to {out} (self-contained; opens offline)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -356,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     serve.add_argument("--name", default="scheduled", help="deployment name")
     serve.set_defaults(func=cmd_serve)
+    report = sub.add_parser("report", help="write the journey map as a self-contained HTML page")
+    report.add_argument("--out", required=True, help="output file, e.g. report.html")
+    report.add_argument("--db", default=str(DEFAULT_DB))
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -314,3 +314,15 @@ def run_artifacts(db_path: Path, run_id: str, top: int = 20) -> dict:
             "summary": run_summary_markdown(runs, run_id),
             "churn_risks": top_churn_risks(con, top),
         }
+
+
+def report_path_for(db_path: Path) -> Path:
+    """Where a run writes the journey map: beside the published file, `<stem>_report.html`."""
+    return db_path.with_name(f"{db_path.stem}_report.html")
+
+
+def write_report(db_path: Path) -> Path:
+    """Write the journey map of the published database beside it (read-only on the database)."""
+    from cjm.report import write_report as write_journey_map  # plotly loads only when needed
+
+    return write_journey_map(db_path, report_path_for(db_path))

@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
 from cjm import steps
@@ -155,6 +159,23 @@ def run_artifacts_task(db_path: Path, run_id: str) -> None:
     )
 
 
+@task(name="write-report", cache_policy=NO_CACHE)
+def write_report_task(db_path: Path) -> Path | None:
+    """Write the journey map beside the published database and link it from the run."""
+    try:
+        report = steps.write_report(db_path)
+    except Exception as exc:  # the database is already published: a report must not fail the run
+        get_run_logger().error(f"journey map not written: {exc!r}")
+        return None
+    create_link_artifact(
+        key="journey-map",
+        link=report.as_uri(),
+        link_text=report.name,
+        description=f"Journey map of {db_path.name} (self-contained HTML, opens offline)",
+    )
+    return report
+
+
 @flow(name="cjm-journeys", log_prints=True)
 def journey_flow(
     events: str,
@@ -217,13 +238,14 @@ def _build_and_publish(
             steps.log_run(db_path, record)
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
+        report = write_report_task(db_path)
     get_run_logger().info(
         f"published {db_path} (run {record.run_id}, {record.load_mode}): "
         f"{record.rows_read:,} rows read, {record.rows_accepted:,} accepted, "
         f"{record.rows_duplicate:,} duplicate, {record.rows_rejected:,} rejected; "
         f"{record.counts.get('customers', 0):,} customers"
     )
-    return _summary(record)
+    return _summary(record, report)
 
 
 def _build(
@@ -260,7 +282,7 @@ def _build(
     )
 
 
-def _summary(record: RunRecord) -> dict:
+def _summary(record: RunRecord, report: Path | None) -> dict:
     return {
         "run_id": record.run_id,
         "load_mode": record.load_mode,
@@ -272,4 +294,5 @@ def _summary(record: RunRecord) -> dict:
         "rows_rejected": record.rows_rejected,
         "counts": record.counts,
         "notes": record.notes,
+        "report_path": str(report) if report else None,
     }

@@ -74,3 +74,13 @@ def dataset(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared dataset {path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def published_sample(tmp_path_factory) -> Path:
+    """The bundled sample published through every pipeline step (no Prefect), read-only use."""
+    from cjm.config import load_config
+    from tests.published import publish_log
+
+    db = tmp_path_factory.mktemp("published-sample") / "cjm.duckdb"
+    return publish_log(SAMPLE_DIR / "events", db, load_config(SAMPLE_DIR / "cjm.yaml"))

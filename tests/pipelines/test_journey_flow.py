@@ -63,6 +63,13 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
     con.close()
     assert runs == [(summary["run_id"], "success", summary["rows_read"], runs[0][3])]
     assert not list(db.parent.glob(".cjm.duckdb.build-*"))
+    # The journey map is written beside the published file and linked from the run.
+    report = db.with_name("cjm_report.html")
+    assert summary["report_path"] == str(report)
+    assert 'id="personas"' in report.read_text(encoding="utf-8")
+    from prefect.artifacts import Artifact
+
+    assert Artifact.get("journey-map").data == f"[{report.name}]({report.as_uri()})"
 
 
 def test_failed_run_leaves_published_file_untouched(prefect_harness, tmp_path):

@@ -1,0 +1,216 @@
+"""The journey-map report: its data, its sections, escaping, and the `cjm report` command."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from cjm.cli import main
+from cjm.config import parse_config
+from cjm.db import connect
+from cjm.report import write_report
+from cjm.report.charts import flow_links
+from cjm.report.data import read_report_data
+from cjm.report.render import SECTIONS
+from cjm.steps import report_path_for
+from tests.conftest import write_csv
+from tests.published import publish_log
+
+XSS = "<script>alert(1)</script>"
+XSS_IMG = '<img src=x onerror="alert(2)">'
+SECTION_IDS = [key for key, _ in SECTIONS]
+
+
+def tiny_log(
+    path: Path, customers: int, *, rich: bool = True, seed: int = 3, start_day: int = 0
+) -> Path:
+    """A small log whose touchpoint names include markup; `rich` adds channel/revenue/sentiment."""
+    rng = random.Random(seed)
+    touchpoints = ["ad_click", "product_view", XSS, "add_to_cart", "purchase", XSS_IMG, "ticket"]
+    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=start_day)
+    rows = []
+    for c in range(customers):
+        at = start + timedelta(hours=rng.randint(0, 24 * 20))
+        for _ in range(rng.randint(2, 9)):
+            at += timedelta(minutes=rng.choice([2, 5, 90, 60 * 30]))
+            touchpoint = rng.choice(touchpoints)
+            row = {
+                "customer_id": f"c{c:03d}",
+                "event_time": at.isoformat(),
+                "touchpoint": touchpoint,
+            }
+            if rich:
+                row["channel"] = rng.choice(["web", "email", "store"])
+                row["revenue"] = "25" if touchpoint == "purchase" else ""
+                row["sentiment"] = f"{rng.uniform(-1, 1):.2f}" if touchpoint == XSS else ""
+            rows.append(row)
+    return write_csv(path, rows)
+
+
+@pytest.fixture(scope="module")
+def markup_db(tmp_path_factory) -> Path:
+    """A published log whose touchpoints are named like HTML and script."""
+    out = tmp_path_factory.mktemp("markup")
+    events = tiny_log(out / "events.csv", 60)
+    return publish_log(events, out / "cjm.duckdb", parse_config({}))
+
+
+@pytest.fixture(scope="module")
+def sample_report(published_sample, tmp_path_factory) -> str:
+    """The report of the bundled sample, as HTML text."""
+    out = tmp_path_factory.mktemp("report") / "sample.html"
+    return write_report(published_sample, out).read_text(encoding="utf-8")
+
+
+def test_sample_report_has_every_section_and_needs_no_network(sample_report, published_sample):
+    html = sample_report
+    for section in SECTION_IDS:
+        assert f'<section class="panel" id="{section}"' in html, section
+    # Self-contained: plotly.js inlined once (its own source names web sites in strings, which
+    # it only opens on a click), and the page around it loads nothing from anywhere.
+    assert html.count(get_plotlyjs()) == 1
+    page = html.replace(get_plotlyjs(), "")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert html.count("Plotly.newPlot(") == 6  # funnel, flow, graph, emotion, lifts, personas
+    con = duckdb.connect(str(published_sample), read_only=True)
+    customers = con.execute("select count(*) from journeys").fetchone()[0]
+    personas = [r[0] for r in con.execute("select name from personas").fetchall()]
+    riskiest = con.execute("select customer_id from churn_risk order by rank limit 1").fetchone()
+    pain = con.execute(
+        "select touchpoint from touchpoint_insights where role = 'pain_point' order by reach desc"
+    ).fetchone()
+    con.close()
+    assert f'<div class="value">{customers:,}</div>' in html
+    for name in personas:
+        assert name.replace("&", "&amp;") in html
+    assert f"<td>{riskiest[0]}</td>" in html
+    assert f'<span class="name">{pain[0]}</span>' in html
+    assert "This log carries no" not in html  # the sample has sentiment, channel and revenue
+
+
+def test_report_data_of_sample_matches_the_tables(published_sample):
+    con = connect(published_sample, read_only=True)
+    try:
+        data = read_report_data(con)
+        converted = con.execute("select avg(is_converted::int) from journeys").fetchone()[0]
+        advocacy = con.execute(
+            "select count(*) from journeys where furthest_stage = 'advocacy'"
+        ).fetchone()[0]
+        first_steps = con.execute(
+            "select touchpoint, count(*) from events where event_index = 1 group by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert data.kpis["conversion_rate"] == pytest.approx(converted)
+    funnel = data.funnel.set_index("stage")["customer_count"]
+    assert list(funnel.index) == ["awareness", "consideration", "purchase", "retention", "advocacy"]
+    assert funnel.is_monotonic_decreasing and funnel["awareness"] == data.kpis["customers"]
+    assert funnel["advocacy"] == advocacy
+    # Every customer's journey opens once; the first step's counts are the first events'.
+    assert data.paths["customer_count"].sum() == data.kpis["customers"]
+    opened = data.paths.groupby(data.paths["steps"].map(lambda s: s[0]))["customer_count"].sum()
+    assert opened.to_dict() == dict(first_steps)
+    assert data.runs["previous"] is None and data.runs["deltas"] == {}
+
+
+def test_flow_links_pool_rare_touchpoints_and_end_short_journeys(monkeypatch):
+    monkeypatch.setattr("cjm.report.charts.FLOW_TOP", 1)
+    paths = pd.DataFrame(
+        {
+            "steps": [["a", "b"], ["a", "c", "b"], ["d"], ["a", "b"]],
+            "customer_count": [5, 2, 1, 3],
+        }
+    )
+    paths["path"] = paths["steps"].map(" > ".join)
+    links = flow_links(paths)
+    tp, other, ended = "touchpoint", "other", "ended"
+    assert links == {
+        ((0, tp, "a"), (1, tp, "b")): 8,  # both a > b rows together
+        ((1, tp, "b"), (2, ended, "")): 8,
+        ((0, tp, "a"), (1, other, "")): 2,  # c is not step 2's busiest touchpoint
+        ((1, other, ""), (2, tp, "b")): 2,
+        ((2, tp, "b"), (3, ended, "")): 2,
+        ((0, other, ""), (1, ended, "")): 1,  # d: a one-touchpoint journey that is not a's
+    }
+
+
+def test_touchpoint_names_are_escaped_everywhere(markup_db, tmp_path):
+    html = write_report(markup_db, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert XSS not in html and XSS_IMG not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text in tables and cards
+    # Figure data: Plotly writes < and / as \u003c and \u002f, so no label closes its script.
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
+    assert len(scripts) == 1 + html.count("Plotly.newPlot(")  # plotly.js + one per figure
+    assert not any("alert(1)" in s and "Plotly.newPlot(" not in s for s in scripts[1:])
+
+
+def test_log_without_sentiment_channel_or_revenue_says_so(tmp_path):
+    events = tiny_log(tmp_path / "events.csv", 40, rich=False)
+    db = publish_log(events, tmp_path / "plain.duckdb", parse_config({}))
+    html = write_report(db, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert "This log carries no sentiment" in html
+    assert "this log carries no revenue" in html
+    con = duckdb.connect(str(db), read_only=True)
+    has_personas = con.execute("select count(*) from personas").fetchone()[0] > 0
+    con.close()
+    if has_personas:
+        assert "this log carries no channel" in html
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in html
+
+
+def test_report_shows_change_since_last_run(tmp_path):
+    db = tmp_path / "cjm.duckdb"
+    config = parse_config({})
+    for day, customers in (("day1", 30), ("day2", 45)):
+        (tmp_path / day).mkdir()
+        tiny_log(tmp_path / day / "events.csv", customers, seed=len(day) + customers)
+        publish_log(tmp_path / day, db, config)
+    con = connect(db, read_only=True)
+    try:
+        data = read_report_data(con)
+    finally:
+        con.close()
+    assert data.runs["deltas"]["customers"] == 15
+    assert data.runs["latest"]["customers"] == 45
+    html = write_report(db, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "+15 since last run" in html
+    assert data.runs["previous"]["run_id"] in html
+
+
+def test_database_without_events_still_gets_a_report(published_sample, tmp_path):
+    db = tmp_path / "empty.duckdb"
+    shutil.copyfile(published_sample, db)
+    con = duckdb.connect(str(db))
+    for (table,) in con.execute("show tables").fetchall():
+        if table != "pipeline_runs":
+            con.execute(f'delete from "{table}"')
+    con.close()
+    html = write_report(db, tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert html.count("nothing to map yet") >= 5
+    assert "Plotly.newPlot(" not in html
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in html
+
+
+def test_cli_report_writes_the_page_and_reports_a_missing_database(published_sample, tmp_path):
+    out = tmp_path / "site" / "map.html"
+    assert main(["report", "--out", str(out), "--db", str(published_sample)]) == 0
+    assert out.exists() and "Customer journey map" in out.read_text(encoding="utf-8")
+    assert not list(out.parent.glob(".*partial"))
+    assert main(["report", "--out", str(out), "--db", str(tmp_path / "none.duckdb")]) == 2
+
+
+def test_report_path_sits_beside_the_database():
+    assert report_path_for(Path("/data/warehouse/cjm.duckdb")) == Path(
+        "/data/warehouse/cjm_report.html"
+    )

@@ -1,0 +1,31 @@
+"""Publish an event log through every pipeline step without Prefect, for tests of the readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cjm import steps
+from cjm.config import Config
+from cjm.ingest import discover_files
+from cjm.publish import build_path_for, publish
+from cjm.runs import new_run
+
+
+def publish_log(events: Path | str, db: Path, config: Config) -> Path:
+    """Run the steps the flow runs, in its order, and publish `db` (history carried forward)."""
+    record = new_run(db, config.model_dump(mode="json"))
+    files = discover_files(events)
+    record.input_files = [str(f) for f in files]
+    build = build_path_for(db, record.run_id)
+    steps.load_events(build, files, config)
+    steps.build_journeys(build, config)
+    for summary in (
+        steps.build_personas(build, config),
+        steps.build_insights(build, config),
+        steps.score_churn(build, config),
+    ):
+        record.counts.update(summary.get("counts", {}))
+        record.notes += summary.get("notes", [])
+    steps.finish_run(build, record, db)
+    publish(build, db)
+    return db
