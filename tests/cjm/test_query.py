@@ -24,12 +24,12 @@ def _published(tmp_path):
     con = duckdb.connect(str(db))
     con.execute(
         "create table churn_risk as select * from (values "
-        "('=HYPERLINK(\"http://attacker.example\",\"x\")', 0.9, 'high', '+1+2', -1), "
-        "('-2+3', 0.8, 'high', '@SUM(A1)', 2), "
-        "('c3', 0.7, 'medium', chr(9) || 'cmd', 3), "
-        "('c4', 0.2, 'low', chr(13) || 'cmd', 4), "
-        "('plain', 0.1, 'low', 'no recent visits', 5)"
-        ") t(customer_id, risk_score, risk_tier, reasons, persona_id)"
+        "('=HYPERLINK(\"http://attacker.example\",\"x\")', 0.9, 'high', '+1+2', -1, 90.0), "
+        "('-2+3', 0.8, 'high', '@SUM(A1)', 2, 80.0), "
+        "('c3', 0.7, 'medium', chr(9) || 'cmd', 3, 70.0), "
+        "('c4', 0.2, 'low', chr(13) || 'cmd', 4, 20.0), "
+        "('plain', 0.1, 'low', 'no recent visits', 5, 10.0)"
+        ") t(customer_id, risk_score, risk_tier, reasons, persona_id, value_at_risk)"
     )
     con.close()
     return db
