@@ -340,7 +340,9 @@ def _first_line(exc: Exception) -> str:
 
 def _reason(exc: Exception) -> str:
     """DuckDB's reading error without the echoed line and reader settings: line and cause."""
-    lines = str(exc).strip().splitlines()
+    # split("\n"), not splitlines(): the echoed input may hold \r, \v or \x1c, which would
+    # split it and hide the cause.
+    lines = str(exc).strip().split("\n")
     if not lines:
         return type(exc).__name__
     block: list[str] = []

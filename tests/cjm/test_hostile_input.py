@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
+import random
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cjm.ingest import IngestError
+from cjm.ingest import IngestError, _reason
 from tests.conftest import build
 
 HEADER = "customer_id,event_time,touchpoint\n"
 GOOD = "c1,2026-01-01T10:00:00Z,view\nc2,2026-01-01T11:00:00Z,cart\n"
 BIG = 3_000_000  # over DuckDB's default 2 MB line limit
-RANDOM = os.urandom(4096)
+# Seeded, so a failure can be reproduced; the bytes cover every value many times over.
+RANDOM = random.Random(20261123).randbytes(4096)
 
 
 def _jsonl(*rows: dict) -> bytes:
@@ -88,7 +90,11 @@ LOADED = {
 # name -> (file content, pattern the error must match after the file name)
 FAILED = {
     "garbage.csv": (RANDOM, r"cannot read as csv"),
-    "garbage.jsonl": (b"\xc3\x28" + RANDOM, r"cannot read as jsonl: .*line 1 .*not utf-8"),
+    # Line separators Python knows but DuckDB does not (\r, \v, \x1c) inside the bad first line.
+    "garbage.jsonl": (
+        b"\xc3\x28\r\x0b\x1c\x85" + RANDOM,
+        r"cannot read as jsonl: .*line 1 .*not utf-8",
+    ),
     "garbage.parquet": (RANDOM, r"cannot read as parquet"),
     "array.json": (
         json.dumps([_event("c1")]).encode(),
@@ -207,3 +213,18 @@ def test_every_hostile_file_in_one_run_reconciles_per_file(tmp_path):
     }
     for name, (*_counts, reasons) in LOADED.items():
         assert _reasons(con, name) == reasons, name
+
+
+def test_read_error_keeps_its_cause_when_the_echoed_line_holds_separators():
+    # DuckDB echoes the offending line; Python's splitlines() would split it at \x1c or \v and
+    # stop at the "blank" line in between, losing the cause that follows the echo.
+    echoed = "Original Line: ab\x1c\x1ccd\x0b\x0bef"
+    exc = duckdb.InvalidInputException(
+        f"Invalid Input Error: CSV Error on Line: 1\n{echoed}\n"
+        "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.\n\n"
+        "Possible Solution: Set the correct encoding"
+    )
+    assert _reason(exc) == (
+        "Invalid Input Error: error on line 1 Invalid unicode (byte sequence mismatch) detected. "
+        "This file is not utf-8 encoded."
+    )
