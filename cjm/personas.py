@@ -4,6 +4,12 @@ Clustering uses what a customer does and how (documented choice): the share of e
 touchpoint (tp_*) and per channel (ch_*), sessions per week, events per session, session length,
 weekend and night shares. Outcomes (conversion, revenue, churn, recency, tenure) are left out so
 they can be reported per persona instead of defining it; identifiers never enter.
+
+Each column is standardised, but a touchpoint or channel share is never divided by less than the
+typical spread of the shares (the root mean variance of all tp_/ch_ columns). Standardised on its
+own, a touchpoint that a few customers use once (an exit page, a cancellation) would weigh as much
+as the main ones, and a fading customer's one-off last session (complaint, cancellation) would
+outweigh the habits that define their persona.
 """
 
 from __future__ import annotations
@@ -90,11 +96,59 @@ def clip_extremes(Z: np.ndarray) -> np.ndarray:
     return np.clip(Z, -CLIP_SD, CLIP_SD)
 
 
-def make_persona_pipeline(k: int, random_state: int) -> Pipeline:
-    """Standardise features, clip extremes at +-CLIP_SD, then k-means with several inits."""
+class FlooredScaler(StandardScaler):
+    """StandardScaler whose `shared` columns are divided by at least their typical spread.
+
+    For the flagged columns the scale is max(own standard deviation, root mean variance of the
+    flagged columns): a column that barely varies is not blown up to unit variance, so a rare
+    value cannot dominate the distances; columns that vary as much as usual or more are unchanged.
+    """
+
+    def __init__(
+        self,
+        shared: tuple[bool, ...] | None = None,
+        *,
+        copy: bool = True,
+        with_mean: bool = True,
+        with_std: bool = True,
+    ) -> None:
+        super().__init__(copy=copy, with_mean=with_mean, with_std=with_std)
+        self.shared = shared
+
+    def fit(
+        self,
+        X: pd.DataFrame | np.ndarray,
+        y: object = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> FlooredScaler:
+        """Fit the per-column scales, then raise the flagged columns' scales to their floor."""
+        super().fit(X, y, sample_weight)
+        mask = np.zeros(self.n_features_in_, dtype=bool)
+        if self.shared is not None:
+            mask = np.asarray(self.shared, dtype=bool)
+            if mask.shape != (self.n_features_in_,):
+                raise ValueError(
+                    f"shared has {mask.size} flags for {self.n_features_in_} feature columns"
+                )
+        if self.with_std and mask.any():
+            floor = float(np.sqrt(np.mean(self.var_[mask])))
+            self.scale_ = self.scale_.copy()
+            self.scale_[mask] = np.maximum(self.scale_[mask], floor)
+        return self
+
+
+def mix_flags(columns: list[str]) -> tuple[bool, ...]:
+    """Which clustering columns are touchpoint or channel shares (their scales share a floor)."""
+    return tuple(c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX)) for c in columns)
+
+
+def make_persona_pipeline(
+    k: int, random_state: int, shared: tuple[bool, ...] | None = None
+) -> Pipeline:
+    """Standardise (`shared` columns with a floor on their scale), clip at +-CLIP_SD, k-means."""
     return Pipeline(
         [
-            ("scale", StandardScaler()),
+            ("scale", FlooredScaler(shared)),
             ("clip", FunctionTransformer(clip_extremes)),
             ("kmeans", KMeans(n_clusters=k, n_init=N_INIT, random_state=random_state)),
         ]
@@ -116,14 +170,24 @@ def persona_matrix(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return X
 
 
-def choose_k(X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int) -> int:
+def choose_k(
+    X: pd.DataFrame | np.ndarray,
+    k_min: int,
+    k_max: int,
+    random_state: int,
+    shared: tuple[bool, ...] | None = None,
+) -> int:
     """The k in [k_min, k_max] with the best Calinski-Harabasz score (see _choose_k)."""
     with threadpool_limits(limits=MODEL_THREADS):
-        return _choose_k(X, k_min, k_max, random_state)[0]
+        return _choose_k(X, k_min, k_max, random_state, shared)[0]
 
 
 def _choose_k(
-    X: pd.DataFrame | np.ndarray, k_min: int, k_max: int, random_state: int
+    X: pd.DataFrame | np.ndarray,
+    k_min: int,
+    k_max: int,
+    random_state: int,
+    shared: tuple[bool, ...] | None = None,
 ) -> tuple[int, dict[int, float], dict[int, Pipeline], list[int]]:
     """(k, score by k, fitted pipeline by k, k left out for a too-small persona).
 
@@ -144,7 +208,7 @@ def _choose_k(
     small: list[int] = []
     scaled = None
     for k in range(lo, hi + 1):
-        pipe = make_persona_pipeline(k, random_state).fit(X)
+        pipe = make_persona_pipeline(k, random_state, shared).fit(X)
         labels = pipe[-1].labels_
         if len(np.unique(labels)) < 2:
             continue
@@ -206,7 +270,9 @@ def _fit_personas(
     scores: dict[int, float] = {}
     pipeline = None
     if settings.k == "auto":
-        k, scores, pipes, small = _choose_k(X_fit, settings.k_min, settings.k_max, random_state)
+        k, scores, pipes, small = _choose_k(
+            X_fit, settings.k_min, settings.k_max, random_state, mix_flags(columns)
+        )
         pipeline = pipes.get(k)
         if scores:
             if not small:
@@ -235,7 +301,7 @@ def _fit_personas(
             else ""
         )
     if pipeline is None:
-        pipeline = make_persona_pipeline(k, random_state).fit(X_fit)
+        pipeline = make_persona_pipeline(k, random_state, mix_flags(columns)).fit(X_fit)
     raw = pipeline.predict(X)
     distance = pipeline.transform(X)[np.arange(len(X)), raw]
 

@@ -194,3 +194,21 @@ def test_automatic_k_passes_over_k_with_a_persona_too_small_to_act_on():
     k, scores, _, small = personas_module._choose_k(X, 2, 6, random_state=0)
     assert max(scores, key=scores.get) == 4 and 4 in small
     assert k == 3 == choose_k(X, 2, 6, random_state=0)
+
+
+def test_a_one_off_exit_session_does_not_outweigh_habits():
+    # 12% of customers, spread over all three groups, ended with one complaint > refund >
+    # cancellation session (each 4% of their events). Each exit touchpoint standardised on its own
+    # would put them 3 standard deviations out on three columns at once, as far as the groups are
+    # apart; with the shares' scales floored at their typical spread they stay in their group.
+    features, truth, churned = synthetic_features()
+    fading = np.random.default_rng(3).random(len(features)) < 0.12
+    for column in ("tp_complaint", "tp_refund_request", "tp_cancel_page"):
+        features[column] = np.where(fading, 0.04, 0.0)
+    settings = PersonaSettings(k="auto", k_min=2, k_max=6, fit_sample_size=1000)
+    result = fit_personas(features, settings, random_state=0, churned=churned)
+    assert result.k == 3
+    assert adjusted_rand_score(truth, result.customer_personas["persona_id"]) >= 0.95
+    scaler = result.pipeline.named_steps["scale"]
+    mix = np.array(personas_module.mix_flags(result.feature_columns))
+    assert (scaler.scale_[mix] >= np.sqrt(scaler.var_[mix].mean()) - 1e-12).all()
