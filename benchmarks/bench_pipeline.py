@@ -181,10 +181,7 @@ def run_cjm(parquet: Path, db: Path, threads: int, memory_limit: str | None, sta
     measure(stages, sampler, "ingestion", "cjm", ingest)
     con = connect(db, threads=threads, memory_limit=memory_limit)
     models.set_parameters(con, config)
-    plan = [("staging", n) for n in models.STAGING]
-    plan += [("intermediate", n) for n in models.INTERMEDIATE]
-    plan += [("marts", n) for n in models.MARTS]
-    for layer, name in plan:
+    for layer, name in models.model_plan():
         if layer == "marts" and name == models.MARTS[0]:
             measure(
                 stages,
@@ -203,7 +200,8 @@ def run_cjm(parquet: Path, db: Path, threads: int, memory_limit: str | None, sta
     counts = con.execute(
         "select (select count(*) from events), (select count(*) from sessions), "
         "(select count(*) from journeys), (select count(*) from rejected_events), "
-        "(select sum(transition_count) from transitions), "
+        "(select sum(transition_count) from transitions "
+        "where scope = 'journey' and segment = 'all'), "
         "(select bool_and(is_reconciled) from file_loads)"
     ).fetchone()
     measure(stages, sampler, "close (checkpoint)", "cjm", con.close)

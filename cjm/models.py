@@ -99,6 +99,15 @@ def run_model(
     con.execute(f"create or replace {kind} {quote_ident(name)} as\n{body}")
 
 
+def model_plan() -> list[tuple[str, str]]:
+    """(layer, model) in build order: staging, intermediate, then each mart after its inputs."""
+    plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
+    for mart in MARTS:
+        plan += [("intermediate", n) for n, m in LATE_INTERMEDIATE.items() if m == mart]
+        plan.append(("marts", mart))
+    return plan
+
+
 def build_models(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -112,11 +121,7 @@ def build_models(
     """
     set_parameters(con, config)
     timings: dict[str, float] = {}
-    plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
-    for mart in MARTS:
-        plan += [("intermediate", n) for n, m in LATE_INTERMEDIATE.items() if m == mart]
-        plan.append(("marts", mart))
-    for layer, name in plan:
+    for layer, name in model_plan():
         if layer == "marts" and name == MARTS[0]:
             write_touchpoint_stages(con, config)
         if progress:
