@@ -13,7 +13,6 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from cjm.db import sql_literal
 from cjm.features import as_utc, log_end, share_columns
 
 LAST_EVENTS_PREFIX = "last5_"
@@ -67,9 +66,11 @@ def churn_features(
     plus one last5_<touchpoint> count per touchpoint of the fixed vocabulary."""
     as_of = as_utc(as_of) or log_end(con)
     last_cols = share_columns(touchpoints, LAST_EVENTS_PREFIX)
+    # Touchpoint names come from the data: they travel as a list parameter, never as SQL text.
     last_out = "".join(
-        f",\n        count(*) filter (where touchpoint = {sql_literal(t)})::bigint as {c}"
-        for t, c in last_cols.items()
+        f",\n        count(*) filter (where touchpoint = ($last_vocab::varchar[])[{i}])::bigint"
+        f" as {c}"
+        for i, c in enumerate(last_cols.values(), 1)
     )
     sql = f"""
     with base as (
@@ -147,7 +148,8 @@ def churn_features(
     from sess_agg s join ev_agg e using (customer_id) join tail_agg t using (customer_id)
     order by s.customer_id
     """
-    df = con.execute(sql, {"as_of": as_of}).df()
+    params = {"as_of": as_of} | ({"last_vocab": list(last_cols)} if last_cols else {})
+    df = con.execute(sql, params).df()
     df["customer_id"] = df["customer_id"].astype(str)
     for c in ("recency_ratio", "recency_vs_longest_gap", "longest_gap_days", "sessions_usual_14d"):
         df[c] = df[c].astype(float)
