@@ -22,6 +22,7 @@ def publish_log(events: Path | str, db: Path, config: Config) -> Path:
     for summary in (
         steps.build_personas(build, config),
         steps.build_insights(build, config),
+        steps.build_paths(build, config),
         steps.score_churn(build, config),
     ):
         record.counts.update(summary.get("counts", {}))

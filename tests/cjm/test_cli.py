@@ -7,29 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cjm import steps
 from cjm.cli import main
-from cjm.config import load_config
-from cjm.ingest import discover_files
-from cjm.publish import publish
-from cjm.runs import new_run
 from tests.conftest import SAMPLE_DIR
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """The sample run through every step (without Prefect) and published."""
-    out = tmp_path_factory.mktemp("cli")
-    db, build = out / "cjm.duckdb", out / "build.duckdb"
-    config = load_config(SAMPLE_DIR / "cjm.yaml")
-    steps.load_events(build, discover_files(SAMPLE_DIR / "events"), config)
-    steps.build_journeys(build, config)
-    steps.build_personas(build, config)
-    steps.build_insights(build, config)
-    steps.score_churn(build, config)
-    steps.finish_run(build, new_run(db, config.model_dump(mode="json")), db)
-    publish(build, db)
-    return db
+@pytest.fixture
+def published(published_sample) -> Path:
+    """The bundled sample published through every step (the session's shared copy, read-only)."""
+    return published_sample
 
 
 def test_query_prints_rows_and_refuses_writes(published, capsys):
