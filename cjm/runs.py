@@ -14,6 +14,18 @@ import pandas as pd
 
 from cjm.db import connect, quote_ident, table_exists, write_table
 
+# pipeline_runs' integer columns: row totals of the files read, and counts of what the run built
+ROW_TOTALS = ("rows_read", "rows_accepted", "rows_duplicate", "rows_rejected")
+RUN_COUNTS = (
+    "events",
+    "customers",
+    "sessions",
+    "personas",
+    "customers_scored",
+    "flagged",
+    "converted",
+)
+
 COUNT_QUERIES = {
     "events": "select count(*) from events",
     "customers": "select count(*) from journeys",
@@ -81,9 +93,8 @@ def add_file_loads(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
     if record.files_loaded is not None:
         frame = frame[frame["source_file"].isin(record.files_loaded)].reset_index(drop=True)
     record.file_counts = frame.to_dict("records")
-    totals = [int(frame[c].sum()) for c in ("rows_read", "rows_accepted")]
-    totals += [int(frame[c].sum()) for c in ("rows_duplicate", "rows_rejected")]
-    record.rows_read, record.rows_accepted, record.rows_duplicate, record.rows_rejected = totals
+    for column in ROW_TOTALS:
+        setattr(record, column, int(frame[column].sum()))
 
 
 def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
@@ -131,15 +142,7 @@ def record_frame(record: RunRecord) -> pd.DataFrame:
         "table_rows",
     ):
         row[key] = json.dumps(row[key], default=str)
-    for key in (
-        "events",
-        "customers",
-        "sessions",
-        "personas",
-        "customers_scored",
-        "flagged",
-        "converted",
-    ):
+    for key in RUN_COUNTS:
         row[key] = counts.get(key)
     frame = pd.DataFrame([row])
     for key in ("started_at", "finished_at"):
@@ -159,19 +162,7 @@ def write_pipeline_runs(
     if previous is not None and len(previous):
         previous = previous[~previous["run_id"].isin(frame["run_id"])]
         frame = pd.concat([previous, frame], ignore_index=True)
-    int_columns = [
-        "rows_read",
-        "rows_accepted",
-        "rows_duplicate",
-        "rows_rejected",
-        "events",
-        "customers",
-        "sessions",
-        "personas",
-        "customers_scored",
-        "flagged",
-        "converted",
-    ]
+    int_columns = [*ROW_TOTALS, *RUN_COUNTS]
     frame[int_columns] = frame[int_columns].astype("Int64")
     write_table(con, "pipeline_runs", frame.sort_values("started_at", ignore_index=True))
 
