@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from cjm.db import connect, table_exists
+from cjm.db import open_if_exists, table_exists
 from cjm.patterns import benjamini_hochberg
 
 KEY = ["scope", "segment", "from_touchpoint", "to_touchpoint"]
@@ -89,11 +89,8 @@ def transition_snapshot(
 
 def read_previous_history(db_path: Path) -> pd.DataFrame | None:
     """The transition history of the published file; seeded from its transitions if it has none."""
-    if not db_path.exists():
-        return None
-    try:
-        con = connect(db_path, read_only=True)
-    except duckdb.Error:
+    con = open_if_exists(db_path, unreadable_ok=True)
+    if con is None:
         return None
     try:
         if table_exists(con, "transition_history"):

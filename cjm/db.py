@@ -25,6 +25,19 @@ def connect(
     return con
 
 
+def open_if_exists(path: Path, *, unreadable_ok: bool = False) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection to `path`; None when there is no file (or, with `unreadable_ok`,
+    when it cannot be opened), for readers of the previously published file."""
+    if not path.exists():
+        return None
+    try:
+        return connect(path, read_only=True)
+    except duckdb.Error:
+        if unreadable_ok:
+            return None
+        raise
+
+
 def sql_literal(value: str) -> str:
     """Quote a string as a SQL literal, for the few places DuckDB takes no parameter."""
     return "'" + value.replace("'", "''") + "'"

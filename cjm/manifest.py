@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from cjm.config import Config
-from cjm.db import connect, table_exists, write_table
+from cjm.db import open_if_exists, table_exists, write_table
 from cjm.ingest import FORMATS, FileLoad
 
 MANIFEST_TABLE = "loaded_files"
@@ -99,9 +99,9 @@ def full_plan(files: Sequence[Path], config: Config, run_id: str | None = None) 
 
 def read_manifest(db_path: Path) -> pd.DataFrame | None:
     """The loaded_files table of the published database; None if there is none."""
-    if not db_path.exists():
+    con = open_if_exists(db_path)
+    if con is None:
         return None
-    con = connect(db_path, read_only=True)
     try:
         if not table_exists(con, MANIFEST_TABLE):
             return None

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from cjm.db import connect, sql_literal, table_exists, write_table
+from cjm.db import open_if_exists, sql_literal, table_exists, write_table
 
 CENTROID_COLUMNS = ["run_id", "persona_id", "feature", "value"]
 HISTORY_COLUMNS = ["run_id", "customer_id", "persona_id"]
@@ -48,9 +48,9 @@ class PreviousPersonas:
 
 def read_previous_personas(db_path: Path) -> PreviousPersonas | None:
     """The persona centroids, assignments and highest id of the published file, if any."""
-    if not db_path.exists():
+    con = open_if_exists(db_path)
+    if con is None:
         return None
-    con = connect(db_path, read_only=True)
     try:
         if not table_exists(con, "persona_centroids"):
             return None  # published by a version without stable ids: start afresh

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cjm.db import connect, quote_ident, table_exists, write_table
+from cjm.db import open_if_exists, quote_ident, table_exists, write_table
 
 # pipeline_runs' integer columns: row totals of the files read, and counts of what the run built
 ROW_TOTALS = ("rows_read", "rows_accepted", "rows_duplicate", "rows_rejected")
@@ -114,11 +114,8 @@ def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
 
 def read_previous_runs(db_path: Path) -> pd.DataFrame | None:
     """The pipeline_runs history of the currently published file, if there is one."""
-    if not db_path.exists():
-        return None
-    try:
-        con = connect(db_path, read_only=True)
-    except duckdb.Error:
+    con = open_if_exists(db_path, unreadable_ok=True)
+    if con is None:
         return None
     try:
         if not table_exists(con, "pipeline_runs"):
