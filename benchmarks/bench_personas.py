@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_pipeline import machine, measure, remove_db, rss_mb, start_sampler  # noqa: E402
+from bench_pipeline import measure, remove_db, report, rss_mb, start_sampler  # noqa: E402
 
 DATA_DIR = HERE / "data"
 RESULTS_DIR = HERE / "results"
@@ -227,19 +227,9 @@ def main() -> None:
         return
     started = datetime.now(UTC)
     results = [run_size(n, args) for n in args.customers]
-    report = {
-        "started_at": started.isoformat(timespec="seconds"),
-        "threads": args.threads,
-        "machine": machine(),
-        "results": results,
-    }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"bench_personas_{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    print(f"## cjm features and personas benchmark, {started:%Y-%m-%d}, {args.threads} threads\n")
-    for result in results:
-        print(markdown(result))
-    print(f"JSON: {out}")
+    report(
+        args, started, results, "bench_personas", "cjm features and personas benchmark", markdown
+    )
 
 
 if __name__ == "__main__":

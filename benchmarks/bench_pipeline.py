@@ -450,19 +450,29 @@ def main() -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     results = [run_size(n, args) for n in args.events]
-    report = {
-        "started_at": started.isoformat(timespec="seconds"),
-        "threads": args.threads,
-        "memory_limit": args.memory_limit,
-        "machine": machine(),
-        "results": results,
-    }
+    report(args, started, results, "bench", "cjm pipeline benchmark", markdown, args.memory_limit)
+
+
+def report(
+    args: argparse.Namespace,
+    started: datetime,
+    results: list[dict],
+    prefix: str,
+    title: str,
+    to_markdown,
+    memory_limit: str | None = None,
+) -> None:
+    """Save the results as JSON in args.results_dir and print them as markdown tables."""
+    saved = {"started_at": started.isoformat(timespec="seconds"), "threads": args.threads}
+    if memory_limit is not None:
+        saved["memory_limit"] = memory_limit
+    saved |= {"machine": machine(), "results": results}
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"bench_{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    print(f"## cjm pipeline benchmark, {started:%Y-%m-%d}, {args.threads} threads\n")
+    out = args.results_dir / f"{prefix}_{started:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(saved, indent=2, default=str), encoding="utf-8")
+    print(f"## {title}, {started:%Y-%m-%d}, {args.threads} threads\n")
     for result in results:
-        print(markdown(result))
+        print(to_markdown(result))
     print(f"JSON: {out}")
 
 
