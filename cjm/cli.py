@@ -27,7 +27,7 @@ def _say(message: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the whole pipeline as a Prefect flow and print what it did."""
-    from cjm.config import load_config
+    from cjm.config import load_config, with_execution
 
     events = args.events
     config_path = args.config
@@ -36,11 +36,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         if config_path is None and (SAMPLE_DIR / "cjm.yaml").exists():
             config_path = SAMPLE_DIR / "cjm.yaml"
         _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
-    config = load_config(Path(config_path) if config_path else None)
+    config = with_execution(
+        load_config(Path(config_path) if config_path else None),
+        partitions=args.partitions,
+        task_runner=args.task_runner or ("dask" if args.dask_address else None),
+        dask_address=args.dask_address,
+    )
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from pipelines.journey_flow import journey_flow
 
+    if config.is_partitioned:
+        where = config.dask_address or "a local Dask cluster"
+        runner = f"Dask ({where})" if config.task_runner == "dask" else "this process"
+        _say(f"Partitioned run: {config.partitions} buckets of customers on {runner}")
     started = time.perf_counter()
     summary = journey_flow(
         events=str(events),
@@ -301,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-refresh",
         action="store_true",
         help="rebuild from exactly the given files instead of loading only new ones",
+    )
+    run.add_argument(
+        "--partitions",
+        type=int,
+        metavar="P",
+        help="build sessions and journeys in P buckets of customers (config: partitions)",
+    )
+    run.add_argument(
+        "--task-runner",
+        choices=["local", "dask"],
+        help="where buckets run: local (one after another, default) or dask (config: task_runner)",
+    )
+    run.add_argument(
+        "--dask-address",
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler to run buckets on (implies --task-runner dask)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -206,6 +206,13 @@ class Config(_Strict):
     random_state: int = 0
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
+    # Partitioned execution (cjm.partition): buckets of customers, run by Prefect's task runner.
+    partitions: Annotated[int, Field(ge=1, le=4096)] = 1
+    task_runner: Literal["local", "dask"] = "local"
+    # tcp://host:8786 of a running Dask scheduler; none with task_runner dask: a local cluster
+    dask_address: str | None = None
+    # Where bucket files go; every Dask worker must be able to read and write it.
+    partition_dir: Path | None = None
 
     @field_validator("columns")
     @classmethod
@@ -231,6 +238,17 @@ class Config(_Strict):
     def _funnels(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         _check_funnels(v)
         return v
+
+    @property
+    def is_partitioned(self) -> bool:
+        """Whether full builds run the per-customer models in buckets (cjm.partition)."""
+        return self.partitions > 1 or self.task_runner == "dask"
+
+    @model_validator(mode="after")
+    def _execution(self) -> Config:
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError("dask_address is set but task_runner is not 'dask'")
+        return self
 
     @field_validator("duckdb_memory_limit")
     @classmethod
@@ -340,3 +358,11 @@ def load_config(path: Path | None) -> Config:
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     return parse_config(data, str(path))
+
+
+def with_execution(config: Config, source: str = "command line", **overrides: object) -> Config:
+    """The config with execution settings from the command line (None keeps the config's)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return config
+    return parse_config({**config.model_dump(mode="json", exclude_unset=True), **given}, source)

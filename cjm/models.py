@@ -25,7 +25,20 @@ INTERMEDIATE = (
 )
 MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
 # Intermediate models over a mart, built just before the mart that reads them: name -> mart.
-LATE_INTERMEDIATE = {"int_transition_steps": "transitions"}
+LATE_INTERMEDIATE = {
+    "int_transition_steps": "transitions",
+    "int_transition_edges": "transitions",
+}
+# The models that only ever look at one customer's events (or add up per customer): a partitioned
+# run (cjm.partition) builds them per bucket of customers and combines the buckets.
+PER_CUSTOMER = (
+    "int_events_sessionised",
+    "events",
+    "sessions",
+    "journeys",
+    "int_transition_steps",
+    "int_transition_edges",
+)
 # Cheap, single-pass steps stay views so DuckDB fuses them into the next materialised model
 # instead of writing tens of millions of wide rows to disk one extra time.
 VIEWS = (
@@ -34,6 +47,8 @@ VIEWS = (
     "int_events_stitched",
     "int_events_sessionised",
     "int_transition_steps",
+    "int_transition_edges",
+    "int_transition_seconds",
 )
 # Tables that only exist while a run builds; they are dropped before publishing.
 BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages") + (

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import glob
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,6 +77,9 @@ def discard_stale_builds(db_path: Path) -> list[Path]:
     """Remove builds left by runs that were killed; call only while holding run_lock(db_path)."""
     stale = sorted(db_path.parent.glob(f".{glob.escape(db_path.name)}.build-*"))
     for path in stale:
+        if path.is_dir():  # bucket files of a partitioned build (cjm.partition)
+            shutil.rmtree(path, ignore_errors=True)
+            continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return stale

@@ -18,6 +18,7 @@ from cjm import (
     incremental,
     insights,
     manifest,
+    partition,
     paths,
     patterns,
     persona_identity,
@@ -93,12 +94,61 @@ def build_journeys(build_path: Path, config: Config, progress: Progress = None) 
     with _open(build_path, config) as con:
         hooks = incremental.merge_hooks() if incremental.is_seeded(con) else None
         timings = build_models(con, config, progress=progress, hooks=hooks)
-        broken = con.execute(
-            "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
-            "from file_loads where not is_reconciled"
-        ).fetchall()
-        if broken:
-            raise ReconciliationError(f"row counts do not reconcile for {broken}")
+        _check_reconciled(con)
+        return timings
+
+
+def _check_reconciled(con) -> None:
+    broken = con.execute(
+        "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
+        "from file_loads where not is_reconciled"
+    ).fetchall()
+    if broken:
+        raise ReconciliationError(f"row counts do not reconcile for {broken}")
+
+
+def export_partitions(
+    build_path: Path, config: Config, part_dir: Path, progress: Progress = None
+) -> list[int]:
+    """De-duplicate and stitch the landed events, then write them to bucket files by customer."""
+    with _open(build_path, config) as con:
+        if progress:
+            progress(f"splitting customers into {config.partitions} buckets under {part_dir}")
+        return partition.export_buckets(con, config, part_dir, config.partitions)
+
+
+def build_partition(part_dir: Path, bucket: int, config: Config) -> dict[str, int]:
+    """Sessions, journeys and transition edges of one bucket of customers (runs on any worker)."""
+    return partition.build_bucket(part_dir, bucket, config)
+
+
+def combine_partitions(
+    build_path: Path,
+    config: Config,
+    part_dir: Path,
+    buckets: list[int],
+    progress: Progress = None,
+) -> dict[str, float]:
+    """Combine the buckets into events, sessions, journeys, transitions; build the other marts."""
+    with _open(build_path, config) as con:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        if progress:
+            progress(f"combining {len(buckets)} buckets")
+        if buckets:
+            partition.combine_buckets(con, config, part_dir)
+        else:  # nothing was accepted: the per-customer models build empty tables here
+            for layer, name in partition.per_customer_plan():
+                run_model(con, layer, name)
+        timings["combine_buckets"] = round(time.perf_counter() - started, 3)
+        for layer, name in partition.combined_plan():
+            if progress:
+                progress(f"building {name}")
+            started = time.perf_counter()
+            run_model(con, layer, name)
+            timings[name] = round(time.perf_counter() - started, 3)
+        partition.drop_bucket_views(con)
+        _check_reconciled(con)
         return timings
 
 

@@ -9,18 +9,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
 from cjm.config import Config, ConfigError
 from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.manifest import IncrementalLoadError, LoadPlan
+from cjm.partition import partition_dir_for, remove_buckets
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
 from cjm.runs import RunRecord, new_run
 
@@ -87,6 +89,26 @@ def load_events_task(
 def build_journeys_task(build_path: Path, config: Config) -> dict:
     """Build events, sessions, journeys and transitions."""
     return steps.build_journeys(build_path, config, _progress)
+
+
+@task(name="export-buckets", cache_policy=NO_CACHE)
+def export_buckets_task(build_path: Path, config: Config, part_dir: Path) -> list[int]:
+    """De-duplicate and stitch the landed events, then write them to bucket files by customer."""
+    return steps.export_partitions(build_path, config, part_dir, _progress)
+
+
+@task(name="build-bucket", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def build_bucket_task(part_dir: Path, bucket: int, config: Config) -> dict[str, int]:
+    """Sessions, journeys and transition edges of one bucket of customers."""
+    return steps.build_partition(part_dir, bucket, config)
+
+
+@task(name="combine-buckets", cache_policy=NO_CACHE)
+def combine_buckets_task(
+    build_path: Path, config: Config, part_dir: Path, buckets: list[int]
+) -> dict[str, float]:
+    """Combine the buckets into events, sessions, journeys and transitions."""
+    return steps.combine_partitions(build_path, config, part_dir, buckets, _progress)
 
 
 @task(name="build-personas", cache_policy=NO_CACHE)
@@ -262,8 +284,15 @@ def _build(
     load_events_task(build_path, files, config, plan)
     record.stage_seconds["load_events"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    # build_journeys returns the seconds of each SQL model: stage_seconds keeps them too.
-    record.stage_seconds.update(build_journeys_task(build_path, config))
+    # Both return the seconds of each SQL model: stage_seconds keeps them too.
+    if config.is_partitioned and plan.mode == "full":
+        record.stage_seconds.update(_build_in_buckets(build_path, config))
+    else:
+        if config.is_partitioned:
+            record.notes.append(
+                "partitions apply to full builds: this incremental load ran in one process"
+            )
+        record.stage_seconds.update(build_journeys_task(build_path, config))
     record.stage_seconds["build_journeys"] = round(time.perf_counter() - started, 3)
     _timed(record, "build_personas", build_personas_task, build_path, config, db_path, run_id)
     _timed(record, "build_persona_insights", build_persona_insights_task, build_path, config)
@@ -280,6 +309,41 @@ def _build(
         db_path,
         run_id,
     )
+
+
+def _build_in_buckets(build_path: Path, config: Config) -> dict[str, float]:
+    """Per-customer models in buckets on the flow's task runner (threads here, or Dask)."""
+    part_dir = partition_dir_for(build_path, config.partition_dir)
+    try:
+        started = time.perf_counter()
+        buckets = export_buckets_task(build_path, config, part_dir)
+        exported = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        bucket_flow.with_options(task_runner=bucket_runner(config))(part_dir, buckets, config)
+        built = round(time.perf_counter() - started, 3)
+        timings = combine_buckets_task(build_path, config, part_dir, buckets)
+        return {"export_buckets": exported, "build_buckets": built, **timings}
+    finally:
+        remove_buckets(part_dir)
+
+
+@flow(name="cjm-buckets")
+def bucket_flow(part_dir: Path, buckets: list[int], config: Config) -> list[dict[str, int]]:
+    """Build every bucket on this flow's task runner (see bucket_runner)."""
+    futures = build_bucket_task.map(unmapped(part_dir), buckets, unmapped(config))
+    return futures.result()
+
+
+def bucket_runner(config: Config) -> TaskRunner:
+    """Where buckets run: one at a time in this process (each bucket already uses every DuckDB
+    thread, and one at a time bounds memory), or on a Dask cluster."""
+    if config.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner  # only runs that use Dask import it
+
+        if config.dask_address:
+            return DaskTaskRunner(address=config.dask_address)
+        return DaskTaskRunner()  # a temporary local cluster
+    return ThreadPoolTaskRunner(max_workers=1)
 
 
 def _summary(record: RunRecord, report: Path | None) -> dict:

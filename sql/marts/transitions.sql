@@ -7,20 +7,8 @@
 -- personas and churn state exist (sql/intermediate/int_segment_transitions.sql).
 with
 
-steps as (
-    select * from int_transition_steps
-),
-
-counted as (
-    select
-        scope,
-        from_touchpoint,
-        to_touchpoint,
-        count(*) as transition_count,
-        count(distinct customer_id) as customer_count,
-        median(seconds_between) as median_seconds
-    from steps
-    group by scope, from_touchpoint, to_touchpoint
+edges as (
+    select * from int_transition_edges
 ),
 
 final as (
@@ -36,7 +24,7 @@ final as (
         median_seconds,
         'all' as segment_type,
         'all' as segment_value
-    from counted
+    from edges
 )
 
 select * from final

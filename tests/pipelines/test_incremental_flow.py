@@ -3,32 +3,16 @@ nothing but pipeline_runs."""
 
 from __future__ import annotations
 
-import hashlib
-import math
 import shutil
-from collections import Counter
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
 
 from cjm.config import load_config
 from cjm.manifest import IncrementalLoadError
 from cjm.sample import generate_sample
-
-# Tables about runs rather than about the data: they name run ids and wall-clock times, or (the
-# transition and persona ones) keep each run's history or compare a run with the run before it,
-# so a sequence of runs and a single rebuild differ in them by design.
-RUN_METADATA_TABLES = {
-    "pipeline_runs",
-    "loaded_files",
-    "transition_history",
-    "transition_changes",
-    "persona_history",
-    "persona_migrations",
-    "persona_centroids",
-}
+from tests.pipelines.tables import RUN_METADATA_TABLES, differing_rows, table_hashes
 
 
 def _run(events, db, config, full_refresh=False):
@@ -43,49 +27,6 @@ def _run(events, db, config, full_refresh=False):
     )
     assert state.is_completed(), state
     return state.result()
-
-
-def _cell(value) -> str:
-    """A value as text; doubles to 12 significant digits and 12 decimals, so the order of a
-    floating-point sum cannot matter (a mean of values that cancel is 6e-18 one way, 2e-17 the
-    other)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "<null>"
-    if isinstance(value, float):
-        return f"{round(value, 12) + 0.0:.12g}"
-    return str(value)
-
-
-def table_hashes(db: Path) -> dict[str, Counter]:
-    """Every table as a multiset of row hashes (row order is not part of a table's content)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        tables = [r[0] for r in con.execute("show tables").fetchall()]
-        result = {}
-        for table in tables:
-            frame = con.execute(f'select * from "{table}"').df()
-            rows = frame.astype(object).itertuples(index=False, name=None)
-            result[table] = Counter(
-                hashlib.sha256("\x1f".join(map(_cell, row)).encode()).hexdigest() for row in rows
-            )
-        return result
-    finally:
-        con.close()
-
-
-def _rows(db: Path, table: str) -> Counter:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        frame = con.execute(f'select * from "{table}"').df()
-    finally:
-        con.close()
-    return Counter(tuple(map(_cell, row)) for row in frame.astype(object).itertuples(index=False))
-
-
-def _differing_rows(first: Path, second: Path, table: str) -> tuple[list, list]:
-    """The rows of `table` only in the first database, and only in the second."""
-    a, b = _rows(first, table), _rows(second, table)
-    return list((a - b).elements()), list((b - a).elements())
 
 
 def _query(db: Path, sql: str):
@@ -176,7 +117,7 @@ def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_
     assert {"personas", "customer_personas", "churn_risk", "touchpoint_insights"} <= set(compared)
     for table in compared:
         if incremental[table] != fresh[table]:
-            only_inc, only_full = _differing_rows(inc, full, table)
+            only_inc, only_full = differing_rows(inc, full, table)
             pytest.fail(
                 f"{table} differs from a full rebuild:\n  incremental only: {only_inc[:3]}"
                 f"\n  rebuild only: {only_full[:3]}"
