@@ -65,3 +65,17 @@ def differing_rows(first: Path, second: Path, table: str) -> tuple[list, list]:
     """The rows of `table` only in the first database, and only in the second."""
     a, b = _rows(first, table), _rows(second, table)
     return list((a - b).elements()), list((b - a).elements())
+
+
+def data_table_differences(first: Path, second: Path) -> tuple[list[str], dict[str, tuple]]:
+    """The data tables two databases both hold (all but RUN_METADATA_TABLES), and for each that
+    differs the first few rows only in the first and only in the second."""
+    a, b = table_hashes(first), table_hashes(second)
+    assert set(a) == set(b), f"different tables: {sorted(set(a) ^ set(b))}"
+    compared = sorted(set(a) - RUN_METADATA_TABLES)
+    differing = {}
+    for table in compared:
+        if a[table] != b[table]:
+            only_first, only_second = differing_rows(first, second, table)
+            differing[table] = (only_first[:3], only_second[:3])
+    return compared, differing

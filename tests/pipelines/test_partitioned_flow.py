@@ -6,11 +6,10 @@ import json
 import os
 
 import duckdb
-import pytest
 
 from cjm.config import load_config, with_execution
 from tests.conftest import SAMPLE_DIR
-from tests.pipelines.tables import RUN_METADATA_TABLES, differing_rows, table_hashes
+from tests.pipelines.tables import data_table_differences
 
 
 def _run(flow, db, config):
@@ -57,17 +56,10 @@ def test_dask_run_in_four_buckets_equals_single_process_run(prefect_harness, tmp
     assert len(workers) == 2, f"the buckets ran on {workers}, not on both workers"
     assert not list(partitioned.parent.glob(".cjm.duckdb.build-*")), "bucket files left behind"
 
-    first, second = table_hashes(single), table_hashes(partitioned)
-    assert set(first) == set(second)
-    compared = sorted(set(first) - RUN_METADATA_TABLES)
+    compared, differing = data_table_differences(single, partitioned)
     assert {"events", "sessions", "journeys", "transitions"} <= set(compared)
     assert {"personas", "customer_personas", "churn_risk", "churn_patterns"} <= set(compared)
-    for table in compared:
-        if first[table] != second[table]:
-            only_single, only_dask = differing_rows(single, partitioned, table)
-            pytest.fail(
-                f"{table} differs:\n  single only: {only_single[:3]}\n  dask only: {only_dask[:3]}"
-            )
+    assert not differing, f"(single-process only, Dask only) rows: {differing}"
     stages = _stage_seconds(partitioned)
     assert {"export_buckets", "build_buckets", "combine_buckets"} <= set(stages)
 
