@@ -46,6 +46,9 @@ OUTPUTS = {
     "int_transition_seconds": "bucket_transition_seconds",
 }
 STITCHED = "int_events_stitched"
+# Marts over the rows read rather than over customers: built with the load, before the buckets,
+# while the load's intermediate tables are at hand.
+LOAD_MARTS = ("rejected_events", "file_loads")
 
 
 def bucket_expression(partitions: int) -> str:
@@ -59,13 +62,10 @@ def per_customer_plan() -> list[tuple[str, str]]:
 
 
 def combined_plan() -> list[tuple[str, str]]:
-    """(layer, model) the build database runs once the buckets are combined.
-
-    The marts over all customers, and int_transition_steps: a view over the combined events that
-    later stages (segmented transitions) read.
-    """
+    """(layer, model) the build database runs once the buckets are combined: transitions, and
+    int_transition_steps, a view over the combined events that later stages (segments) read."""
     steps = [("intermediate", n) for n in LATE_INTERMEDIATE if n == "int_transition_steps"]
-    return steps + [("marts", m) for m in MARTS if m not in PER_CUSTOMER]
+    return steps + [("marts", m) for m in MARTS if m not in PER_CUSTOMER + LOAD_MARTS]
 
 
 def partition_dir_for(build_path: Path, base: Path | None = None) -> Path:
@@ -77,7 +77,8 @@ def partition_dir_for(build_path: Path, base: Path | None = None) -> Path:
 def export_buckets(
     con: duckdb.DuckDBPyConnection, config: Config, part_dir: Path, partitions: int
 ) -> list[int]:
-    """Run the load models, write stitched events per bucket; return the non-empty buckets."""
+    """Run the load models and LOAD_MARTS, write stitched events per bucket; return the
+    non-empty buckets."""
     set_parameters(con, config)
     for name in STAGING:
         run_model(con, "staging", name)
@@ -85,6 +86,8 @@ def export_buckets(
         if name not in PER_CUSTOMER:
             run_model(con, "intermediate", name)
     write_touchpoint_stages(con, config)
+    for name in LOAD_MARTS:
+        run_model(con, "marts", name)
     shutil.rmtree(part_dir, ignore_errors=True)
     (part_dir / "input").mkdir(parents=True)
     con.execute(
@@ -96,9 +99,13 @@ def export_buckets(
         f"copy cfg_touchpoint_stages to {sql_literal(str(part_dir / 'stages.parquet'))} "
         "(format parquet)"
     )
-    return sorted(
+    buckets = sorted(
         int(p.name.split("=", 1)[1]) for p in (part_dir / "input").glob("bucket=*") if p.is_dir()
     )
+    if not buckets:  # nothing accepted: the per-customer models build their empty tables here
+        for layer, name in per_customer_plan():
+            run_model(con, layer, name)
+    return buckets
 
 
 def build_bucket(part_dir: Path, bucket: int, config: Config) -> dict[str, int]:

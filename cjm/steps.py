@@ -113,8 +113,10 @@ def export_partitions(
     """De-duplicate and stitch the landed events, then write them to bucket files by customer."""
     with _open(build_path, config) as con:
         if progress:
-            progress(f"splitting customers into {config.partitions} buckets under {part_dir}")
-        return partition.export_buckets(con, config, part_dir, config.partitions)
+            progress(f"loading, then splitting customers into {config.partitions} buckets")
+        buckets = partition.export_buckets(con, config, part_dir, config.partitions)
+        _check_reconciled(con)
+        return buckets
 
 
 def build_partition(part_dir: Path, bucket: int, config: Config) -> dict[str, int]:
@@ -135,11 +137,8 @@ def combine_partitions(
         started = time.perf_counter()
         if progress:
             progress(f"combining {len(buckets)} buckets")
-        if buckets:
+        if buckets:  # without any, export_partitions built the empty tables
             partition.combine_buckets(con, config, part_dir)
-        else:  # nothing was accepted: the per-customer models build empty tables here
-            for layer, name in partition.per_customer_plan():
-                run_model(con, layer, name)
         timings["combine_buckets"] = round(time.perf_counter() - started, 3)
         for layer, name in partition.combined_plan():
             if progress:
@@ -148,7 +147,6 @@ def combine_partitions(
             run_model(con, layer, name)
             timings[name] = round(time.perf_counter() - started, 3)
         partition.drop_bucket_views(con)
-        _check_reconciled(con)
         return timings
 
 

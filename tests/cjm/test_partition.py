@@ -97,6 +97,18 @@ def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
         _assert_same(split, single, name)
 
 
+def test_a_log_with_nothing_accepted_builds_the_same_empty_tables(tmp_path):
+    rows = [{"customer_id": "c1", "event_time": "not a time", "touchpoint": "a"}] * 3
+    files = [write_csv(tmp_path / "events.csv", rows)]
+    config = parse_config({})
+    single = _build(tmp_path, files, config, None)
+    split = _build(tmp_path, files, config, 4)
+    _assert_same(split, single, "nothing accepted")
+    with connect(split, read_only=True) as con:
+        assert con.execute("select count(*) from rejected_events").fetchone() == (3,)
+        assert con.execute("select count(*) from transitions").fetchone() == (0,)
+
+
 def test_stale_bucket_files_of_a_killed_run_are_removed(tmp_path):
     db = tmp_path / "cjm.duckdb"
     parts = partition_dir_for(tmp_path / ".cjm.duckdb.build-20240101T000000Z-dead")
