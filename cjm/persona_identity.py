@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from cjm.db import open_if_exists, sql_literal, table_exists, write_table
+from cjm.db import connect, open_if_exists, quote_ident, sql_literal, table_exists, write_table
 
 CENTROID_COLUMNS = ["run_id", "persona_id", "feature", "value"]
 HISTORY_COLUMNS = ["run_id", "customer_id", "persona_id"]
@@ -130,26 +130,39 @@ def centroid_frame(
 
 
 def migrations(
-    previous: PreviousPersonas | None, assignments: pd.DataFrame, run_id: str | None
+    previous: PreviousPersonas | None,
+    assignments: pd.DataFrame | str,
+    run_id: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Customers per (previous persona, current persona), for customers in both runs.
 
     share = customer_count / the previous persona's customers that are still present.
+    `assignments` is a frame (customer_id, persona_id) or the name of such a table in `con`;
+    the join runs in DuckDB either way.
     """
     if previous is None or previous.assignments.empty:
         return pd.DataFrame({c: pd.Series(dtype=_MIGRATION_TYPES[c]) for c in MIGRATION_COLUMNS})
-    both = previous.assignments.merge(
-        assignments[["customer_id", "persona_id"]].astype({"customer_id": str}),
-        on="customer_id",
-        suffixes=("_from", "_to"),
-    )
-    out = (
-        both.groupby(["persona_id_from", "persona_id_to"])
-        .size()
-        .rename("customer_count")
-        .reset_index()
-        .rename(columns={"persona_id_from": "from_persona_id", "persona_id_to": "to_persona_id"})
-    )
+    own = con is None
+    cursor = connect() if own else con.cursor()
+    try:
+        cursor.register("_cjm_previous_assignments", previous.assignments)
+        current = assignments
+        if not isinstance(assignments, str):
+            cursor.register("_cjm_current_assignments", assignments)
+            current = "_cjm_current_assignments"
+        out = cursor.execute(
+            f"""
+            select p.persona_id as from_persona_id, c.persona_id as to_persona_id,
+                   count(*) as customer_count
+            from _cjm_previous_assignments p
+            join {quote_ident(current)} c on c.customer_id::varchar = p.customer_id::varchar
+            group by all
+            order by from_persona_id, to_persona_id
+            """
+        ).df()
+    finally:
+        cursor.close()
     out["share"] = out["customer_count"] / out.groupby("from_persona_id")[
         "customer_count"
     ].transform("sum")
@@ -169,21 +182,32 @@ _MIGRATION_TYPES = {
 
 
 def write_persona_history(
-    con: duckdb.DuckDBPyConnection, db_path: Path | None, run_id: str, assignments: pd.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    db_path: Path | None,
+    run_id: str,
+    assignments: pd.DataFrame | str,
 ) -> None:
     """persona_history: the published file's history plus this run's assignments.
 
     The history is copied in SQL (ATTACH read-only) rather than through pandas: it grows by one
-    row per customer and run.
+    row per customer and run. `assignments` is a frame or the name of a table in `con`.
     """
-    current = pd.DataFrame(
-        {
-            "run_id": pd.Series([run_id] * len(assignments), dtype=object),
-            "customer_id": assignments["customer_id"].astype(str).to_numpy(),
-            "persona_id": assignments["persona_id"].astype("int64").to_numpy(),
-        }
-    )
-    write_table(con, "_cjm_persona_history_current", current)
+    if isinstance(assignments, str):
+        con.execute(
+            "create or replace table _cjm_persona_history_current as "
+            "select ?::varchar as run_id, customer_id::varchar as customer_id, "
+            f"persona_id::bigint as persona_id from {quote_ident(assignments)}",
+            [run_id],
+        )
+    else:
+        current = pd.DataFrame(
+            {
+                "run_id": pd.Series([run_id] * len(assignments), dtype=object),
+                "customer_id": assignments["customer_id"].astype(str).to_numpy(),
+                "persona_id": assignments["persona_id"].astype("int64").to_numpy(),
+            }
+        )
+        write_table(con, "_cjm_persona_history_current", current)
     sources = ["select run_id, customer_id, persona_id from _cjm_persona_history_current"]
     params: list[str] = []
     attached = False
