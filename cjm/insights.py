@@ -445,7 +445,7 @@ def grouped_touchpoint_insights(
     out = {}
     steps_by, reach_by = steps.groupby("group_id"), reach.groupby("group_id")
     for _, row in outcomes.sort_values("group_id").iterrows():
-        gid = row["group_id"]
+        gid = row["group_id"].item() if hasattr(row["group_id"], "item") else row["group_id"]
         if gid not in reach_by.groups:
             continue
         part = steps_by.get_group(gid).reset_index(drop=True)
