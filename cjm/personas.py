@@ -323,7 +323,10 @@ def _fit_personas(
     columns = persona_feature_columns(pd.DataFrame(columns=names))
     labels = feature_labels(pd.DataFrame(columns=names)) | dict(labels or {})
     # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
-    # The input is numbered once in that order; everything after reads it by position.
+    # The input (the columns clustered or described) is numbered once in that order; everything
+    # after reads it by position.
+    needed = set(columns).union(*_stat_columns(names))
+    kept = ", ".join(f"f.{quote_ident(c)}" for c in names if c in needed) or "null as _none"
     churn_join, churn_col = "", "null::double as _churned"
     if churn_table is not None:
         churn_join = (
@@ -334,7 +337,7 @@ def _fit_personas(
     con.execute(
         f"create or replace table {INPUT_TABLE} as "
         "select row_number() over (order by f.customer_id) - 1 as _pos, "
-        f"f.customer_id::varchar as _customer_id, f.*, {churn_col} "
+        f"f.customer_id::varchar as _customer_id, {kept}, {churn_col} "
         f"from {quote_ident(features_table)} f {churn_join}"
     )
     n = con.execute(f"select count(*) from {INPUT_TABLE}").fetchall()[0][0]
@@ -469,6 +472,18 @@ def _assign(
     return raw, distance
 
 
+def _stat_columns(names: list[str]) -> tuple[list[str], list[str]]:
+    """(columns whose means describe personas, rhythm columns compared in clustering scale)."""
+    mean_cols = [c for c in names if c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX))]
+    mean_cols += [
+        c
+        for c in ("is_converted", "monetary", "sessions_per_week", *RHYTHM_TEXT)
+        if c in names and c not in mean_cols
+    ]
+    rhythm = [c for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS) if c in names]
+    return mean_cols, rhythm
+
+
 def _persona_stats(
     con: duckdb.DuckDBPyConnection, names: list[str], has_churn: bool
 ) -> tuple[pd.DataFrame, pd.Series]:
@@ -477,13 +492,7 @@ def _persona_stats(
     Columns `m:<c>` are means of raw columns, `t:<c>` and `sd:<c>` the mean and standard deviation
     of the rhythm columns in the clustering scale (clipped at 0, log1p for LOG_FEATURES).
     """
-    mean_cols = [c for c in names if c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX))]
-    mean_cols += [
-        c
-        for c in ("is_converted", "monetary", "sessions_per_week", *RHYTHM_TEXT)
-        if c in names and c not in mean_cols
-    ]
-    rhythm = [c for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS) if c in names]
+    mean_cols, rhythm = _stat_columns(names)
 
     def scaled(c: str) -> str:
         value = f"case when i.{quote_ident(c)} < 0 then 0 else i.{quote_ident(c)} end::double"
