@@ -1,10 +1,13 @@
-"""Benchmark cjm ingestion and SQL models against a bare-DuckDB floor on synthetic events.
+"""Benchmark the whole cjm pipeline against a bare-DuckDB floor on synthetic events.
 
-Usage: python benchmarks/bench_pipeline.py --events 1000000 10000000 [--threads 2] [--keep-data]
+Usage: python benchmarks/bench_pipeline.py --events 1000000 10000000 [--threads 2]
+       [--memory-limit 8GB] [--temp-directory DIR] [--models-only] [--keep-data]
 
-Each size runs in a fresh subprocess against a fresh DuckDB file on disk. Per stage it reports wall
-seconds, CPU seconds (all threads of the process) and the peak RSS sampled every 20 ms while the
-stage ran. The floor is the same logical work written as plain DuckDB SQL over the same Parquet.
+Each size runs in a fresh subprocess against a fresh DuckDB file on disk: ingestion, every SQL
+model, then (unless --models-only) every later step of the flow in flow order through the same
+cjm.steps functions, publish and the report. Per stage it reports wall seconds, CPU seconds (all
+threads of the process) and the peak RSS sampled every 20 ms while the stage ran. The floor is the
+sessions and transitions work written as plain DuckDB SQL over the same Parquet.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -163,23 +167,38 @@ def measure(stages: list[dict], sampler: dict, name: str, group: str, fn: Callab
     return result
 
 
-def run_cjm(parquet: Path, db: Path, threads: int, memory_limit: str | None, stages, sampler):
+def bench_config(threads: int, memory_limit: str | None, temp_directory: Path | None):
+    """The cjm Config every stage runs with: DuckDB threads, memory limit and spill directory."""
+    from cjm.config import Config
+
+    settings: dict = {"duckdb_threads": threads, "duckdb_memory_limit": memory_limit}
+    if temp_directory is not None:
+        if "duckdb_temp_directory" not in Config.model_fields:
+            raise SystemExit("--temp-directory needs a cjm whose Config has duckdb_temp_directory")
+        settings["duckdb_temp_directory"] = str(temp_directory)
+    return Config(**settings)
+
+
+def open_build(db: Path, config):
+    """A connection to the build file with the config's DuckDB settings, as cjm.steps opens it."""
+    from cjm import steps
+
+    return steps._open(db, config)
+
+
+def run_cjm(parquet: Path, db: Path, config, stages, sampler):
     """Ingest and build every model of cjm.models.build_models, one timed stage per model."""
     from cjm import models
-    from cjm.config import Config
-    from cjm.db import connect
     from cjm.ingest import load_files
 
-    config = Config(duckdb_threads=threads, duckdb_memory_limit=memory_limit)
-
     def ingest() -> None:
-        con = connect(db, threads=threads, memory_limit=memory_limit)
+        con = open_build(db, config)
         loads = load_files(con, [parquet], config)
         models.write_file_reads(con, loads)
         con.close()  # the flow's load step closes the build file too (checkpoint)
 
     measure(stages, sampler, "ingestion", "cjm", ingest)
-    con = connect(db, threads=threads, memory_limit=memory_limit)
+    con = open_build(db, config)
     models.set_parameters(con, config)
     for layer, name in models.model_plan():
         if layer == "marts" and name == models.MARTS[0]:
@@ -211,15 +230,65 @@ def run_cjm(parquet: Path, db: Path, threads: int, memory_limit: str | None, sta
     return result
 
 
-def run_floor(parquet: Path, db: Path, threads: int, memory_limit: str | None, stages, sampler):
+# The later steps of the flow, in flow order (pipelines/journey_flow.py `_build`): stage name and
+# whether the step also takes the published path and the run id.
+FLOW_STEPS = (
+    ("build_personas", True),
+    ("build_persona_insights", False),
+    ("build_insights", False),
+    ("build_paths", False),
+    ("score_churn", False),
+    ("build_graphs", False),
+    ("track_transition_changes", True),
+)
+
+
+def run_steps(db: Path, published: Path, config, stages, sampler) -> dict:
+    """Every step after the SQL models, as the flow calls them, then publish and the report."""
+    from cjm import publish, steps
+    from cjm.runs import new_run
+
+    record = new_run(published, parameters={"benchmark": True})
+    counts: dict = {}
+    for name, needs_run in FLOW_STEPS:
+        step = getattr(steps, name)
+        if name == "build_personas":
+            call = partial(step, db, config, None, published, record.run_id)
+        elif needs_run:
+            call = partial(step, db, config, published, record.run_id)
+        else:
+            call = partial(step, db, config)
+        summary = measure(stages, sampler, name, "steps", call) or {}
+        counts.update(summary.get("counts", {}))
+    record = measure(
+        stages, sampler, "finish_run", "steps", lambda: steps.finish_run(db, record, published)
+    )
+    measure(stages, sampler, "publish", "steps", lambda: publish.publish(db, published))
+    measure(
+        stages,
+        sampler,
+        "run_artifacts",
+        "steps",
+        lambda: steps.run_artifacts(published, record.run_id),
+    )
+    report = measure(stages, sampler, "report", "steps", lambda: steps.write_report(published))
+    counts["report_kb"] = round(report.stat().st_size / 1024)
+    report.unlink()
+    return counts
+
+
+def run_floor(parquet: Path, db: Path, config, stages, sampler):
     """The same logical work as bare DuckDB SQL on the same Parquet, in a fresh database file."""
     import duckdb
 
     con = duckdb.connect(str(db))
     con.execute("set TimeZone = 'UTC'")
-    con.execute(f"set threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"set memory_limit = '{memory_limit}'")
+    con.execute("set threads = ?", [config.duckdb_threads])
+    if config.duckdb_memory_limit:
+        con.execute("set memory_limit = ?", [config.duckdb_memory_limit])
+    temp = getattr(config, "duckdb_temp_directory", None)
+    if temp:
+        con.execute("set temp_directory = ?", [str(temp)])
     params = {"parquet": str(parquet), "gap": float(SESSION_GAP_SECONDS)}
     measure(
         stages, sampler, "floor: sessions", "floor", lambda: con.execute(FLOOR_SESSIONS_SQL, params)
@@ -244,20 +313,23 @@ def worker(args: argparse.Namespace) -> None:
     """Subprocess body: run cjm then the floor on one Parquet file and write JSON to args.out."""
     import duckdb
 
+    config = bench_config(args.threads, args.memory_limit, args.temp_directory)
     sampler = start_sampler()
     stages: list[dict] = []
     baseline = rss_mb()
-    cjm_counts = run_cjm(args.parquet, args.db, args.threads, args.memory_limit, stages, sampler)
+    cjm_counts = run_cjm(args.parquet, args.db, config, stages, sampler)
+    step_counts = None
+    if not args.models_only:
+        step_counts = run_steps(args.db, published_path(args.db), config, stages, sampler)
     floor_db = args.db.with_name(args.db.stem + "_floor.duckdb")
-    floor_counts = run_floor(
-        args.parquet, floor_db, args.threads, args.memory_limit, stages, sampler
-    )
+    floor_counts = run_floor(args.parquet, floor_db, config, stages, sampler)
     sampler["stop"].set()
     result = {
         "duckdb": duckdb.__version__,
         "baseline_rss_mb": round(baseline, 1),
         "stages": stages,
         "cjm_counts": cjm_counts,
+        "step_counts": step_counts,
         "floor_counts": floor_counts,
     }
     args.out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
@@ -286,25 +358,36 @@ def remove_db(db: Path) -> None:
         spill.rmdir()
 
 
+def published_path(db: Path) -> Path:
+    """Where the whole-pipeline run publishes the build (its report goes beside it)."""
+    return db.with_name(db.stem + "_published.duckdb")
+
+
 def run_size(n: int, args: argparse.Namespace) -> dict:
     """Generate or reuse the events for n, run the worker subprocess, summarise its result."""
     parquet, generated, gen_info = ensure_events(n, args.data_dir)
     db = args.data_dir / f"bench_{n}.duckdb"
     floor_db = db.with_name(db.stem + "_floor.duckdb")
+    published = published_path(db)
     out = args.data_dir / f"bench_{n}.json"
-    for path in (db, floor_db):
+    for path in (db, floor_db, published):
         remove_db(path)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--parquet", str(parquet)]
     cmd += ["--db", str(db), "--threads", str(args.threads), "--out", str(out)]
     if args.memory_limit:
         cmd += ["--memory-limit", args.memory_limit]
+    if args.temp_directory:
+        cmd += ["--temp-directory", str(args.temp_directory)]
+    if args.models_only:
+        cmd += ["--models-only"]
     print(f"running {n:,} events ({args.threads} threads)", file=sys.stderr)
     subprocess.run(cmd, check=True)
     result = json.loads(out.read_text(encoding="utf-8"))
     out.unlink()
-    db_mb = db.stat().st_size / 2**20
+    # The whole pipeline publishes (moves) the build file; the models-only run leaves it in place.
+    db_mb = (published if published.exists() else db).stat().st_size / 2**20
     if not args.keep_data:
-        for path in (db, floor_db):
+        for path in (db, floor_db, published):
             remove_db(path)
         if generated:
             parquet.unlink()
@@ -323,6 +406,7 @@ def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb:
     stages = result["stages"]
     by_name = {s["stage"]: s for s in stages}
     cjm = [s for s in stages if s["group"] == "cjm"]
+    steps = [s for s in stages if s["group"] == "steps"]
     total_wall = sum(s["wall_s"] for s in cjm)
     session_stages = sessions_stages(result["cjm_counts"]["views"])
     sessions_cjm = sum(by_name[name]["wall_s"] for name in session_stages)
@@ -341,6 +425,7 @@ def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb:
                 "other_cpu_s": round(sum(s["other_cpu_s"] for s in cjm), 2),
                 "peak_rss_mb": peak,
             },
+            "whole_total": total(cjm + steps) if steps else None,
             "ratios": {
                 "sessions": {
                     "cjm_stages": list(session_stages),
@@ -364,6 +449,24 @@ def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb:
     return result
 
 
+def total(stages: list[dict]) -> dict:
+    """Summed wall and CPU seconds and the highest peak RSS of some stages."""
+    return {
+        "wall_s": round(sum(s["wall_s"] for s in stages), 3),
+        "cpu_s": round(sum(s["cpu_s"] for s in stages), 3),
+        "other_cpu_s": round(sum(s["other_cpu_s"] for s in stages), 2),
+        "peak_rss_mb": max(s["peak_rss_mb"] for s in stages),
+    }
+
+
+def total_row(label: str, figures: dict) -> str:
+    """A bold Markdown table row for a total."""
+    return (
+        f"| **{label}** | **{figures['wall_s']:.2f}** | **{figures['cpu_s']:.2f}** "
+        f"| **{figures['peak_rss_mb']:.0f}** | {figures['other_cpu_s']:.1f} |"
+    )
+
+
 def markdown(result: dict) -> str:
     """One size's results as a Markdown table, then the ratio lines."""
     n = result["events"]
@@ -374,14 +477,15 @@ def markdown(result: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     views = set(result["cjm_counts"]["views"])
+    whole = result.get("whole_total")
+    previous_group = None
     for s in result["stages"]:
         name = f"{s['stage']} (view)" if s["stage"] in views else s["stage"]
-        if s["group"] == "floor" and s["stage"] == "floor: sessions":
-            total = result["cjm_total"]
-            lines.append(
-                f"| **cjm total** | **{total['wall_s']:.2f}** | **{total['cpu_s']:.2f}** "
-                f"| **{total['peak_rss_mb']:.0f}** | {total['other_cpu_s']:.1f} |"
-            )
+        if previous_group == "cjm" and s["group"] != "cjm":
+            lines.append(total_row("ingestion + SQL models", result["cjm_total"]))
+        if previous_group == "steps" and s["group"] != "steps":
+            lines.append(total_row("whole pipeline", whole))
+        previous_group = s["group"]
         lines.append(
             f"| {name} | {s['wall_s']:.2f} | {s['cpu_s']:.2f} | {s['peak_rss_mb']:.0f} "
             f"| {s['other_cpu_s']:.1f} |"
@@ -398,8 +502,16 @@ def markdown(result: dict) -> str:
         f"{'met' if result['meets_target'] else 'MISSED'}; session and transition counts "
         f"{'match' if result['counts_match'] else 'DIFFER'} between cjm and the floor; "
         f"build file {result['db_mb']:.0f} MB",
-        "",
     ]
+    if whole:
+        counts = result["step_counts"]
+        lines.append(
+            f"- whole pipeline: {whole['wall_s']:.1f} s, {whole['cpu_s']:.1f} CPU s, peak RSS "
+            f"{whole['peak_rss_mb']:.0f} MB; {counts.get('personas', 0)} personas, "
+            f"{counts.get('customers_scored', 0):,} customers scored, report "
+            f"{counts.get('report_kb', 0):,} KB"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -430,7 +542,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's)")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's)")
+    parser.add_argument(
+        "--temp-directory", type=Path, help="DuckDB spill directory (config duckdb_temp_directory)"
+    )
+    parser.add_argument(
+        "--models-only",
+        action="store_true",
+        help="stop after ingestion and the SQL models (no personas, churn, graphs, report)",
+    )
     parser.add_argument("--keep-data", action="store_true", help="keep Parquet and DuckDB files")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -466,6 +586,10 @@ def report(
     saved = {"started_at": started.isoformat(timespec="seconds"), "threads": args.threads}
     if memory_limit is not None:
         saved["memory_limit"] = memory_limit
+    if getattr(args, "temp_directory", None) is not None:
+        saved["temp_directory"] = str(args.temp_directory)
+    if hasattr(args, "models_only"):
+        saved["whole_pipeline"] = not args.models_only
     saved |= {"machine": machine(), "results": results}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{prefix}_{started:%Y%m%dT%H%M%SZ}.json"

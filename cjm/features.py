@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
+
+from cjm.db import quote_ident
 
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
@@ -122,6 +125,22 @@ def top_values(
     return [r[0] for r in rows]
 
 
+@dataclass
+class FeatureQuery:
+    """The customer_features SQL with its parameters and the vocabulary it was built for."""
+
+    sql: str
+    params: dict
+    touchpoints: list[str]
+    channels: list[str]
+    as_of: datetime
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Column -> original touchpoint/channel name of the tp_/tp30_/ch_ columns."""
+        return vocabulary_labels(self.touchpoints, self.channels)
+
+
 def customer_features(
     con: duckdb.DuckDBPyConnection,
     as_of: datetime | None = None,
@@ -134,6 +153,45 @@ def customer_features(
     Local time (weekend, night) is in `timezone`; `touchpoints`/`channels` fix the vocabulary of
     the tp_/tp30_/ch_ columns (default: the most common values before as_of).
     """
+    query = feature_query(con, as_of, touchpoints, channels, timezone)
+    df = con.execute(query.sql, query.params).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
+    df.attrs["touchpoints"] = list(query.touchpoints)
+    df.attrs["channels"] = list(query.channels)
+    df.attrs["labels"] = query.labels
+    df.attrs["as_of"] = query.as_of
+    return df
+
+
+def write_customer_features(
+    con: duckdb.DuckDBPyConnection,
+    table: str = "customer_features",
+    as_of: datetime | None = None,
+    timezone: str = "UTC",
+) -> FeatureQuery:
+    """customer_features computed and stored by DuckDB as `table`, never passing through pandas.
+
+    At millions of customers the frame of ~60 columns would take gigabytes; the table spills to
+    disk instead. Returns the query, whose vocabulary labels the tp_/tp30_/ch_ columns.
+    """
+    query = feature_query(con, as_of, timezone=timezone)
+    con.execute(
+        f"create or replace table {quote_ident(table)} as "
+        f"select * replace (customer_id::varchar as customer_id) from ({query.sql})",
+        query.params,
+    )
+    return query
+
+
+def feature_query(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime | None = None,
+    touchpoints: list[str] | None = None,
+    channels: list[str] | None = None,
+    timezone: str = "UTC",
+) -> FeatureQuery:
+    """The SQL of customer_features (ordered by customer_id) for this log, cutoff and vocabulary."""
     # An empty log has no end; any cutoff then selects nothing and gives the empty frame.
     as_of = as_utc(as_of) or log_end(con) or datetime(1970, 1, 1, tzinfo=UTC)
     if touchpoints is None:
@@ -264,14 +322,7 @@ def customer_features(
     # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
     stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
     params = {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
-    df = con.execute(sql, params).df()
-    df["customer_id"] = df["customer_id"].astype(str)
-    # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
-    df.attrs["touchpoints"] = list(touchpoints)
-    df.attrs["channels"] = list(channels)
-    df.attrs["labels"] = vocabulary_labels(touchpoints, channels)
-    df.attrs["as_of"] = as_of
-    return df
+    return FeatureQuery(sql, params, list(touchpoints), list(channels), as_of)
 
 
 def vocabulary_labels(touchpoints: list[str], channels: list[str]) -> dict[str, str]:

@@ -49,6 +49,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from cjm.db import quote_ident
+
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 INSIGHT_COLUMNS = [
@@ -175,21 +177,36 @@ def removal_effects(
     return pd.Series(effects, index=pd.Index(names, name="state"), name="removal_effect")
 
 
-def _step_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Events counted per (previous touchpoint, touchpoint): one ordered pass over the log."""
+def _group_sql(groups: tuple[str, str] | None, alias: str) -> tuple[str, str]:
+    """(join clause, leading select column) putting each row of `alias` in its customer's group."""
+    if groups is None:
+        return "", "null::bigint as group_id"
+    table, column = groups
+    return (
+        f"join {quote_ident(table)} g on g.customer_id = {alias}.customer_id",
+        f"g.{quote_ident(column)} as group_id",
+    )
+
+
+def _step_counts(
+    con: duckdb.DuckDBPyConnection, groups: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """Events per (group, previous touchpoint, touchpoint): one ordered pass over the log."""
     # Sessions are runs of consecutive events of a customer, so an event ends its session when the
     # customer's next event is in another session or there is none; this avoids a second sort.
+    # A group holds whole customers, so the per-customer window is the same with or without it.
+    join, group = _group_sql(groups, "e")
     return con.execute(
-        """
+        f"""
         with steps as (
-            select customer_id, touchpoint, sentiment, is_conversion,
-                   lag(touchpoint) over w as previous,
-                   lead(session_id) over w is distinct from session_id as ends_session,
-                   lead(event_index) over w is null as ends_journey
-            from events
-            window w as (partition by customer_id order by event_index)
+            select {group}, e.customer_id, e.touchpoint, e.sentiment, e.is_conversion,
+                   lag(e.touchpoint) over w as previous,
+                   lead(e.session_id) over w is distinct from e.session_id as ends_session,
+                   lead(e.event_index) over w is null as ends_journey
+            from events e {join}
+            window w as (partition by e.customer_id order by e.event_index)
         )
-        select s.previous, s.touchpoint, count(*) as n,
+        select s.group_id, s.previous, s.touchpoint, count(*) as n,
                coalesce(sum(s.sentiment), 0) as sentiment_sum, count(s.sentiment) as sentiment_n,
                count(*) filter (where s.ends_session) as session_ends,
                count(*) filter (where s.ends_journey) as journey_ends,
@@ -201,23 +218,49 @@ def _step_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def _reach_counts(con: duckdb.DuckDBPyConnection, churn_view: str | None) -> pd.DataFrame:
-    """Customers per touchpoint, and how many of them converted or churned."""
+def _reach_counts(
+    con: duckdb.DuckDBPyConnection, churn_view: str | None, groups: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """Customers per (group, touchpoint), and how many of them converted or churned."""
     if churn_view:
-        churn_join = f"left join {churn_view} c on c.customer_id = p.customer_id"
+        churn_join = f"left join {quote_ident(churn_view)} c on c.customer_id = p.customer_id"
         churn_cols = (
             "count(c.is_churned) as churn_known_with,"
             " count(*) filter (where c.is_churned) as churned_with"
         )
     else:
         churn_join, churn_cols = "", "0 as churn_known_with, 0 as churned_with"
+    join, group = _group_sql(groups, "e")
     return con.execute(
         f"""
-        with pairs as (select distinct customer_id, touchpoint from events)
-        select p.touchpoint, count(*) as reach,
+        with pairs as (select distinct {group}, e.customer_id, e.touchpoint from events e {join})
+        select p.group_id, p.touchpoint, count(*) as reach,
                count(*) filter (where j.is_converted) as converted_with, {churn_cols}
         from pairs p left join journeys j on j.customer_id = p.customer_id {churn_join}
-        group by p.touchpoint
+        group by p.group_id, p.touchpoint
+        """
+    ).df()
+
+
+def _outcome_counts(
+    con: duckdb.DuckDBPyConnection, churn_view: str | None, groups: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """Per group: customers, converted, customers with a known churn state, churned."""
+    churn_join = (
+        f"left join {quote_ident(churn_view)} c on c.customer_id = j.customer_id"
+        if churn_view
+        else "left join (select null::varchar as customer_id, null::boolean as is_churned) c "
+        "on false"
+    )
+    join, group = _group_sql(groups, "j")
+    # Without groups there is no group by, so an empty log still gives its one row of zeros.
+    return con.execute(
+        f"""
+        select {group}, count(*) as customers,
+               count(*) filter (where j.is_converted) as converted,
+               count(c.is_churned) as churn_known, count(*) filter (where c.is_churned) as churned
+        from journeys j {join} {churn_join}
+        {"" if groups is None else "group by all"}
         """
     ).df()
 
@@ -351,18 +394,37 @@ def _assign_roles(
 
 def touchpoint_insights(
     con: duckdb.DuckDBPyConnection,
-    churn_state: pd.DataFrame | None,
+    churn_state: pd.DataFrame | str | None,
     max_removal_touchpoints: int = MAX_REMOVAL_TOUCHPOINTS,
 ) -> pd.DataFrame:
-    """One row per touchpoint: reach, lifts, sentiment, drop-off, removal effect, role."""
+    """One row per touchpoint: reach, lifts, sentiment, drop-off, removal effect, role.
+
+    `churn_state` (customer_id, is_churned) is a frame or the name of a table with one row per
+    customer; a table stays in DuckDB, so millions of customers never pass through pandas.
+    """
+    return grouped_touchpoint_insights(con, churn_state, None, max_removal_touchpoints)[None]
+
+
+def grouped_touchpoint_insights(
+    con: duckdb.DuckDBPyConnection,
+    churn_state: pd.DataFrame | str | None,
+    groups: tuple[str, str] | None,
+    max_removal_touchpoints: int = MAX_REMOVAL_TOUCHPOINTS,
+) -> dict[object, pd.DataFrame]:
+    """touchpoint_insights within each group of customers, from one pass over the events.
+
+    `groups` is (table, column): the table has customer_id and puts each customer in at most one
+    group, named by the column;
+    customers in none are left out. Each group is analysed as if its customers were the whole log
+    (its own customers, outcomes and chain). Returns group_id -> insights (None -> all customers
+    when `groups` is None); a group without events is absent.
+    """
     cursor = con.cursor()  # the churn view lives on a cursor of our own and never leaks
     try:
-        customers, converted = cursor.execute(
-            "select count(*), count(*) filter (where is_converted) from journeys"
-        ).fetchall()[0]
         churn_view = None
-        churn_known = churned = 0
-        if churn_state is not None:
+        if isinstance(churn_state, str):
+            churn_view = churn_state
+        elif churn_state is not None:
             state = pd.DataFrame(
                 {
                     "customer_id": churn_state["customer_id"].astype(str),
@@ -371,17 +433,69 @@ def touchpoint_insights(
             ).drop_duplicates("customer_id")
             churn_view = "_cjm_insights_churn_state"
             cursor.register(churn_view, state)
-            churn_known, churned = cursor.execute(
-                f"""
-                select count(c.is_churned), count(*) filter (where c.is_churned)
-                from journeys j join {churn_view} c using (customer_id)
-                """
-            ).fetchall()[0]
-        steps = _step_counts(cursor)
-        reach = _reach_counts(cursor, churn_view)
+        outcomes = _outcome_counts(cursor, churn_view, groups)
+        steps = _step_counts(cursor, groups)
+        reach = _reach_counts(cursor, churn_view, groups)
     finally:
         cursor.close()
+    has_churn = churn_view is not None
+    if groups is None:
+        row = outcomes.iloc[0]
+        return {None: _insights(steps, reach, row, has_churn, max_removal_touchpoints)}
+    out = {}
+    steps_by, reach_by = steps.groupby("group_id"), reach.groupby("group_id")
+    for _, row in outcomes.sort_values("group_id").iterrows():
+        gid = row["group_id"].item() if hasattr(row["group_id"], "item") else row["group_id"]
+        if gid not in reach_by.groups:
+            continue
+        part = steps_by.get_group(gid).reset_index(drop=True)
+        mine = reach_by.get_group(gid).reset_index(drop=True)
+        out[gid] = _insights(part, mine, row, has_churn, max_removal_touchpoints)
+    return out
 
+
+def empty_insights() -> pd.DataFrame:
+    """A correctly typed touchpoint_insights frame without rows."""
+    return _insights(
+        pd.DataFrame(columns=_STEP_COLUMNS).astype(_STEP_TYPES),
+        pd.DataFrame(columns=_REACH_COLUMNS).astype("int64").astype({"touchpoint": object}),
+        pd.Series({"customers": 0, "converted": 0, "churn_known": 0, "churned": 0}),
+        False,
+        0,
+    )
+
+
+_STEP_COLUMNS = [
+    "previous",
+    "touchpoint",
+    "n",
+    "sentiment_sum",
+    "sentiment_n",
+    "session_ends",
+    "journey_ends",
+    "to_conversion",
+    "is_conversion",
+]
+_STEP_TYPES = (
+    {"previous": object, "touchpoint": object, "sentiment_sum": float}
+    | {c: "int64" for c in ("n", "sentiment_n", "session_ends", "journey_ends", "to_conversion")}
+    | {"is_conversion": bool}
+)
+_REACH_COLUMNS = ["touchpoint", "reach", "converted_with", "churn_known_with", "churned_with"]
+
+
+def _insights(
+    steps: pd.DataFrame,
+    reach: pd.DataFrame,
+    outcomes: pd.Series,
+    has_churn: bool,
+    max_removal_touchpoints: int,
+) -> pd.DataFrame:
+    """The insight rows of one set of customers from its step and reach counts."""
+    customers, converted = int(outcomes["customers"]), int(outcomes["converted"])
+    churn_known, churned = int(outcomes["churn_known"]), int(outcomes["churned"])
+    steps = steps.drop(columns="group_id", errors="ignore")
+    reach = reach.drop(columns="group_id", errors="ignore")
     per_tp = steps.groupby("touchpoint").agg(
         event_count=("n", "sum"),
         sentiment_sum=("sentiment_sum", "sum"),
@@ -398,7 +512,7 @@ def touchpoint_insights(
         out["conversion_rate_without"],
         out["conversion_lift"],
     ) = _rates(out["converted_with"], out["reach"], converted, customers)
-    if churn_view is None:
+    if not has_churn:
         for column in ("churn_rate_with", "churn_rate_without", "churn_lift"):
             out[column] = np.nan
     else:
@@ -427,9 +541,9 @@ def touchpoint_insights(
     drop_off_base = out["session_ends"].sum() / total_events if total_events else 0.0
     out = _assign_roles(
         out,
-        int(customers),
+        customers,
         float(drop_off_base),
-        (int(converted), int(customers - converted)),
-        (int(churned), int(churn_known - churned)),
+        (converted, customers - converted),
+        (churned, churn_known - churned),
     )
     return out[INSIGHT_COLUMNS]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from cjm.db import open_if_exists, sql_literal, table_exists, write_table
+from cjm.db import connect, open_if_exists, quote_ident, sql_literal, table_exists, write_table
 
 CENTROID_COLUMNS = ["run_id", "persona_id", "feature", "value"]
 HISTORY_COLUMNS = ["run_id", "customer_id", "persona_id"]
@@ -42,8 +42,11 @@ class PreviousPersonas:
 
     run_id: str | None
     centroids: pd.DataFrame  # persona_id, feature, value (raw feature units)
-    assignments: pd.DataFrame  # customer_id, persona_id
+    # customer_id, persona_id; None: read in SQL from customer_personas of `db_path` when needed
+    # (millions of rows never pass through pandas)
+    assignments: pd.DataFrame | None
     max_persona_id: int  # highest id ever published, retired ones included
+    db_path: Path | None = None
 
 
 def read_previous_personas(db_path: Path) -> PreviousPersonas | None:
@@ -57,7 +60,6 @@ def read_previous_personas(db_path: Path) -> PreviousPersonas | None:
         centroids = con.execute(
             "select run_id, persona_id, feature, value from persona_centroids"
         ).df()
-        assignments = con.execute("select customer_id, persona_id from customer_personas").df()
         ids = [int(centroids["persona_id"].max())] if len(centroids) else []
         if table_exists(con, "persona_history"):
             row = con.execute("select max(persona_id) from persona_history").fetchone()
@@ -69,8 +71,9 @@ def read_previous_personas(db_path: Path) -> PreviousPersonas | None:
     return PreviousPersonas(
         run_id=run_id,
         centroids=centroids[["persona_id", "feature", "value"]],
-        assignments=assignments.astype({"customer_id": str, "persona_id": "int64"}),
+        assignments=None,
         max_persona_id=max(ids, default=0),
+        db_path=db_path,
     )
 
 
@@ -130,32 +133,64 @@ def centroid_frame(
 
 
 def migrations(
-    previous: PreviousPersonas | None, assignments: pd.DataFrame, run_id: str | None
+    previous: PreviousPersonas | None,
+    assignments: pd.DataFrame | str,
+    run_id: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Customers per (previous persona, current persona), for customers in both runs.
 
     share = customer_count / the previous persona's customers that are still present.
+    `assignments` is a frame (customer_id, persona_id) or the name of such a table in `con`;
+    the join runs in DuckDB either way.
     """
-    if previous is None or previous.assignments.empty:
-        return pd.DataFrame({c: pd.Series(dtype=_MIGRATION_TYPES[c]) for c in MIGRATION_COLUMNS})
-    both = previous.assignments.merge(
-        assignments[["customer_id", "persona_id"]].astype({"customer_id": str}),
-        on="customer_id",
-        suffixes=("_from", "_to"),
-    )
-    out = (
-        both.groupby(["persona_id_from", "persona_id_to"])
-        .size()
-        .rename("customer_count")
-        .reset_index()
-        .rename(columns={"persona_id_from": "from_persona_id", "persona_id_to": "to_persona_id"})
-    )
+    if previous is None or (previous.assignments is None and previous.db_path is None):
+        return _empty_migrations()
+    own = con is None
+    cursor = connect() if own else con.cursor()
+    attached = False
+    try:
+        if previous.assignments is not None:
+            cursor.register("_cjm_previous_assignments", previous.assignments)
+            before = "_cjm_previous_assignments"
+        else:
+            cursor.execute(
+                f"attach {sql_literal(str(previous.db_path))} as cjm_previous_personas (read_only)"
+            )
+            attached = True
+            before = "cjm_previous_personas.customer_personas"
+        current = assignments
+        if not isinstance(assignments, str):
+            cursor.register("_cjm_current_assignments", assignments)
+            current = quote_ident("_cjm_current_assignments")
+        else:
+            current = quote_ident(current)
+        out = cursor.execute(
+            f"""
+            select p.persona_id as from_persona_id, c.persona_id as to_persona_id,
+                   count(*) as customer_count
+            from {before} p
+            join {current} c on c.customer_id::varchar = p.customer_id::varchar
+            group by all
+            order by from_persona_id, to_persona_id
+            """
+        ).df()
+    finally:
+        if attached:
+            cursor.execute("detach cjm_previous_personas")
+        cursor.close()
+    if out.empty:
+        return _empty_migrations()
     out["share"] = out["customer_count"] / out.groupby("from_persona_id")[
         "customer_count"
     ].transform("sum")
     out.insert(0, "run_id", run_id)
     out.insert(0, "previous_run_id", previous.run_id)
     return out.astype(_MIGRATION_TYPES)[MIGRATION_COLUMNS]
+
+
+def _empty_migrations() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_MIGRATION_TYPES[c]) for c in MIGRATION_COLUMNS})
 
 
 _MIGRATION_TYPES = {
@@ -169,21 +204,32 @@ _MIGRATION_TYPES = {
 
 
 def write_persona_history(
-    con: duckdb.DuckDBPyConnection, db_path: Path | None, run_id: str, assignments: pd.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    db_path: Path | None,
+    run_id: str,
+    assignments: pd.DataFrame | str,
 ) -> None:
     """persona_history: the published file's history plus this run's assignments.
 
     The history is copied in SQL (ATTACH read-only) rather than through pandas: it grows by one
-    row per customer and run.
+    row per customer and run. `assignments` is a frame or the name of a table in `con`.
     """
-    current = pd.DataFrame(
-        {
-            "run_id": pd.Series([run_id] * len(assignments), dtype=object),
-            "customer_id": assignments["customer_id"].astype(str).to_numpy(),
-            "persona_id": assignments["persona_id"].astype("int64").to_numpy(),
-        }
-    )
-    write_table(con, "_cjm_persona_history_current", current)
+    if isinstance(assignments, str):
+        con.execute(
+            "create or replace table _cjm_persona_history_current as "
+            "select ?::varchar as run_id, customer_id::varchar as customer_id, "
+            f"persona_id::bigint as persona_id from {quote_ident(assignments)}",
+            [run_id],
+        )
+    else:
+        current = pd.DataFrame(
+            {
+                "run_id": pd.Series([run_id] * len(assignments), dtype=object),
+                "customer_id": assignments["customer_id"].astype(str).to_numpy(),
+                "persona_id": assignments["persona_id"].astype("int64").to_numpy(),
+            }
+        )
+        write_table(con, "_cjm_persona_history_current", current)
     sources = ["select run_id, customer_id, persona_id from _cjm_persona_history_current"]
     params: list[str] = []
     attached = False

@@ -14,6 +14,7 @@ outweigh the habits that define their persona.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import duckdb
@@ -26,6 +27,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cjm.config import PersonaSettings
+from cjm.db import connect, quote_ident, write_table
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
 from cjm.persona_identity import (
     PreviousPersonas,
@@ -80,7 +82,7 @@ class PersonaResult:
     """Persona table, each customer's persona, and the fitted pipeline (None if nothing to fit)."""
 
     personas: pd.DataFrame
-    customer_personas: pd.DataFrame
+    customer_personas: pd.DataFrame | None  # None when written to a table by fit_personas_table
     pipeline: Pipeline | None
     feature_columns: list[str] = field(default_factory=list)
     k: int = 0
@@ -234,38 +236,138 @@ def fit_personas(
     """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them.
 
     With `previous` (the last published run), personas keep the ids of the previous personas they
-    match (see cjm.persona_identity); otherwise ids are 1..k by size.
+    match (see cjm.persona_identity); otherwise ids are 1..k by size. The frame goes through the
+    same DuckDB path as fit_personas_table, in a private in-memory database.
+    """
+    with connect() as con:
+        con.register("_cjm_frame", features)
+        con.execute("create table customer_features as select * from _cjm_frame")
+        con.unregister("_cjm_frame")
+        churn_table = None
+        if churned is not None:
+            state = pd.DataFrame(
+                {"customer_id": churned.index.astype(str), "is_churned": churned.to_numpy()}
+            ).astype({"is_churned": "boolean"})
+            write_table(con, "churn_state", state.drop_duplicates("customer_id"))
+            churn_table = "churn_state"
+        result = fit_personas_table(
+            con,
+            "customer_features",
+            settings,
+            random_state,
+            churn_table=churn_table,
+            previous=previous,
+            labels=feature_labels(features),
+        )
+        result.customer_personas = con.execute(
+            "select * from customer_personas order by customer_id"
+        ).df()
+        return result
+
+
+def fit_personas_table(
+    con: duckdb.DuckDBPyConnection,
+    features_table: str,
+    settings: PersonaSettings,
+    random_state: int,
+    *,
+    churn_table: str | None = None,
+    previous: PreviousPersonas | None = None,
+    labels: dict[str, str] | None = None,
+    out_table: str = "customer_personas",
+) -> PersonaResult:
+    """fit_personas on a customer_features table, writing the assignments to `out_table`.
+
+    Memory is bounded whatever the number of customers: only the fit sample is fetched, everyone
+    is assigned in batches of PREDICT_BATCH rows, and personas are described from aggregates
+    computed in DuckDB. Customers are taken in customer_id order, so results do not depend on the
+    table's row order. `churn_table` has customer_id, is_churned; `labels` name the tp_/ch_
+    columns in plain words. The result's customer_personas is None (see `out_table`).
     """
     with threadpool_limits(limits=MODEL_THREADS):
-        return _fit_personas(features, settings, random_state, churned, previous)
+        try:
+            return _fit_personas(
+                con,
+                features_table,
+                settings,
+                random_state,
+                churn_table,
+                previous,
+                labels,
+                out_table,
+            )
+        finally:
+            con.execute(f"drop table if exists {INPUT_TABLE}")
+            for name in (_ASSIGNED, _SAMPLE):
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister(name)
+
+
+# Rows of the clustering input assigned to personas at a time (bounds the frames in memory).
+PREDICT_BATCH = 200_000
+INPUT_TABLE = "_cjm_persona_input"
+_ASSIGNED, _SAMPLE = "_cjm_persona_assigned", "_cjm_persona_sample"
 
 
 def _fit_personas(
-    features: pd.DataFrame,
+    con: duckdb.DuckDBPyConnection,
+    features_table: str,
     settings: PersonaSettings,
     random_state: int,
-    churned: pd.Series | None,
+    churn_table: str | None,
     previous: PreviousPersonas | None,
+    labels: dict[str, str] | None,
+    out_table: str,
 ) -> PersonaResult:
-    columns = persona_feature_columns(features)
-    if features.empty or not columns:
+    names = [r[0] for r in con.execute(f"describe {quote_ident(features_table)}").fetchall()]
+    columns = persona_feature_columns(pd.DataFrame(columns=names))
+    labels = feature_labels(pd.DataFrame(columns=names)) | dict(labels or {})
+    # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
+    # The input (the columns clustered or described) is numbered once in that order; everything
+    # after reads it by position.
+    needed = set(columns).union(*_stat_columns(names))
+    kept = ", ".join(f"f.{quote_ident(c)}" for c in names if c in needed) or "null as _none"
+    churn_join, churn_col = "", "null::double as _churned"
+    if churn_table is not None:
+        churn_join = (
+            f"left join {quote_ident(churn_table)} c "
+            "on c.customer_id::varchar = f.customer_id::varchar"
+        )
+        churn_col = "c.is_churned::double as _churned"
+    con.execute(
+        f"create or replace table {INPUT_TABLE} as "
+        "select row_number() over (order by f.customer_id) - 1 as _pos, "
+        f"f.customer_id::varchar as _customer_id, {kept}, {churn_col} "
+        f"from {quote_ident(features_table)} f {churn_join}"
+    )
+    n = con.execute(f"select count(*) from {INPUT_TABLE}").fetchall()[0][0]
+    if n == 0 or not columns:
+        con.execute(
+            f"create or replace table {quote_ident(out_table)} as select "
+            "null::varchar as customer_id, null::bigint as persona_id, "
+            "null::double as distance_to_centroid limit 0"
+        )
         return PersonaResult(
             _empty_personas(),
-            _empty_assignments(),
+            None,
             None,
             columns,
             0,
             "no customers to cluster",
             centroids=centroid_frame(None, [], columns, np.empty((0, len(columns)))),
         )
-    # Customer order, not input row order, drives sampling and k-means init: reruns are identical.
-    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    X = persona_matrix(features, columns)
+    selected = ", ".join(quote_ident(c) for c in columns)
     rng = np.random.default_rng(random_state)
-    fit_rows = np.arange(len(X))
-    if len(X) > settings.fit_sample_size:
-        fit_rows = np.sort(rng.choice(len(X), size=settings.fit_sample_size, replace=False))
-    X_fit = X.iloc[fit_rows]
+    fit_rows = np.arange(n)
+    if n > settings.fit_sample_size:
+        fit_rows = np.sort(rng.choice(n, size=settings.fit_sample_size, replace=False))
+    con.register(_SAMPLE, pd.DataFrame({"_pos": fit_rows.astype("int64")}))
+    sample = con.execute(
+        f"select {selected} from {INPUT_TABLE} join {_SAMPLE} using (_pos) order by _pos"
+    ).df()
+    con.unregister(_SAMPLE)
+    X_fit = persona_matrix(sample, columns)
+    del sample
     distinct = len(np.unique(X_fit.to_numpy(), axis=0))
     scores: dict[int, float] = {}
     pipeline = None
@@ -302,8 +404,7 @@ def _fit_personas(
         )
     if pipeline is None:
         pipeline = make_persona_pipeline(k, random_state, mix_flags(columns)).fit(X_fit)
-    raw = pipeline.predict(X)
-    distance = pipeline.transform(X)[np.arange(len(X)), raw]
+    raw, distance = _assign(con, pipeline, selected, columns, n)
 
     # Ids: matched to the previous run's personas where one is close, else new ones by size.
     sizes = np.bincount(raw, minlength=k)
@@ -315,7 +416,7 @@ def _fit_personas(
         matched = match_previous(raw_centres, columns, scaler.scale_, radius, previous.centroids)
     next_id = (previous.max_persona_id if previous is not None else 0) + 1
     to_id = number_personas(sizes, centres, matched, next_id)
-    persona_id = np.array([to_id[c] for c in raw])
+    persona_id = np.array([to_id[c] for c in range(k)], dtype="int64")[raw]
     ids = sorted(to_id.values())
     by_id = {pid: c for c, pid in to_id.items()}
     centroids = centroid_frame(None, ids, columns, raw_centres[[by_id[i] for i in ids]])
@@ -326,17 +427,96 @@ def _fit_personas(
             f"{k - len(matched)} new, {gone} retired"
         )
 
-    assignments = pd.DataFrame(
-        {
-            "customer_id": features["customer_id"].astype(str).to_numpy(),
-            "persona_id": persona_id.astype("int64"),
-            "distance_to_centroid": distance.astype(float),
-        }
+    assigned = pd.DataFrame(
+        {"_pos": np.arange(n, dtype="int64"), "persona_id": persona_id, "distance": distance}
     )
-    personas = _describe(features, persona_id, ids, churned)
+    con.register(_ASSIGNED, assigned)
+    con.execute(
+        f"create or replace table {quote_ident(out_table)} as "
+        "select i._customer_id as customer_id, a.persona_id, "
+        "a.distance::double as distance_to_centroid "
+        f"from {INPUT_TABLE} i join {_ASSIGNED} a using (_pos) order by i._pos"
+    )
+    has_churn = churn_table is not None
+    stats = _persona_stats(con, names, has_churn)
+    con.unregister(_ASSIGNED)
+    del assigned
+    personas = _describe(stats, names, ids, labels, n, has_churn)
     return PersonaResult(
-        personas, assignments, pipeline, columns, k, note, scores, centroids, len(matched)
+        personas, None, pipeline, columns, k, note, scores, centroids, len(matched)
     )
+
+
+def _assign(
+    con: duckdb.DuckDBPyConnection, pipeline: Pipeline, selected: str, columns: list[str], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's cluster and distance to its centre, streamed in batches in _pos order."""
+    raw = np.empty(n, dtype="int64")
+    distance = np.empty(n, dtype=float)
+    cursor = con.cursor()
+    try:
+        reader = cursor.sql(f"select {selected} from {INPUT_TABLE} order by _pos").to_arrow_reader(
+            PREDICT_BATCH
+        )
+        done = 0
+        for batch in reader:
+            X = persona_matrix(batch.to_pandas(), columns)
+            labels = pipeline.predict(X)
+            raw[done : done + len(X)] = labels
+            distance[done : done + len(X)] = pipeline.transform(X)[np.arange(len(X)), labels]
+            done += len(X)
+    finally:
+        cursor.close()
+    if done != n:
+        raise RuntimeError(f"assigned {done:,} of {n:,} customers to personas")
+    return raw, distance
+
+
+def _stat_columns(names: list[str]) -> tuple[list[str], list[str]]:
+    """(columns whose means describe personas, rhythm columns compared in clustering scale)."""
+    mean_cols = [c for c in names if c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX))]
+    mean_cols += [
+        c
+        for c in ("is_converted", "monetary", "sessions_per_week", *RHYTHM_TEXT)
+        if c in names and c not in mean_cols
+    ]
+    rhythm = [c for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS) if c in names]
+    return mean_cols, rhythm
+
+
+def _persona_stats(
+    con: duckdb.DuckDBPyConnection, names: list[str], has_churn: bool
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Per persona (by id) and for everyone: customers and the means _describe quotes.
+
+    Columns `m:<c>` are means of raw columns, `t:<c>` and `sd:<c>` the mean and standard deviation
+    of the rhythm columns in the clustering scale (clipped at 0, log1p for LOG_FEATURES).
+    """
+    mean_cols, rhythm = _stat_columns(names)
+
+    def scaled(c: str) -> str:
+        value = f"case when i.{quote_ident(c)} < 0 then 0 else i.{quote_ident(c)} end::double"
+        return f"ln(1 + {value})" if c in LOG_FEATURES else value
+
+    means = [f"avg(i.{quote_ident(c)}::double) as {quote_ident('m:' + c)}" for c in mean_cols]
+    means += [f"avg({scaled(c)}) as {quote_ident('t:' + c)}" for c in rhythm]
+    means += [
+        "avg(i._churned) as churn",
+        "count(i.monetary) as revenue_n" if "monetary" in names else "0 as revenue_n",
+    ]
+    spread = [f"stddev_samp({scaled(c)}) as {quote_ident('sd:' + c)}" for c in rhythm]
+    source = f"from {INPUT_TABLE} i join {_ASSIGNED} a using (_pos)"
+    per = con.execute(
+        f"select a.persona_id, count(*) as n, {', '.join(means)} {source} "
+        "group by a.persona_id order by a.persona_id"
+    ).df()
+    population = (
+        con.execute(f"select count(*) as n, {', '.join(means + spread)} {source}").df().iloc[0]
+    )
+    per = per.set_index("persona_id")
+    if not has_churn:
+        per["churn"] = np.nan
+    return per, population
 
 
 def _empty_personas() -> pd.DataFrame:
@@ -346,27 +526,19 @@ def _empty_personas() -> pd.DataFrame:
     )
 
 
-def _empty_assignments() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series(dtype=str),
-            "persona_id": pd.Series(dtype="int64"),
-            "distance_to_centroid": pd.Series(dtype=float),
-        }
-    )
-
-
-def _mean(s: pd.Series) -> float:
-    return float(s.mean()) if s.notna().any() else float("nan")
+def _value(row: pd.Series, key: str) -> float:
+    """A mean from the stats (NaN when missing or null)."""
+    value = row.get(key)
+    return float("nan") if value is None or pd.isna(value) else float(value)
 
 
 def _ranked_mix(
-    persona: pd.DataFrame, population_means: pd.Series, columns: list[str]
+    persona: pd.Series, population: pd.Series, columns: list[str]
 ) -> list[tuple[str, float, float]]:
     """(column, persona share, ratio to population) ranked by ratio, for shares >= MIN_SHARE."""
     rows = []
     for c in columns:
-        share, pop = float(persona[c].mean()), float(population_means[c])
+        share, pop = _value(persona, "m:" + c), _value(population, "m:" + c)
         if share >= MIN_SHARE and pop > 0:
             rows.append((c, share, share / pop))
     return sorted(rows, key=lambda r: (-r[2], -r[1], r[0]))
@@ -402,18 +574,15 @@ RHYTHM_TEXT = {
 }
 
 
-def _rhythm_z(persona: pd.DataFrame, population: pd.DataFrame) -> dict[str, float]:
+def _rhythm_z(persona: pd.Series, population: pd.Series) -> dict[str, float]:
     """Persona mean minus population mean, in population standard deviations (clustering scale)."""
     out = {}
     for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS):
-        if c not in population:
+        if "t:" + c not in population:
             continue
-        pop = population[c].astype(float).clip(lower=0)
-        mine = persona[c].astype(float).clip(lower=0)
-        if c in LOG_FEATURES:
-            pop, mine = np.log1p(pop), np.log1p(mine)
-        sd = float(pop.std())
-        out[c] = 0.0 if not sd > 0 else (float(mine.mean()) - float(pop.mean())) / sd
+        sd = _value(population, "sd:" + c)
+        mine, pop = _value(persona, "t:" + c), _value(population, "t:" + c)
+        out[c] = 0.0 if not sd > 0 else (mine - pop) / sd
     return out
 
 
@@ -427,37 +596,38 @@ def _rhythm_noun(z: dict[str, float]) -> str:
 
 
 def _describe(
-    features: pd.DataFrame, persona_id: np.ndarray, ids: list[int], churned: pd.Series | None
+    stats: tuple[pd.DataFrame, pd.Series],
+    names: list[str],
+    ids: list[int],
+    labels: dict[str, str],
+    customers: int,
+    has_churn: bool,
 ) -> pd.DataFrame:
-    labels = feature_labels(features)
-    tp_cols = [c for c in features.columns if c.startswith(TOUCHPOINT_PREFIX)]
-    ch_cols = [c for c in features.columns if c.startswith(CHANNEL_PREFIX)]
-    pop_means = features[tp_cols + ch_cols].mean()
-    churn = None
-    if churned is not None:
-        lookup = churned.copy()
-        lookup.index = lookup.index.astype(str)
-        churn = features["customer_id"].astype(str).map(lookup).astype(float)
-    has_revenue = "monetary" in features and features["monetary"].notna().any()
-    has_conversion = "is_converted" in features
-    pop_churn = _mean(churn) if churn is not None else float("nan")
-    pop_conv = _mean(features["is_converted"]) if has_conversion else float("nan")
-    pop_rev = _mean(features["monetary"]) if has_revenue else float("nan")
-    pop_spw = _mean(features["sessions_per_week"]) if "sessions_per_week" in features else np.nan
+    """Name and describe each persona from its aggregates (see _persona_stats)."""
+    per, population = stats
+    tp_cols = [c for c in names if c.startswith(TOUCHPOINT_PREFIX)]
+    ch_cols = [c for c in names if c.startswith(CHANNEL_PREFIX)]
+    has_revenue = "monetary" in names and int(population["revenue_n"]) > 0
+    has_conversion = "is_converted" in names
+    pop_churn = _value(population, "churn")
+    pop_conv = _value(population, "m:is_converted") if has_conversion else float("nan")
+    pop_rev = _value(population, "m:monetary") if has_revenue else float("nan")
+    pop_spw = _value(population, "m:sessions_per_week")
 
     rows = []
     for pid in ids:
-        mask = persona_id == pid
-        part = features.loc[mask]
-        tps = _ranked_mix(part, pop_means, tp_cols)
-        chs = _ranked_mix(part, pop_means, ch_cols)
+        part = per.loc[pid]
+        count = int(part["n"])
+        share_of_all = count / customers
+        tps = _ranked_mix(part, population, tp_cols)
+        chs = _ranked_mix(part, population, ch_cols)
         standout = [(c, s, r) for c, s, r in tps if r >= STANDOUT_RATIO][:2]
         channel = next(((c, s, r) for c, s, r in chs if r >= 1.25 and s >= 0.3), None)
-        conv = _mean(part["is_converted"]) if has_conversion else float("nan")
-        rate = _mean(churn[mask]) if churn is not None else float("nan")
-        revenue = _mean(part["monetary"]) if has_revenue else float("nan")
+        conv = _value(part, "m:is_converted") if has_conversion else float("nan")
+        rate = _value(part, "churn")
+        revenue = _value(part, "m:monetary") if has_revenue else float("nan")
 
-        z = _rhythm_z(part, features)
+        z = _rhythm_z(part, population)
         noun = _rhythm_noun(z)
         prefix = labels.get(channel[0], "").replace("_", " ") + " " if channel else ""
         head = (prefix + noun).strip()
@@ -469,12 +639,12 @@ def _describe(
 
         summary = name.split(":")[0]
         if standout:
-            names = " and ".join(labels.get(c, c) for c, _, _ in standout)
-            summary += f": {names} far above average"
+            standout_names = " and ".join(labels.get(c, c) for c, _, _ in standout)
+            summary += f": {standout_names} far above average"
         churn_word = _relative_word(rate, pop_churn, "churn")
         if churn_word:
             summary += f", {churn_word}"
-        sentences = [summary + ".", f"{int(mask.sum()):,} customers ({mask.mean():.0%})."]
+        sentences = [summary + ".", f"{count:,} customers ({share_of_all:.0%})."]
         if tps:
             mix = ", ".join(
                 f"{labels.get(c, c)} {s:.0%} of events ({r:.1f}x the population)"
@@ -486,25 +656,27 @@ def _describe(
         if channel:
             c, s, _ = channel
             sentences.append(
-                f"Mostly via {labels.get(c, c)} ({s:.0%} of events vs {pop_means[c]:.0%} overall)."
+                f"Mostly via {labels.get(c, c)} ({s:.0%} of events vs "
+                f"{_value(population, 'm:' + c):.0%} overall)."
             )
         elif not ch_cols:
             sentences.append("The log has no channel data, so channels are not described.")
-        if "sessions_per_week" in part:
+        if "sessions_per_week" in names:
             sentences.append(
-                f"{_rate(part['sessions_per_week'].mean())} sessions a week "
+                f"{_rate(_value(part, 'm:sessions_per_week'))} sessions a week "
                 f"(all customers {_rate(pop_spw)})."
             )
         for c, (what, fmt) in RHYTHM_TEXT.items():
             if abs(z.get(c, 0.0)) >= 0.5:
                 scale = 1 / 60 if c == "mean_session_seconds" else 1
-                mine, pop = part[c].mean() * scale, features[c].mean() * scale
+                mine = _value(part, "m:" + c) * scale
+                pop = _value(population, "m:" + c) * scale
                 sentences.append(
                     f"{what.capitalize()}: {fmt.format(mine)} (all customers {fmt.format(pop)})."
                 )
         if has_conversion:
             sentences.append(f"Converted: {conv:.0%} (all customers {pop_conv:.0%}).")
-        if churn is None:
+        if not has_churn:
             sentences.append("Churn rate not computed (no churn labels were given).")
         elif not np.isnan(rate):
             sentences.append(f"Churned: {rate:.0%} (all customers {pop_churn:.0%}).")
@@ -517,8 +689,8 @@ def _describe(
                 "persona_id": pid,
                 "name": name,
                 "description": " ".join(sentences),
-                "customer_count": int(mask.sum()),
-                "share": float(mask.mean()),
+                "customer_count": count,
+                "share": share_of_all,
                 "conversion_rate": conv,
                 "churn_rate": rate,
                 "revenue_per_customer": revenue,

@@ -28,7 +28,7 @@ from cjm import (
 )
 from cjm.config import Config
 from cjm.db import connect, write_table
-from cjm.features import customer_features
+from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
 from cjm.observe import run_summary_markdown, top_churn_risks
@@ -169,18 +169,20 @@ def build_personas(
         definition = churn.resolve_churn_definition(con, config.churn)
         state = churn.customer_churn_state(con, definition)
         write_table(con, "customer_churn_state", state)
-        features = customer_features(con, timezone=config.timezone)
-        write_table(con, "customer_features", features)
+        # Features and assignments stay in DuckDB: at millions of customers only the fit sample
+        # and one batch of customers at a time are in memory.
+        query = write_customer_features(con, "customer_features", timezone=config.timezone)
         if progress:
-            progress(f"clustering {len(features):,} customers into personas")
-        result = personas.fit_personas(
-            features,
+            progress(f"clustering {len(state):,} customers into personas")
+        result = personas.fit_personas_table(
+            con,
+            "customer_features",
             config.personas,
             config.random_state,
-            churned=state.set_index("customer_id")["is_churned"],
+            churn_table="customer_churn_state",
             previous=previous,
+            labels=query.labels,
         )
-        write_table(con, "customer_personas", result.customer_personas)
         write_table(con, "personas", personas.add_top_paths(con, result.personas))
         write_table(
             con,
@@ -188,11 +190,11 @@ def build_personas(
             result.centroids.assign(run_id=run_id).astype({"run_id": "string"}),
         )
         if run_id is not None:
-            persona_identity.write_persona_history(con, db_path, run_id, result.customer_personas)
+            persona_identity.write_persona_history(con, db_path, run_id, "customer_personas")
             write_table(
                 con,
                 "persona_migrations",
-                persona_identity.migrations(previous, result.customer_personas, run_id),
+                persona_identity.migrations(previous, "customer_personas", run_id, con),
             )
         notes = [definition.note] + ([result.k_note] if result.k_note else [])
         return {"counts": {"personas": len(result.personas)}, "notes": notes}
@@ -203,8 +205,7 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
     with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights (absorbing Markov chain)")
-        state = con.execute("select customer_id, is_churned from customer_churn_state").df()
-        frame = insights.touchpoint_insights(con, state)
+        frame = insights.touchpoint_insights(con, "customer_churn_state")
         write_table(con, "touchpoint_insights", frame)
         roles = frame["role"].value_counts().to_dict() if len(frame) else {}
         return {"counts": {"touchpoints": len(frame)}, "roles": roles}

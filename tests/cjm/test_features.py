@@ -14,6 +14,7 @@ from cjm.features import (
     describe_feature,
     share_columns,
     top_values,
+    write_customer_features,
 )
 
 EVENTS_DDL = """
@@ -254,3 +255,12 @@ def test_every_feature_is_in_the_features_doc_with_its_description():
         assert f"| `{column}` |" in doc and description in doc, column
     for prefix in (TOUCHPOINT_PREFIX, RECENT_TOUCHPOINT_PREFIX, CHANNEL_PREFIX):
         assert f"`{prefix}<" in doc
+
+
+def test_table_written_by_duckdb_equals_the_frame():
+    con = three_customers()
+    query = write_customer_features(con, "features_table", timezone="America/New_York")
+    frame = customer_features(con, timezone="America/New_York")
+    table = con.execute("select * from features_table order by customer_id").df()
+    pd.testing.assert_frame_equal(table, frame, check_dtype=False)
+    assert query.labels == frame.attrs["labels"] and query.as_of == frame.attrs["as_of"]

@@ -14,6 +14,7 @@ from cjm.insights import (
     NULL,
     START,
     absorption_probability,
+    grouped_touchpoint_insights,
     removal_effects,
     touchpoint_insights,
 )
@@ -283,3 +284,35 @@ def test_log_without_sentiment_or_conversions():
     empty = touchpoint_insights(con, None)
     assert empty.empty
     assert list(empty.columns) == INSIGHT_COLUMNS
+
+
+def test_churn_table_and_groups_match_frames_and_separate_logs():
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    con = build(SAMPLE_DIR / "events", config)
+    definition = cjm.churn.resolve_churn_definition(con, config.churn)
+    state = cjm.churn.customer_churn_state(con, definition)
+    whole = touchpoint_insights(con, state)
+    # the churn state as a table gives the same rows as the frame
+    con.register("_state", state)
+    con.execute("create table churn_state as select * from _state")
+    pd.testing.assert_frame_equal(touchpoint_insights(con, "churn_state"), whole)
+
+    # two groups by id length: each group's insights equal those of a log
+    # holding only that group's customers
+    con.execute(
+        "create table groups as select customer_id, length(customer_id) % 2 as grp from journeys"
+    )
+    grouped = grouped_touchpoint_insights(con, "churn_state", ("groups", "grp"))
+    assert sorted(grouped) == [0, 1]
+    for grp, frame in grouped.items():
+        alone = connect()
+        for table in ("events", "journeys"):
+            part = con.execute(
+                f"select t.* from {table} t join groups g using (customer_id) where g.grp = ?",
+                [grp],
+            ).df()
+            alone.register("_part", part)
+            alone.execute(f"create table {table} as select * from _part")
+            alone.unregister("_part")
+        pd.testing.assert_frame_equal(frame, touchpoint_insights(alone, state))
+        alone.close()

@@ -212,3 +212,48 @@ def test_a_one_off_exit_session_does_not_outweigh_habits():
     scaler = result.pipeline.named_steps["scale"]
     mix = np.array(personas_module.mix_flags(result.feature_columns))
     assert (scaler.scale_[mix] >= np.sqrt(scaler.var_[mix].mean()) - 1e-12).all()
+
+
+def test_table_input_is_assigned_in_batches_in_customer_order(monkeypatch):
+    features, truth, churned = synthetic_features(n_per_group=1000)
+    settings = PersonaSettings(k=3, fit_sample_size=500)
+    con = connect()
+    # stored in a shuffled order; several batches of at most 700 customers are assigned
+    con.register("_f", features.sample(frac=1.0, random_state=5))
+    con.execute("create table customer_features as select * from _f")
+    state = pd.DataFrame({"customer_id": churned.index, "is_churned": churned.to_numpy()})
+    con.register("_s", state)
+    con.execute("create table churn_state as select * from _s")
+    monkeypatch.setattr(personas_module, "PREDICT_BATCH", 700)
+    result = personas_module.fit_personas_table(
+        con, "customer_features", settings, 0, churn_table="churn_state", out_table="assigned"
+    )
+    assert result.customer_personas is None
+    assigned = con.execute("select * from assigned").df()
+    assert assigned["customer_id"].tolist() == sorted(features["customer_id"])
+    # the same as one prediction over every customer at once, and the frame interface's answer
+    ordered = features.sort_values("customer_id", ignore_index=True)
+    raw = result.pipeline.predict(persona_matrix(ordered, result.feature_columns))
+    ids = pd.crosstab(raw, assigned["persona_id"])
+    assert (ids.astype(bool).sum(axis=1) == 1).all()
+    framed = fit_personas(features, settings, 0, churned)
+    pd.testing.assert_frame_equal(framed.customer_personas, assigned)
+    pd.testing.assert_frame_equal(framed.personas, result.personas)
+    assert adjusted_rand_score(truth[np.argsort(features["customer_id"])], raw) > 0.9
+    # persona figures are the pandas means of their customers
+    merged = ordered.assign(
+        persona_id=assigned["persona_id"], churned=churned[ordered["customer_id"]].to_numpy()
+    )
+    by = merged.groupby("persona_id")
+    table = result.personas.set_index("persona_id")
+    assert table["customer_count"].to_dict() == by.size().to_dict()
+    for column, source in (
+        ("conversion_rate", "is_converted"),
+        ("churn_rate", "churned"),
+        ("revenue_per_customer", "monetary"),
+    ):
+        expected = by[source].mean().astype(float)
+        np.testing.assert_allclose(table[column].loc[expected.index], expected, rtol=1e-9)
+    assert not con.execute(
+        "select count(*) from information_schema.tables where table_name like '_cjm%'"
+    ).fetchall()[0][0]

@@ -197,6 +197,28 @@ def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
     con = duckdb.connect(str(build), read_only=True)
     try:
         assert_segments_reconcile(con)
+        # customers and medians of every segment edge, recomputed from the steps in pandas
+        joined = con.execute(
+            "select s.scope, c.segment, s.from_touchpoint, s.to_touchpoint, s.customer_id, "
+            "s.seconds_between from int_transition_steps s join customer_segments c "
+            "using (customer_id)"
+        ).df()
+        expected = joined.groupby(["scope", "segment", "from_touchpoint", "to_touchpoint"]).agg(
+            transition_count=("customer_id", "size"),
+            customer_count=("customer_id", "nunique"),
+            median_seconds=("seconds_between", "median"),
+        )
+        got = (
+            con.execute(
+                "select scope, segment, from_touchpoint, to_touchpoint, transition_count, "
+                "customer_count, median_seconds from transitions where segment != 'all'"
+            )
+            .df()
+            .set_index(["scope", "segment", "from_touchpoint", "to_touchpoint"])
+        )
+        pd.testing.assert_frame_equal(
+            got.sort_index(), expected.sort_index(), check_dtype=False, rtol=1e-12
+        )
         personas, customers = con.execute(
             "select (select count(*) from personas), (select count(*) from journeys)"
         ).fetchone()
