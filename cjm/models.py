@@ -35,8 +35,16 @@ VIEWS = (
     "int_events_sessionised",
     "int_transition_steps",
 )
+# Views that only exist while a run builds (raw_events reads Parquet files in place: cjm.ingest).
+BUILD_VIEWS = ("raw_events",)
 # Tables that only exist while a run builds; they are dropped before publishing.
-BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages") + (
+BUILD_ONLY = (
+    "raw_events_landed",
+    "raw_parquet_sources",
+    "raw_rejects",
+    "raw_file_reads",
+    "cfg_touchpoint_stages",
+) + (
     # what an incremental build (cjm.incremental) adds
     "int_touched_customers",
     "int_dedup_conflicts",
@@ -136,6 +144,6 @@ def build_models(
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop staging, intermediate and landing tables so only published tables remain."""
-    for name in (*LATE_INTERMEDIATE, *reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
-        kind = "view" if name in VIEWS else "table"
+    for name in (*LATE_INTERMEDIATE, *reversed(INTERMEDIATE), *STAGING, *BUILD_VIEWS, *BUILD_ONLY):
+        kind = "view" if name in VIEWS or name in BUILD_VIEWS else "table"
         con.execute(f"drop {kind} if exists {quote_ident(name)}")
