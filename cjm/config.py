@@ -206,6 +206,9 @@ class Config(_Strict):
     random_state: int = 0
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
+    # Where DuckDB spills what does not fit in duckdb_memory_limit (default: beside the database,
+    # `<db>.tmp`); a disk with room for the largest intermediate result of the run.
+    duckdb_temp_directory: Path | None = None
     # Partitioned execution (cjm.partition): buckets of customers, run by Prefect's task runner.
     partitions: Annotated[int, Field(ge=1, le=4096)] = 1
     task_runner: Literal["local", "dask"] = "local"

@@ -14,6 +14,7 @@ def connect(
     read_only: bool = False,
     threads: int | None = None,
     memory_limit: str | None = None,
+    temp_directory: Path | str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the session settings every cjm step relies on (UTC timestamps)."""
     con = duckdb.connect(str(path), read_only=read_only)
@@ -22,6 +23,8 @@ def connect(
         con.execute("set threads = ?", [int(threads)])
     if memory_limit:
         con.execute("set memory_limit = ?", [memory_limit])
+    if temp_directory:
+        con.execute("set temp_directory = ?", [str(temp_directory)])
     return con
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config
-from cjm.db import quote_ident
+from cjm.db import quote_ident, sql_literal
 
 FORMATS = {
     ".csv": "csv",
@@ -32,8 +32,10 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
-RAW_EVENTS_DDL = """
-create or replace table raw_events (
+# Landed rows: every source value as text, except that a Parquet column already of the canonical
+# type (event_time TIMESTAMPTZ, revenue and sentiment DOUBLE) arrives in the typed_* column instead
+# of its text, which staging would only parse back into the same value.
+RAW_EVENTS_COLUMNS = """
     source_file varchar,
     source_row bigint,
     event_id varchar,
@@ -44,8 +46,22 @@ create or replace table raw_events (
     channel varchar,
     revenue varchar,
     sentiment varchar,
-    properties json
-)
+    properties json,
+    typed_event_time timestamptz,
+    typed_revenue double,
+    typed_sentiment double
+"""
+# Canonical column -> the Parquet type that goes to its typed_* column unchanged.
+TYPED_COLUMNS = {
+    "event_time": "TIMESTAMP WITH TIME ZONE",
+    "revenue": "DOUBLE",
+    "sentiment": "DOUBLE",
+}
+# CSV and JSON Lines rows land in this table; Parquet files read through views of the file (see
+# _land_parquet_view), and raw_events is the union of both.
+LANDED_TABLE = "raw_events_landed"
+PARQUET_SOURCES_DDL = """
+create or replace table raw_parquet_sources (source_file varchar, select_sql varchar)
 """
 
 RAW_REJECTS_DDL = """
@@ -102,9 +118,21 @@ def discover_files(spec: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the empty landing tables for a run."""
-    con.execute(RAW_EVENTS_DDL)
+    """Create the empty landing tables for a run, and raw_events over them."""
+    con.execute("drop view if exists raw_events")
+    con.execute(f"create or replace table {LANDED_TABLE} ({RAW_EVENTS_COLUMNS})")
+    con.execute(PARQUET_SOURCES_DDL)
     con.execute(RAW_REJECTS_DDL)
+    _create_raw_events_view(con)
+
+
+def _create_raw_events_view(con: duckdb.DuckDBPyConnection) -> None:
+    """raw_events: the landed CSV/JSON rows and every Parquet file read in place."""
+    parts = [f"select * from {LANDED_TABLE}"] + [
+        r[0]
+        for r in con.execute("select select_sql from raw_parquet_sources order by rowid").fetchall()
+    ]
+    con.execute("create or replace view raw_events as\n" + "\nunion all by name\n".join(parts))
 
 
 def load_files(
@@ -129,6 +157,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     if fmt != "parquet" and _is_blank(path):
         # No header and no rows: nothing to map and nothing to lose; file_loads shows 0 rows read.
         return FileLoad(str(path), fmt, 0, 0)
+    if fmt == "parquet" and path.is_absolute() and not config.expressions:
+        return _land_parquet_view(con, path, config)
     reader = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}[fmt]
     try:
         unparseable = reader(con, path)
@@ -144,7 +174,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     select, params = _mapping_select(path, columns, config)
     try:
         con.execute(
-            "insert into raw_events by name select ? as source_file, _cjm_row as source_row, "
+            f"insert into {LANDED_TABLE} by name select ? as source_file, _cjm_row as source_row, "
             f"{select} from _cjm_file",
             [str(path), *params],
         )
@@ -155,6 +185,48 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     rows = con.execute("select count(*) from _cjm_file").fetchone()[0]
     con.execute("drop table _cjm_file")
     return FileLoad(str(path), fmt, rows + unparseable, unparseable)
+
+
+def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> FileLoad:
+    """Land a Parquet file (no configured expressions) as a view of the file, not a copy.
+
+    Writing every row into the build file again was the largest single cost of a run; the file is
+    read in place by the models instead. Values are cast to text exactly as the copying path does,
+    except columns already of the canonical type (TYPED_COLUMNS). The mapping holds only column
+    references and casts to text, which cannot fail on any value, so a file that describes here
+    also reads in the models; a file that cannot be read stops the run here.
+    """
+    try:
+        described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+        rows = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot read as parquet: {_reason(exc)}") from None
+    types = {r[0]: r[1] for r in described}
+    columns = list(types)
+    parts = [f"{sql_literal(str(path))} as source_file", "file_row_number + 1 as source_row"]
+    used: set[str] = set()
+    for canonical in CANONICAL_COLUMNS:
+        source = config.source_column(canonical)
+        if source not in types:
+            _require(path, canonical, source, columns, config)
+            continue
+        used.add(source)
+        if TYPED_COLUMNS.get(canonical) == types[source]:
+            parts.append(f"{quote_ident(source)} as typed_{canonical}")
+        else:
+            parts.append(f"cast({quote_ident(source)} as varchar) as {canonical}")
+    extra = [c for c in columns if c not in used]
+    if extra:
+        fields = ", ".join(f"{sql_literal(c)}, cast({quote_ident(c)} as varchar)" for c in extra)
+        parts.append(f"json_object({fields}) as properties")
+    # The view reads the file by absolute path: it must not depend on the reader's directory.
+    select = (
+        f"select {', '.join(parts)} from read_parquet("
+        f"{sql_literal(str(path.resolve()))}, file_row_number = true)"
+    )
+    con.execute("insert into raw_parquet_sources values (?, ?)", [str(path), select])
+    _create_raw_events_view(con)
+    return FileLoad(str(path), "parquet", rows, 0)
 
 
 def _mapping_select(path: Path, columns: list[str], config: Config) -> tuple[str, list[str]]:

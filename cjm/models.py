@@ -50,8 +50,21 @@ VIEWS = (
     "int_transition_edges",
     "int_transition_seconds",
 )
+# Intermediate tables read only by later models of the same build step: TEMP tables, which live in
+# DuckDB's buffer pool (spilling to its temp directory when memory runs short) and are never
+# written into the build file, where compressing tens of millions of wide rows costs more than
+# computing them.
+TEMPORARY = ("int_events_deduplicated", "int_identity_map")
+# Views that only exist while a run builds (raw_events reads Parquet files in place: cjm.ingest).
+BUILD_VIEWS = ("raw_events",)
 # Tables that only exist while a run builds; they are dropped before publishing.
-BUILD_ONLY = ("raw_events", "raw_rejects", "raw_file_reads", "cfg_touchpoint_stages") + (
+BUILD_ONLY = (
+    "raw_events_landed",
+    "raw_parquet_sources",
+    "raw_rejects",
+    "raw_file_reads",
+    "cfg_touchpoint_stages",
+) + (
     # what an incremental build (cjm.incremental) adds
     "int_touched_customers",
     "int_dedup_conflicts",
@@ -108,9 +121,9 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
 def run_model(
     con: duckdb.DuckDBPyConnection, layer: str, name: str, sql_dir: Path = SQL_DIR
 ) -> None:
-    """Materialise one model file: the models in VIEWS as views, the others as tables."""
+    """Materialise one model file: views (VIEWS), temp tables (TEMPORARY) or tables."""
     body = (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
-    kind = "view" if name in VIEWS else "table"
+    kind = "view" if name in VIEWS else "temp table" if name in TEMPORARY else "table"
     con.execute(f"create or replace {kind} {quote_ident(name)} as\n{body}")
 
 
@@ -151,6 +164,6 @@ def build_models(
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop staging, intermediate and landing tables so only published tables remain."""
-    for name in (*LATE_INTERMEDIATE, *reversed(INTERMEDIATE), *STAGING, *BUILD_ONLY):
-        kind = "view" if name in VIEWS else "table"
+    for name in (*LATE_INTERMEDIATE, *reversed(INTERMEDIATE), *STAGING, *BUILD_VIEWS, *BUILD_ONLY):
+        kind = "view" if name in VIEWS or name in BUILD_VIEWS else "table"
         con.execute(f"drop {kind} if exists {quote_ident(name)}")

@@ -52,7 +52,10 @@ class ReconciliationError(RuntimeError):
 
 def _open(build_path: Path, config: Config):
     return connect(
-        build_path, threads=config.duckdb_threads, memory_limit=config.duckdb_memory_limit
+        build_path,
+        threads=config.duckdb_threads,
+        memory_limit=config.duckdb_memory_limit,
+        temp_directory=config.duckdb_temp_directory,
     )
 
 

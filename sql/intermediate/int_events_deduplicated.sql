@@ -39,25 +39,26 @@ identified as (
     from valid
 ),
 
--- Duplicates are rare: find the repeated ids with a hash aggregate, and order only their rows,
--- rather than sorting every event by id.
-repeated_ids as (
-    select event_id
+-- Duplicates are rare: find the repeated ids with a hash aggregate over 64-bit hashes of the ids
+-- (cheaper than over the id text), and order only the rows of those hashes by id, rather than
+-- sorting every event by id. Rows that merely share a hash keep row number 1 of their own id.
+repeated_hashes as (
+    select hash(event_id) as event_hash
     from identified
-    group by event_id
+    group by event_hash
     having count(*) > 1
 ),
 
 repeated_rows as (
     select
-        identified.source_file,
-        identified.source_row,
+        source_file,
+        source_row,
         row_number() over (
-            partition by identified.event_id
-            order by identified.source_file, identified.source_row
+            partition by event_id
+            order by source_file, source_row
         ) > 1 as is_duplicate
     from identified
-    semi join repeated_ids on identified.event_id = repeated_ids.event_id
+    where hash(event_id) in (select event_hash from repeated_hashes)
 ),
 
 flagged as (

@@ -7,16 +7,37 @@ events as (
     select * from int_events_stitched
 ),
 
+-- The files in name order as numbers: sorting by (file_rank, source_row) is sorting by
+-- (source_file, source_row) without comparing long path strings in every window sort.
+files as (
+    select distinct source_file from int_events_deduplicated
+),
+
+file_ranks as (
+    select
+        source_file,
+        row_number() over (order by source_file) as file_rank
+    from files
+),
+
+ranked as (
+    select
+        events.*,
+        file_ranks.file_rank
+    from events
+    inner join file_ranks on events.source_file = file_ranks.source_file
+),
+
 gaps as (
     select
         *,
         epoch(event_time) - epoch(
             lag(event_time) over (
                 partition by customer_id
-                order by event_time, source_file, source_row
+                order by event_time, file_rank, source_row
             )
         ) as seconds_since_previous
-    from events
+    from ranked
 ),
 
 flagged as (
@@ -39,14 +60,14 @@ numbered as (
     from flagged
     window journey_order as (
         partition by customer_id
-        order by event_time, source_file, source_row
+        order by event_time, file_rank, source_row
         rows between unbounded preceding and current row
     )
 ),
 
 identified as (
     select
-        *,
+        * exclude (file_rank),
         substr(
             md5(customer_id || chr(31) || cast(epoch_us(session_started_at) as varchar)), 1, 20
         ) as session_id

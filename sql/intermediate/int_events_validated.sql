@@ -14,9 +14,14 @@ checked as (
             case
                 when customer_id is null and anonymous_id is null then 'missing_customer_id'
             end,
-            case when event_time_text is null then 'missing_event_time' end,
             case
-                when event_time_text is not null and event_time is null
+                when event_time_text is null and typed_event_time is null
+                    then 'missing_event_time'
+            end,
+            case
+                when
+                    (event_time_text is not null or typed_event_time is not null)
+                    and event_time is null
                     then 'invalid_event_time'
             end,
             case when touchpoint is null then 'missing_touchpoint' end,

@@ -1,24 +1,19 @@
 -- one row per input file of the run; key: source_file
--- Reconciles every file: rows_read = rows_accepted + rows_duplicate + rows_rejected.
+-- Reconciles every file: rows_read = rows_accepted + rows_duplicate + rows_rejected. rows_read is
+-- counted while landing (cjm.ingest), accepted and duplicate rows in int_events_deduplicated, and
+-- rejected rows in rejected_events (unparseable rows and rows that failed validation), so a row
+-- lost or counted twice between landing and the marts shows as is_reconciled = false.
 with
 
 reads as (
     select * from raw_file_reads
 ),
 
-unparseable as (
+rejected as (
     select
         source_file,
         count(*) as row_count
-    from raw_rejects
-    group by source_file
-),
-
-validated as (
-    select
-        source_file,
-        count(*) filter (where not is_valid) as invalid_count
-    from int_events_validated
+    from rejected_events
     group by source_file
 ),
 
@@ -38,16 +33,13 @@ final as (
         reads.rows_read,
         coalesce(deduplicated.accepted_count, 0) as rows_accepted,
         coalesce(deduplicated.duplicate_count, 0) as rows_duplicate,
-        coalesce(unparseable.row_count, 0) + coalesce(validated.invalid_count, 0)
-            as rows_rejected,
+        coalesce(rejected.row_count, 0) as rows_rejected,
         reads.rows_read
         = coalesce(deduplicated.accepted_count, 0)
         + coalesce(deduplicated.duplicate_count, 0)
-        + coalesce(unparseable.row_count, 0)
-        + coalesce(validated.invalid_count, 0) as is_reconciled
+        + coalesce(rejected.row_count, 0) as is_reconciled
     from reads
-    left join unparseable on reads.source_file = unparseable.source_file
-    left join validated on reads.source_file = validated.source_file
+    left join rejected on reads.source_file = rejected.source_file
     left join deduplicated on reads.source_file = deduplicated.source_file
 )
 

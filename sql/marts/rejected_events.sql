@@ -21,11 +21,13 @@ invalid_rows as (
                     'event_id': source_event_id,
                     'customer_id': customer_id,
                     'anonymous_id': anonymous_id,
-                    'event_time': event_time_text,
+                    'event_time': coalesce(
+                        event_time_text, cast(typed_event_time as varchar)
+                    ),
                     'touchpoint': touchpoint,
                     'channel': channel,
-                    'revenue': revenue_text,
-                    'sentiment': sentiment_text,
+                    'revenue': coalesce(revenue_text, cast(typed_revenue as varchar)),
+                    'sentiment': coalesce(sentiment_text, cast(typed_sentiment as varchar)),
                     'properties': properties
                 }
             ) as varchar

@@ -1,5 +1,6 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
--- Renames, trims and casts the text landed by cjm.ingest. Times become UTC: epoch numbers
+-- Renames, trims and casts the text landed by cjm.ingest; values a Parquet file already held in
+-- the canonical type (typed_*) are taken as they are. Times become UTC: epoch numbers
 -- (seconds, milliseconds or microseconds by magnitude), ISO 8601 with `Z` or an offset, and naive
 -- times read in the configured timezone (a non-existent local time moves forward, an ambiguous one
 -- takes standard time).
@@ -21,38 +22,58 @@ trimmed as (
         nullif(trim(touchpoint), '') as touchpoint,
         nullif(lower(trim(channel)), '') as channel,
         nullif(trim(revenue), '') as revenue_text,
-        nullif(trim(sentiment), '') as sentiment_text
+        nullif(trim(sentiment), '') as sentiment_text,
+        typed_event_time,
+        typed_revenue,
+        typed_sentiment
     from source
+),
+
+-- A typed time within years 1-9999 is used as it is; any other typed time is parsed from its
+-- text as if it had been landed as text, so only the parse of ordinary values is skipped.
+parse_input as (
+    select
+        *,
+        case
+            when
+                typed_event_time
+                between timestamptz '0001-01-01 00:00:00+00'
+                and timestamptz '9999-12-31 23:59:59.999999+00'
+                then null
+            else coalesce(event_time_text, cast(typed_event_time as varchar))
+        end as event_time_to_parse
+    from trimmed
 ),
 
 typed as (
     select
-        *,
+        * exclude (event_time_to_parse),
         case
-            when regexp_full_match(event_time_text, '[+-]?[0-9]+(\.[0-9]+)?')
+            when event_time_to_parse is null then typed_event_time
+            when regexp_full_match(event_time_to_parse, '[+-]?[0-9]+(\.[0-9]+)?')
                 then
                     case
-                        when abs(try_cast(event_time_text as double)) < 1e11
-                            then to_timestamp(try_cast(event_time_text as double))
-                        when abs(try_cast(event_time_text as double)) < 1e14
-                            then to_timestamp(try_cast(event_time_text as double) / 1e3)
-                        else to_timestamp(try_cast(event_time_text as double) / 1e6)
+                        when abs(try_cast(event_time_to_parse as double)) < 1e11
+                            then to_timestamp(try_cast(event_time_to_parse as double))
+                        when abs(try_cast(event_time_to_parse as double)) < 1e14
+                            then to_timestamp(try_cast(event_time_to_parse as double) / 1e3)
+                        else to_timestamp(try_cast(event_time_to_parse as double) / 1e6)
                     end
             when
                 regexp_matches(
-                    event_time_text,
+                    event_time_to_parse,
                     '[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$'
                 )
-                then try_cast(event_time_text as timestamptz)
+                then try_cast(event_time_to_parse as timestamptz)
             else
                 timezone(
                     getvariable('cjm_timezone'),
-                    try_cast(event_time_text as timestamp)
+                    try_cast(event_time_to_parse as timestamp)
                 )
         end as event_time,
-        try_cast(revenue_text as double) as revenue,
-        try_cast(sentiment_text as double) as sentiment_value
-    from trimmed
+        coalesce(typed_revenue, try_cast(revenue_text as double)) as revenue,
+        coalesce(typed_sentiment, try_cast(sentiment_text as double)) as sentiment_value
+    from parse_input
 ),
 
 scaled as (
