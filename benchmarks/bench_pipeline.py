@@ -45,6 +45,7 @@ SESSIONS_STAGES = (
     "int_events_deduplicated",
     "int_identity_map",
     "int_events_stitched",
+    "int_source_files",
     "int_events_sessionised",
 )
 

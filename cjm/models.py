@@ -21,6 +21,7 @@ INTERMEDIATE = (
     "int_events_deduplicated",
     "int_identity_map",
     "int_events_stitched",
+    "int_source_files",
     "int_events_sessionised",
 )
 MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")

@@ -46,6 +46,8 @@ OUTPUTS = {
     "int_transition_seconds": "bucket_transition_seconds",
 }
 STITCHED = "int_events_stitched"
+# Small tables of the whole build that every bucket reads too.
+SHARED = ("cfg_touchpoint_stages", "int_source_files")
 # Marts over the rows read rather than over customers: built with the load, before the buckets,
 # while the load's intermediate tables are at hand.
 LOAD_MARTS = ("rejected_events", "file_loads")
@@ -95,10 +97,9 @@ def export_buckets(
         f"to {sql_literal(str(part_dir / 'input'))} "
         "(format parquet, partition_by (bucket), write_partition_columns false)"
     )
-    con.execute(
-        f"copy cfg_touchpoint_stages to {sql_literal(str(part_dir / 'stages.parquet'))} "
-        "(format parquet)"
-    )
+    for table in SHARED:
+        out = sql_literal(str(part_dir / f"{table}.parquet"))
+        con.execute(f"copy {table} to {out} (format parquet)")
     buckets = sorted(
         int(p.name.split("=", 1)[1]) for p in (part_dir / "input").glob("bucket=*") if p.is_dir()
     )
@@ -121,8 +122,9 @@ def build_bucket(part_dir: Path, bucket: int, config: Config) -> dict[str, int]:
         set_parameters(con, config)
         source = sql_literal(str(part_dir / "input" / f"bucket={bucket}" / "*.parquet"))
         con.execute(f"create table {STITCHED} as select * from read_parquet({source})")
-        stages = sql_literal(str(part_dir / "stages.parquet"))
-        con.execute(f"create table cfg_touchpoint_stages as select * from read_parquet({stages})")
+        for table in SHARED:
+            shared = sql_literal(str(part_dir / f"{table}.parquet"))
+            con.execute(f"create table {table} as select * from read_parquet({shared})")
         for layer, name in per_customer_plan():
             run_model(con, layer, name)
         run_model(con, "intermediate", "int_transition_seconds")

@@ -7,17 +7,8 @@ events as (
     select * from int_events_stitched
 ),
 
--- The files in name order as numbers: sorting by (file_rank, source_row) is sorting by
--- (source_file, source_row) without comparing long path strings in every window sort.
-files as (
-    select distinct source_file from int_events_deduplicated
-),
-
 file_ranks as (
-    select
-        source_file,
-        row_number() over (order by source_file) as file_rank
-    from files
+    select * from int_source_files
 ),
 
 ranked as (
