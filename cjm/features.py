@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from cjm.db import quote_ident
+
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
 TOUCHPOINT_PREFIX = "tp_"
@@ -98,6 +100,13 @@ def as_utc(as_of: datetime | None) -> datetime | None:
     return as_of.replace(tzinfo=UTC)  # naive cutoffs are UTC, like every stored timestamp
 
 
+def customer_filter(customers: str | None) -> str:
+    """SQL to append to a where clause on events: only the customers in the table `customers`."""
+    if customers is None:
+        return ""
+    return f" and customer_id in (select customer_id from {quote_ident(customers)})"
+
+
 def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """Time of the latest event in the log (None for an empty log)."""
     row = con.execute("select max(event_time) from events").fetchone()
@@ -128,6 +137,7 @@ def customer_features(
     touchpoints: list[str] | None = None,
     channels: list[str] | None = None,
     timezone: str = "UTC",
+    customers: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer with events at or before as_of: the features in FEATURE_DESCRIPTIONS.
 
@@ -140,6 +150,29 @@ def customer_features(
         touchpoints = top_values(con, "touchpoint", as_of, MAX_TOUCHPOINTS)
     if channels is None:
         channels = top_values(con, "channel", as_of, MAX_CHANNELS)
+    sql, params = customer_features_query(as_of, touchpoints, channels, timezone, customers)
+    df = con.execute(sql, params).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
+    df.attrs["touchpoints"] = list(touchpoints)
+    df.attrs["channels"] = list(channels)
+    df.attrs["labels"] = vocabulary_labels(touchpoints, channels)
+    df.attrs["as_of"] = as_of
+    return df
+
+
+def customer_features_query(
+    as_of: datetime,
+    touchpoints: list[str],
+    channels: list[str],
+    timezone: str = "UTC",
+    customers: str | None = None,
+) -> tuple[str, dict]:
+    """SQL and parameters of customer_features, to run or to embed in a larger query.
+
+    customers: a table or view with a customer_id column; only those customers are described
+    (their features are the same as in a run over everyone).
+    """
     tp_cols = share_columns(touchpoints, TOUCHPOINT_PREFIX)
     recent_cols = share_columns(touchpoints, RECENT_TOUCHPOINT_PREFIX)
     ch_cols = share_columns(channels, CHANNEL_PREFIX)
@@ -180,7 +213,7 @@ def customer_features(
         select customer_id, event_id, event_index, event_time, session_id, touchpoint, channel,
                stage, revenue, sentiment, is_conversion,
                event_time at time zone $tz as local_time
-        from events where event_time <= $as_of
+        from events where event_time <= $as_of{customer_filter(customers)}
     ),
     stepped as (
         select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage,
@@ -263,15 +296,7 @@ def customer_features(
     """
     # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
     stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
-    params = {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
-    df = con.execute(sql, params).df()
-    df["customer_id"] = df["customer_id"].astype(str)
-    # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
-    df.attrs["touchpoints"] = list(touchpoints)
-    df.attrs["channels"] = list(channels)
-    df.attrs["labels"] = vocabulary_labels(touchpoints, channels)
-    df.attrs["as_of"] = as_of
-    return df
+    return sql, {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
 
 
 def vocabulary_labels(touchpoints: list[str], channels: list[str]) -> dict[str, str]:
