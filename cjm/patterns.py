@@ -184,25 +184,28 @@ def _pattern_counts(
     """Per pattern: customers having it and churners among them; and the population sizes."""
     # Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
     # gapped patterns, all subsequences (the events between may be anything).
-    rows = []
+    positions = []
     for k in range(min_length, max_length + 1):
         for idx in combinations(range(1, last_n + 1), k):
             contiguous = idx[-1] - idx[0] == k - 1
-            rows.append((k, contiguous, list(idx), idx[-1]))
-            if contiguous:
-                rows.append((k, False, list(idx), idx[-1]))
-    positions = pd.DataFrame(rows, columns=["gram_length", "is_contiguous", "idx", "last_position"])
-    name = "_cjm_pattern_positions"
-    con.register(name, positions)
-    try:
-        return _pattern_query(con, view, name, min_length, last_n)
-    finally:
-        con.unregister(name)
+            for gapped in (False, True) if contiguous else (True,):
+                positions.append(
+                    {
+                        "idx": list(idx),
+                        "gram_length": k,
+                        "is_contiguous": not gapped,
+                        "last_position": idx[-1],
+                    }
+                )
+    return _pattern_query(con, view, positions, min_length, last_n)
 
 
 def _pattern_query(
-    con: duckdb.DuckDBPyConnection, view: str, positions: str, min_length: int, last_n: int
+    con: duckdb.DuckDBPyConnection, view: str, positions: list[dict], min_length: int, last_n: int
 ) -> tuple[pd.DataFrame, tuple[int, int]]:
+    # Each customer's distinct patterns are found within their own tail (a list), so the only
+    # table across customers is the count per pattern: memory grows with the patterns found,
+    # not with customers times patterns.
     sql = f"""
         with ev as (
             select e.customer_id, e.touchpoint, e.event_time, e.event_index, e.event_id,
@@ -215,35 +218,41 @@ def _pattern_query(
                 partition by customer_id order by event_time desc, event_index desc, event_id desc
             ) as back
             from ev qualify back <= {int(last_n)}
-        ), population as (
-            select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
-            from (
-                select customer_id, any_value(is_churned) as is_churned
-                from tail group by customer_id having count(*) >= {int(min_length)}
-            )
         ), tails as (
             select customer_id, any_value(is_churned) as is_churned,
                    list(touchpoint order by back desc) as seq
             from tail group by customer_id
+        ), population as (
+            select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
+            from tails where len(seq) >= {int(min_length)}
         ), expanded as (
-            select distinct t.customer_id, t.is_churned, k.gram_length, k.is_contiguous,
-                   case when k.is_contiguous
-                       then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
-                       else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
-                   end as pattern
-            from tails t join {positions} k on len(t.seq) >= k.last_position
+            select t.is_churned, unnest(list_distinct(list_transform(
+                list_filter($positions::struct(
+                    idx integer[], gram_length integer, is_contiguous boolean,
+                    last_position integer
+                )[], lambda k: len(t.seq) >= k.last_position),
+                lambda k: {{
+                    'pattern': case when k.is_contiguous
+                        then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
+                        else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
+                    end,
+                    'gram_length': k.gram_length,
+                    'is_contiguous': k.is_contiguous
+                }}
+            ))) as k
+            from tails t
         ), counts as (
-            select pattern, any_value(gram_length)::bigint as length,
-                   any_value(is_contiguous) as is_contiguous,
+            select k.pattern, any_value(k.gram_length)::bigint as length,
+                   any_value(k.is_contiguous) as is_contiguous,
                    count(*)::bigint as customer_count,
                    count(*) filter (where is_churned)::bigint as churned_count
-            from expanded group by pattern
+            from expanded group by k.pattern
         )
         select p.n_customers, p.n_churned, c.*
         from population p left join counts c on true
         order by c.pattern
     """
-    df = con.execute(sql).df()
+    df = con.execute(sql, {"positions": positions}).df()
     population = (
         (int(df["n_customers"].iloc[0]), int(df["n_churned"].iloc[0])) if len(df) else (0, 0)
     )

@@ -447,14 +447,15 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     assert any(text != churn_module._NOTHING_STANDS_OUT for text in got)
 
 
-def test_training_rows_are_a_bounded_reproducible_sample(monkeypatch):
-    monkeypatch.setattr(churn_module, "MAX_TRAIN_ROWS", 500)
+def test_training_rows_are_a_bounded_reproducible_sample():
     con = connect()
     load_events(con, synthetic_log(n=300))
-    first = score_churn(con, ChurnSettings(), random_state=0)
-    again = score_churn(con, ChurnSettings(), random_state=0)
+    settings = ChurnSettings(max_train_rows=500)
+    first = score_churn(con, settings, random_state=0)
+    again = score_churn(con, settings, random_state=0)
     card = first.model_card
     assert card["n_train"] == 500 and card["training_sample"].startswith("uniform random sample")
+    assert card["max_train_rows"] == 500 and card["training_customers"] < 300
     assert (first.metrics["n_train"] <= 500).all()
     pd.testing.assert_frame_equal(first.churn_risk, again.churn_risk)
     pd.testing.assert_frame_equal(first.metrics, again.metrics)
