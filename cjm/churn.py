@@ -968,20 +968,21 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
     """
     if matches.empty or risk.empty:
         return risk
-    found = matches.set_index("customer_id")
+    found = matches.drop_duplicates("customer_id").set_index("customer_id")
     out = risk.copy()
-    texts = []
-    for customer, reasons in zip(out["customer_id"], out["reasons"], strict=True):
-        if customer not in found.index:
-            texts.append(reasons)
-            continue
-        row = found.loc[customer]
-        steps = str(row["pattern"]).replace(" ... ", ", later ")
-        cited = f"followed {steps} (churn lift {float(row['lift']):.1f})"
+    hit = out["customer_id"].isin(found.index).to_numpy()
+    if not hit.any():
+        return out
+    rows = found.loc[out.loc[hit, "customer_id"]]
+    steps = rows["pattern"].astype(str).str.replace(" ... ", ", later ", regex=False)
+    lifts = rows["lift"].astype(float).map(lambda x: f"{x:.1f}")
+    cited = ("followed " + steps + " (churn lift " + lifts + ")").to_numpy(dtype=object)
+    texts = out["reasons"].to_numpy(dtype=object).copy()
+    for i, (reasons, text) in enumerate(zip(texts[hit], cited, strict=True)):
         parts = [] if reasons == _NOTHING_STANDS_OUT else reasons.split("; ")
-        parts = parts[: MAX_REASONS - 1] + [cited]
-        texts.append("; ".join(parts))
-    out["reasons"] = texts
+        cited[i] = "; ".join(parts[: MAX_REASONS - 1] + [text])
+    texts[hit] = cited
+    out["reasons"] = texts.tolist()
     return out
 
 

@@ -112,7 +112,7 @@ class ChurnSettings(_Strict):
     # applied to everyone): four parameters need far fewer.
     bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 100_000
     # Active customers are scored this many at a time, so memory holds one batch of features.
-    score_batch_customers: Annotated[int, Field(ge=1000)] = 250_000
+    score_batch_customers: Annotated[int, Field(ge=100)] = 250_000
 
     @field_validator("inactivity_days")
     @classmethod
