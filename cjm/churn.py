@@ -393,17 +393,24 @@ def _training_frame(
 ) -> pd.DataFrame:
     labels = churn_labels(con, definition, cutoff, states, customers)
     touchpoints, channels = vocabulary
-    feats = model_features(
-        con,
-        cutoff,
-        touchpoints,
-        channels,
-        timezone,
-        definition.horizon_days,
-        customers,
-        settings.bgnbd_fit_customers,
-        random_state,
-    )
+    # Features only for the labelled customers (active at the cutoff): on a log of many churners
+    # most customers seen by a cutoff are not.
+    labelled = "_cjm_churn_labelled"
+    con.register(labelled, labels[["customer_id"]])
+    try:
+        feats = model_features(
+            con,
+            cutoff,
+            touchpoints,
+            channels,
+            timezone,
+            definition.horizon_days,
+            labelled,
+            settings.bgnbd_fit_customers,
+            random_state,
+        )
+    finally:
+        con.unregister(labelled)
     frame = feats.merge(labels[["customer_id", "churned"]], on="customer_id", how="inner")
     frame["cutoff"] = cutoff
     return frame
@@ -492,8 +499,11 @@ def _training_customers(
         """,
         params | {"budget": TRAIN_OVERSAMPLE * max_rows},
     )
-    sampled = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
-    return name, int(sampled), total
+    sampled = int(con.execute(f"select count(*) from {quote_ident(name)}").fetchall()[0][0])
+    if sampled == total:
+        _drop(con, name)
+        return None, total, total
+    return name, sampled, total
 
 
 def _usable(frame: pd.DataFrame, candidates: list[str]) -> list[str]:
@@ -889,21 +899,20 @@ def _score_active(
             del ref
     finally:
         _drop(con, sample)
-    sql, params = _scoring_query(definition, end, vocabulary, timezone)
-    parts = []
-    # A cursor of its own streams the batches, whatever the caller left open on con.
-    with con.cursor() as cursor:
-        for chunk in cursor.sql(sql, params=params).to_arrow_reader(batch):
-            current = chunk.to_pandas()
-            if current.empty:
-                continue
-            X = _model_input(current, scoring.features, fitted, horizon)
-            if reference is None:
-                # the first batch holds every active customer: it is the reference itself
-                reference = _reason_reference(
-                    scoring.pipeline, X, scoring.labels, scoring.random_state
-                )
-            parts.append(_score_batch(current, X, scoring, reference, end))
+    # Features only for the customers active at end, fixed in a table the query filters on.
+    active = "_cjm_churn_active"
+    s_sql, s_params = churn_state_query(definition, end)
+    con.execute(
+        f"create or replace temp table {quote_ident(active)} as "
+        f"select customer_id from ({s_sql}) where not is_churned",
+        s_params,
+    )
+    try:
+        parts = _score_batches(
+            con, scoring, definition, end, vocabulary, timezone, settings, fitted, reference, active
+        )
+    finally:
+        _drop(con, active)
     if not parts:
         return _empty_risk()
     risk = pd.concat(parts, ignore_index=True)
@@ -912,6 +921,38 @@ def _score_active(
     )
     risk["rank"] = pd.array(np.arange(1, len(risk) + 1), dtype="Int64")
     return risk[CHURN_RISK_COLUMNS].reset_index(drop=True)
+
+
+def _score_batches(
+    con: duckdb.DuckDBPyConnection,
+    scoring: _Scoring,
+    definition: ChurnDefinition,
+    end: datetime,
+    vocabulary: tuple[list[str], list[str]],
+    timezone: str,
+    settings: ChurnSettings,
+    fitted: BGNBD,
+    reference: _ReasonReference | None,
+    active: str,
+) -> list[pd.DataFrame]:
+    """Risk rows of the active customers, one frame per batch streamed in customer order."""
+    horizon = timedelta(days=definition.horizon_days)
+    sql, params = _scoring_query(definition, end, vocabulary, timezone, active)
+    parts = []
+    # The batches stream from a relation, which needs the connection free of unfinished results
+    # (a fetchone() leaves one): one statement fetched to the end makes sure.
+    con.execute("select 1").fetchall()
+    reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
+    for chunk in reader:
+        current = chunk.to_pandas()
+        if current.empty:
+            continue
+        X = _model_input(current, scoring.features, fitted, horizon)
+        if reference is None:
+            # the first batch holds every active customer: it is the reference itself
+            reference = _reason_reference(scoring.pipeline, X, scoring.labels, scoring.random_state)
+        parts.append(_score_batch(current, X, scoring, reference, end))
+    return parts
 
 
 def _model_input(

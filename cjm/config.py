@@ -110,7 +110,7 @@ class ChurnSettings(_Strict):
     max_train_rows: Annotated[int, Field(ge=100)] = 200_000
     # The BG/NBD feature and baseline are fitted on at most this many customers per cutoff (then
     # applied to everyone): four parameters need far fewer.
-    bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 100_000
+    bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 50_000
     # Active customers are scored this many at a time, so memory holds one batch of features.
     score_batch_customers: Annotated[int, Field(ge=100)] = 250_000
 

@@ -207,6 +207,7 @@ def customer_features_query(
     mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
 
+    log_source = "base" if customers is None else "events where event_time <= $as_of"
     sql = f"""
     with base as (
         -- the cutoff filter comes first so nothing after as_of (not even a session's tail) leaks
@@ -259,7 +260,8 @@ def customer_features_query(
             ) as events_prev_30d
         from stepped group by customer_id
     ),
-    log as (select count(revenue) > 0 as has_revenue from base){mix_ctes}
+    -- whether the log has revenue at all is a property of every customer's events
+    log as (select count(revenue) > 0 as has_revenue from {log_source}){mix_ctes}
     select
         c.customer_id,
         epoch($as_of - c.last_seen) / 86400.0 as recency_days,
