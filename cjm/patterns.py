@@ -18,7 +18,6 @@ is both strong and common.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from itertools import combinations
 
@@ -178,12 +177,9 @@ def _closed(patterns: pd.DataFrame) -> pd.DataFrame:
     return rows[keep]
 
 
-def _pattern_counts(
-    con: duckdb.DuckDBPyConnection, view: str, min_length: int, max_length: int, last_n: int
-) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """Per pattern: customers having it and churners among them; and the population sizes."""
-    # Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
-    # gapped patterns, all subsequences (the events between may be anything).
+def _positions(min_length: int, max_length: int, last_n: int) -> list[dict]:
+    """Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
+    gapped patterns, all subsequences (the events between may be anything)."""
     positions = []
     for k in range(min_length, max_length + 1):
         for idx in combinations(range(1, last_n + 1), k):
@@ -197,7 +193,30 @@ def _pattern_counts(
                         "last_position": idx[-1],
                     }
                 )
-    return _pattern_query(con, view, positions, min_length, last_n)
+    return positions
+
+
+# A customer's distinct patterns, from their tail `t.seq` (oldest first) and $positions.
+_TAIL_PATTERNS = """list_distinct(list_transform(
+    list_filter($positions::struct(
+        idx integer[], gram_length integer, is_contiguous boolean, last_position integer
+    )[], lambda k: len(t.seq) >= k.last_position),
+    lambda k: {
+        'pattern': case when k.is_contiguous
+            then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
+            else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
+        end,
+        'gram_length': k.gram_length,
+        'is_contiguous': k.is_contiguous
+    }
+))"""
+
+
+def _pattern_counts(
+    con: duckdb.DuckDBPyConnection, view: str, min_length: int, max_length: int, last_n: int
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Per pattern: customers having it and churners among them; and the population sizes."""
+    return _pattern_query(con, view, _positions(min_length, max_length, last_n), min_length, last_n)
 
 
 def _pattern_query(
@@ -226,20 +245,7 @@ def _pattern_query(
             select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
             from tails where len(seq) >= {int(min_length)}
         ), expanded as (
-            select t.is_churned, unnest(list_distinct(list_transform(
-                list_filter($positions::struct(
-                    idx integer[], gram_length integer, is_contiguous boolean,
-                    last_position integer
-                )[], lambda k: len(t.seq) >= k.last_position),
-                lambda k: {{
-                    'pattern': case when k.is_contiguous
-                        then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
-                        else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
-                    end,
-                    'gram_length': k.gram_length,
-                    'is_contiguous': k.is_contiguous
-                }}
-            ))) as k
+            select t.is_churned, unnest({_TAIL_PATTERNS}) as k
             from tails t
         ), counts as (
             select k.pattern, any_value(k.gram_length)::bigint as length,
@@ -268,14 +274,6 @@ def _pattern_query(
     return counts.reset_index(drop=True), population
 
 
-def pattern_regex(pattern: str) -> str:
-    """RE2 regex matching a pattern inside ' > a > b > ' (a tail joined with separators)."""
-    gapped = GAPPED in pattern
-    tokens = [re.escape(t) for t in _tokens(pattern)]
-    between = " > (?:.* > )?" if gapped else " > "
-    return " > " + between.join(tokens) + " > "
-
-
 def customer_patterns(
     con: duckdb.DuckDBPyConnection,
     customers: pd.Series,
@@ -284,7 +282,11 @@ def customer_patterns(
     last_n: int = 6,
 ) -> pd.DataFrame:
     """For each given customer whose last `last_n` events (at or before as_of) hold one of the
-    patterns: the highest-ranked one (customer_id, pattern, lift)."""
+    patterns: the highest-ranked one (customer_id, pattern, lift).
+
+    Each customer's own patterns are listed from their tail the way churn_patterns lists them and
+    looked up by name (a hash join), so the work grows with customers, not customers x patterns.
+    """
     empty = pd.DataFrame(
         {"customer_id": pd.Series(dtype=str), "pattern": pd.Series(dtype=str), "lift": []}
     )
@@ -294,11 +296,12 @@ def customer_patterns(
     table = pd.DataFrame(
         {
             "pattern_rank": range(len(ranked)),
-            "pattern": ranked["pattern"],
+            "pattern": ranked["pattern"].astype(str),
             "lift": ranked["lift"].astype(float),
-            "regex": ranked["pattern"].map(pattern_regex),
         }
     )
+    lengths = ranked["pattern"].map(lambda p: len(_tokens(str(p))))
+    positions = _positions(int(lengths.min()), min(int(lengths.max()), last_n), last_n)
     who = pd.DataFrame({"customer_id": customers.astype(str).unique()})
     con.register("_cjm_pattern_table", table)
     con.register("_cjm_pattern_customers", who)
@@ -314,16 +317,18 @@ def customer_patterns(
                 where e.event_time <= $as_of and e.touchpoint is not null
                 qualify back <= {int(last_n)}
             ), tails as (
-                select customer_id,
-                       ' > ' || string_agg(touchpoint, ' > ' order by back desc) || ' > ' as seq
+                select customer_id, list(touchpoint order by back desc) as seq
                 from tail group by customer_id
+            ), found as (
+                select t.customer_id, unnest({_TAIL_PATTERNS}).pattern as pattern
+                from tails t
             )
-            select t.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
+            select f.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
                    arg_min(p.lift, p.pattern_rank) as lift
-            from tails t join _cjm_pattern_table p on regexp_matches(t.seq, p.regex)
-            group by t.customer_id order by t.customer_id
+            from found f join _cjm_pattern_table p on p.pattern = f.pattern
+            group by f.customer_id order by f.customer_id
             """,
-            {"as_of": as_of},
+            {"as_of": as_of, "positions": positions},
         ).df()
     finally:
         con.unregister("_cjm_pattern_table")
