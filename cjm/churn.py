@@ -71,9 +71,9 @@ REASON_CANDIDATES = 12
 REASON_MIN_EFFECT, REASON_MIN_SHARE = 0.01, 0.05
 REASON_SAMPLE = 1000
 REASON_BATCH_ROWS = 200_000
-# Customers are drawn for training until their cutoffs add up to this many times
-# churn.max_train_rows: a customer gives no row at a cutoff they are already churned at.
-TRAIN_OVERSAMPLE = 2
+# Customers are drawn for training until their cutoffs not yet inactive add up to this many times
+# churn.max_train_rows: customers who left through an exit touchpoint give fewer rows.
+TRAIN_OVERSAMPLE = 1.25
 # Typical values (medians, quartiles) and the candidate reasons come from the active customers
 # among at most this many drawn at random: enough for a stable median, independent of batches.
 REFERENCE_CUSTOMERS = 100_000
@@ -463,26 +463,33 @@ def _drop(con: duckdb.DuckDBPyConnection, table: str | None) -> None:
 
 
 def _training_customers(
-    con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], max_rows: int, random_state: int
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[datetime],
+    inactivity_days: int,
+    max_rows: int,
+    random_state: int,
 ) -> tuple[str | None, int, int]:
     """The customers whose (customer, cutoff) rows are trained on: all, or (more than max_rows
     possible rows) a random sample in a temporary table. Returns (table or None, sampled, all).
 
-    A customer gives a row at each cutoff they were seen by and not yet churned at. Customers are
-    taken in random order while their cutoffs seen by add up to TRAIN_OVERSAMPLE * max_rows: those
-    already churned at a cutoff give no row, so the sample still fills the bound on logs with
-    many churners (the rows are then bounded exactly by _bounded).
+    A customer gives a row at each cutoff they are not churned at. One pass over the events counts
+    the cutoffs each customer is not yet inactive at (an event in the inactivity_days before it;
+    exits are left out, so this is an upper bound); customers are taken in random order while
+    those counts add up to TRAIN_OVERSAMPLE * max_rows, and _bounded then keeps max_rows rows.
     """
-    seen = """
-        select customer_id,
-               len(list_filter($cutoffs::timestamptz[], lambda c: c >= first_seen)) as n
-        from (
-            select customer_id, min(event_time) as first_seen
-            from events where event_time <= $last group by customer_id
-        )
+    # One filtered max per cutoff: the cutoffs are few (churn.training_cutoffs <= 52).
+    active_at = " + ".join(
+        f"coalesce(max(event_time) filter (where event_time <= $c{i}) > $c{i} - to_days($d), "
+        "false)::integer"
+        for i in range(len(cutoffs))
+    )
+    rows_sql = f"""
+        select customer_id, {active_at} as n
+        from events where event_time <= $last group by customer_id
     """
-    params = {"cutoffs": list(cutoffs), "last": cutoffs[-1]}
-    total, rows = con.execute(f"select count(*), sum(n) from ({seen})", params).fetchone()
+    params = {f"c{i}": c for i, c in enumerate(cutoffs)}
+    params |= {"last": cutoffs[-1], "d": inactivity_days}
+    total, rows = con.execute(f"select count(*), sum(n) from ({rows_sql})", params).fetchall()[0]
     total, rows = int(total), int(rows or 0)
     if rows <= max_rows:
         return None, total, total
@@ -494,7 +501,7 @@ def _training_customers(
             select customer_id, sum(n) over (
                 order by {_hash_order(random_state)} rows unbounded preceding
             ) as upto
-            from ({seen})
+            from ({rows_sql})
         ) where upto <= $budget
         """,
         params | {"budget": TRAIN_OVERSAMPLE * max_rows},
@@ -713,7 +720,7 @@ def _score_churn(
     touchpoints = top_values(con, "touchpoint", cutoffs[-1], MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", cutoffs[-1], MAX_CHANNELS)
     sample, n_sampled, n_customers = _training_customers(
-        con, cutoffs, settings.max_train_rows, random_state
+        con, cutoffs, definition.inactivity_days, settings.max_train_rows, random_state
     )
     states: dict[datetime, pd.DataFrame] = {}
     try:
