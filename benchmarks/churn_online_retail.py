@@ -93,7 +93,15 @@ def _recency_baseline(con, result: churn.ChurnResult, config, scored_at) -> np.n
     states: dict = {}
     frames = [
         churn._training_frame(
-            con, result.definition, c, touchpoints, channels, config.timezone, states
+            con,
+            result.definition,
+            c,
+            (touchpoints, channels),
+            config.timezone,
+            states,
+            config.churn,
+            config.random_state,
+            None,
         )
         for c in result.cutoffs
     ]

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
-from cjm.features import as_utc
+from cjm.features import as_utc, customer_filter
 
 
 def bgnbd_log_likelihood(
@@ -86,20 +86,29 @@ class BGNBD:
         return (1 - alive) + alive * quiet_if_alive
 
 
-def activity_summary(con: duckdb.DuckDBPyConnection, as_of: datetime) -> pd.DataFrame:
-    """Per customer with events at or before as_of: x, t_x, T in days from active (UTC) days."""
-    df = con.execute(
-        """
+def activity_summary(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, customers: str | None = None
+) -> pd.DataFrame:
+    """Per customer with events at or before as_of: x, t_x, T in days from active (UTC) days.
+
+    customers: a table with a customer_id column; only those customers are summarised.
+    """
+    sql, params = activity_summary_query(as_utc(as_of), customers)
+    df = con.execute(f"{sql} order by customer_id", params).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    return df.astype({"x": float, "t_x": float, "T": float})
+
+
+def activity_summary_query(as_of: datetime, customers: str | None = None) -> tuple[str, dict]:
+    """SQL and parameters of activity_summary (unordered), to run or embed in a larger query."""
+    sql = f"""
         with days as (
             select distinct customer_id, date_trunc('day', event_time at time zone 'UTC') as d
-            from events where event_time <= $as_of
+            from events where event_time <= $as_of{customer_filter(customers)}
         )
         select customer_id, count(*) - 1 as x,
                date_diff('day', min(d), max(d)) as t_x,
                epoch($as_of - (min(d) at time zone 'UTC')) / 86400.0 as T
-        from days group by customer_id order by customer_id
-        """,
-        {"as_of": as_utc(as_of)},
-    ).df()
-    df["customer_id"] = df["customer_id"].astype(str)
-    return df.astype({"x": float, "t_x": float, "T": float})
+        from days group by customer_id
+    """
+    return sql, {"as_of": as_of}

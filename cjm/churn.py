@@ -30,14 +30,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from cjm.bgnbd import BGNBD, activity_summary
+from cjm.bgnbd import BGNBD, activity_summary, activity_summary_query
 from cjm.churn_features import (
     LAST_EVENTS_PREFIX,
     churn_feature_descriptions,
     churn_features,
+    churn_features_query,
     last_event_labels,
 )
 from cjm.config import ChurnSettings
+from cjm.db import quote_ident
 from cjm.features import (
     CHANNEL_PREFIX,
     MAX_CHANNELS,
@@ -47,6 +49,8 @@ from cjm.features import (
     TOUCHPOINT_PREFIX,
     as_utc,
     customer_features,
+    customer_features_query,
+    customer_filter,
     describe_feature,
     log_end,
     top_values,
@@ -67,9 +71,12 @@ REASON_CANDIDATES = 12
 REASON_MIN_EFFECT, REASON_MIN_SHARE = 0.01, 0.05
 REASON_SAMPLE = 1000
 REASON_BATCH_ROWS = 200_000
-# Fit time grows with rows while ranking quality levels off long before: above this many
-# (customer, cutoff) rows the model trains on a uniform random sample (fixed by random_state).
-MAX_TRAIN_ROWS = 200_000
+# Customers are drawn for training until their cutoffs not yet inactive add up to this many times
+# churn.max_train_rows: customers who left through an exit touchpoint give fewer rows.
+TRAIN_OVERSAMPLE = 1.25
+# Typical values (medians, quartiles) and the candidate reasons come from the active customers
+# among at most this many drawn at random: enough for a stable median, independent of batches.
+REFERENCE_CUSTOMERS = 100_000
 # scikit-learn's OpenMP pools default to one thread per core. On a shared machine (other jobs,
 # DuckDB) every boosting split then waits at a barrier for a descheduled thread, which made fits and
 # predictions 20-50x slower; training is on a bounded sample, so one thread is fast and predictable.
@@ -204,13 +211,31 @@ def resolve_churn_definition(
 
 
 def customer_churn_state(
-    con: duckdb.DuckDBPyConnection, definition: ChurnDefinition, as_of: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    definition: ChurnDefinition,
+    as_of: datetime | None = None,
+    customers: str | None = None,
 ) -> pd.DataFrame:
-    """Per customer at as_of (default log end): last_seen_at, is_churned, churned_at, reason."""
+    """Per customer at as_of (default log end): last_seen_at, is_churned, churned_at, reason.
+
+    customers: a table with a customer_id column; only those customers are looked at.
+    """
+    t = as_utc(as_of) or log_end(con)
+    sql, params = churn_state_query(definition, t, customers)
+    df = con.execute(f"{sql} order by customer_id", params).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    df["is_churned"] = df["is_churned"].astype(bool)
+    return df
+
+
+def churn_state_query(
+    definition: ChurnDefinition, as_of: datetime, customers: str | None = None
+) -> tuple[str, dict]:
+    """SQL and parameters of customer_churn_state (unordered), to run or embed in a query."""
     sql = f"""
     with ev as (
         select customer_id, event_time, session_id, {_EXIT_SQL} as is_exit
-        from events where event_time <= $t
+        from events where event_time <= $t{customer_filter(customers)}
     ), c as (
         select customer_id, max(event_time) as last_seen_at,
                max(event_time) filter (where is_exit) as last_exit,
@@ -233,14 +258,14 @@ def customer_churn_state(
                as churned_at,
            case when exited then 'exit_touchpoint' when inactive then 'inactivity' end
                as churn_reason
-    from s order by customer_id
+    from s
     """
-    t = as_utc(as_of) or log_end(con)
-    params = {"t": t, "d": definition.inactivity_days, "exits": list(definition.exit_touchpoints)}
-    df = con.execute(sql, params).df()
-    df["customer_id"] = df["customer_id"].astype(str)
-    df["is_churned"] = df["is_churned"].astype(bool)
-    return df
+    params = {
+        "t": as_of,
+        "d": definition.inactivity_days,
+        "exits": list(definition.exit_touchpoints),
+    }
+    return sql, params
 
 
 def churn_labels(
@@ -248,11 +273,13 @@ def churn_labels(
     definition: ChurnDefinition,
     as_of: datetime,
     states: dict[datetime, pd.DataFrame] | None = None,
+    customers: str | None = None,
 ) -> pd.DataFrame:
     """Customers active at as_of; churned = they count as churned at as_of + horizon.
 
     states: optional cache of customer_churn_state frames by time, filled as they are computed
-    (cutoffs a horizon apart share them: one cutoff's label time is the next one's cutoff).
+    (cutoffs a horizon apart share them: one cutoff's label time is the next one's cutoff); it
+    must hold states of the same `customers` (a table with a customer_id column; default all).
     """
     as_of = as_utc(as_of)
     end = as_of + timedelta(days=definition.horizon_days)
@@ -265,7 +292,7 @@ def churn_labels(
     states = {} if states is None else states
     for t in (as_of, end):
         if t not in states:
-            states[t] = customer_churn_state(con, definition, t)
+            states[t] = customer_churn_state(con, definition, t, customers)
     before, after = states[as_of], states[end]
     active = before.loc[~before["is_churned"], ["customer_id"]]
     out = active.merge(after[["customer_id", "is_churned", "churned_at"]], on="customer_id")
@@ -328,20 +355,27 @@ def model_features(
     channels: list[str],
     timezone: str,
     horizon_days: int | None = None,
+    customers: str | None = None,
+    bgnbd_fit_customers: int | None = None,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Everything the churn model sees about each customer as of a cutoff (nothing after it).
 
     With horizon_days, also the BG/NBD chance of no active day in that horizon (fitted on the
-    history up to the cutoff only): the probability-alive model's summary of frequency and
-    recency, which the boosting model can refine with behaviour it cannot see.
+    history up to the cutoff only, of at most bgnbd_fit_customers customers): the
+    probability-alive model's summary of frequency and recency, which the boosting model can
+    refine with behaviour it cannot see. customers: a table with a customer_id column; only those
+    customers are described (default all).
     """
-    feats = customer_features(con, as_of, touchpoints, channels, timezone)
-    extra = churn_features(con, as_of, touchpoints)
+    feats = customer_features(con, as_of, touchpoints, channels, timezone, customers)
+    extra = churn_features(con, as_of, touchpoints, customers)
     feats = feats.merge(extra, on="customer_id", how="left")
     if horizon_days is not None and len(feats):
         t = as_utc(as_of) or log_end(con)
-        feats["bgnbd_p_quiet"] = bgnbd_churn_probability(
-            con, t, feats["customer_id"], timedelta(days=horizon_days)
+        fitted = fit_bgnbd(con, t, bgnbd_fit_customers, random_state)
+        summary = activity_summary(con, t, customers)
+        feats["bgnbd_p_quiet"] = _p_quiet(
+            fitted, summary, feats["customer_id"], timedelta(days=horizon_days)
         )
     return feats
 
@@ -350,28 +384,133 @@ def _training_frame(
     con: duckdb.DuckDBPyConnection,
     definition: ChurnDefinition,
     cutoff: datetime,
-    touchpoints: list[str],
-    channels: list[str],
+    vocabulary: tuple[list[str], list[str]],
     timezone: str,
     states: dict[datetime, pd.DataFrame],
+    settings: ChurnSettings,
+    random_state: int,
+    customers: str | None,
 ) -> pd.DataFrame:
-    labels = churn_labels(con, definition, cutoff, states)
-    feats = model_features(con, cutoff, touchpoints, channels, timezone, definition.horizon_days)
+    labels = churn_labels(con, definition, cutoff, states, customers)
+    touchpoints, channels = vocabulary
+    # Features only for the labelled customers (active at the cutoff): on a log of many churners
+    # most customers seen by a cutoff are not.
+    labelled = "_cjm_churn_labelled"
+    con.register(labelled, labels[["customer_id"]])
+    try:
+        feats = model_features(
+            con,
+            cutoff,
+            touchpoints,
+            channels,
+            timezone,
+            definition.horizon_days,
+            labelled,
+            settings.bgnbd_fit_customers,
+            random_state,
+        )
+    finally:
+        con.unregister(labelled)
     frame = feats.merge(labels[["customer_id", "churned"]], on="customer_id", how="inner")
     frame["cutoff"] = cutoff
     return frame
 
 
-def _bounded(frame: pd.DataFrame, random_state: int) -> pd.DataFrame:
-    """At most MAX_TRAIN_ROWS rows of frame in a reproducible random order (a uniform sample
-    when there are more).
+def _bounded(frame: pd.DataFrame, random_state: int, max_rows: int) -> pd.DataFrame:
+    """At most max_rows rows of frame in a reproducible random order (a uniform sample when there
+    are more).
 
     Shuffled because the calibration folds are contiguous: rows in cutoff order would give a fold
     that never sees the later cutoffs (and a feature only defined there would be empty in it).
     """
     rng = np.random.default_rng(random_state)
-    rows = rng.permutation(len(frame))[:MAX_TRAIN_ROWS]
+    rows = rng.permutation(len(frame))[:max_rows]
     return frame.iloc[rows].reset_index(drop=True)
+
+
+def _hash_order(random_state: int) -> str:
+    """SQL ordering customers at random, the same for the same random_state on any machine and in
+    any row order (md5 of the id, ties by id)."""
+    return f"md5_number(customer_id || ':{int(random_state)}'), customer_id"
+
+
+def _customer_sample(
+    con: duckdb.DuckDBPyConnection, name: str, as_of: datetime, n: int | None, random_state: int
+) -> str | None:
+    """A temporary table `name` of at most n random customers with events at or before as_of;
+    None (and no table) when there are not more than n of them."""
+    if n is None:
+        return None
+    seen = con.execute(
+        "select count(distinct customer_id) from events where event_time <= $t", {"t": as_of}
+    ).fetchone()[0]
+    if seen <= n:
+        return None
+    con.execute(
+        f"""
+        create or replace temp table {quote_ident(name)} as
+        select customer_id from events where event_time <= $t group by customer_id
+        order by {_hash_order(random_state)} limit {int(n)}
+        """,
+        {"t": as_of},
+    )
+    return name
+
+
+def _drop(con: duckdb.DuckDBPyConnection, table: str | None) -> None:
+    if table is not None:
+        con.execute(f"drop table if exists {quote_ident(table)}")
+
+
+def _training_customers(
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[datetime],
+    inactivity_days: int,
+    max_rows: int,
+    random_state: int,
+) -> tuple[str | None, int, int]:
+    """The customers whose (customer, cutoff) rows are trained on: all, or (more than max_rows
+    possible rows) a random sample in a temporary table. Returns (table or None, sampled, all).
+
+    A customer gives a row at each cutoff they are not churned at. One pass over the events counts
+    the cutoffs each customer is not yet inactive at (an event in the inactivity_days before it;
+    exits are left out, so this is an upper bound); customers are taken in random order while
+    those counts add up to TRAIN_OVERSAMPLE * max_rows, and _bounded then keeps max_rows rows.
+    """
+    # One filtered max per cutoff: the cutoffs are few (churn.training_cutoffs <= 52).
+    active_at = " + ".join(
+        f"coalesce(max(event_time) filter (where event_time <= $c{i}) > $c{i} - to_days($d), "
+        "false)::integer"
+        for i in range(len(cutoffs))
+    )
+    rows_sql = f"""
+        select customer_id, {active_at} as n
+        from events where event_time <= $last group by customer_id
+    """
+    params = {f"c{i}": c for i, c in enumerate(cutoffs)}
+    params |= {"last": cutoffs[-1], "d": inactivity_days}
+    total, rows = con.execute(f"select count(*), sum(n) from ({rows_sql})", params).fetchall()[0]
+    total, rows = int(total), int(rows or 0)
+    if rows <= max_rows:
+        return None, total, total
+    name = "_cjm_churn_training_customers"
+    con.execute(
+        f"""
+        create or replace temp table {quote_ident(name)} as
+        select customer_id from (
+            select customer_id, sum(n) over (
+                order by {_hash_order(random_state)} rows unbounded preceding
+            ) as upto
+            from ({rows_sql})
+        ) where upto <= $budget
+        """,
+        params | {"budget": TRAIN_OVERSAMPLE * max_rows},
+    )
+    sampled = int(con.execute(f"select count(*) from {quote_ident(name)}").fetchall()[0][0])
+    if sampled == total:
+        _drop(con, name)
+        return None, total, total
+    return name, sampled, total
 
 
 def _usable(frame: pd.DataFrame, candidates: list[str]) -> list[str]:
@@ -435,12 +574,12 @@ def _not_trained(
 
 
 def _holdout_metrics(
-    con: duckdb.DuckDBPyConnection,
     frames: list[pd.DataFrame],
     cutoffs: list[datetime],
     features: list[str],
     random_state: int,
     horizon: timedelta,
+    max_rows: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     hold = frames[-1]
     # Only cutoffs whose labels were fully seen by the holdout cutoff: a strict forward holdout.
@@ -449,7 +588,7 @@ def _holdout_metrics(
         return _metric_rows(
             "not computed: no training cutoff lies a full horizon before the holdout cutoff"
         )
-    train = _bounded(pd.concat(earlier, ignore_index=True), random_state)
+    train = _bounded(pd.concat(earlier, ignore_index=True), random_state, max_rows)
     features = _usable(train, features)
     y_tr, y_ho = train["churned"].to_numpy(int), hold["churned"].to_numpy(int)
     counts = {
@@ -475,7 +614,8 @@ def _holdout_metrics(
     predictions = {
         "churn_model": model.predict_proba(hold[features])[:, 1],
         "recency_baseline": base.predict_proba(hold[["recency_days"]])[:, 1],
-        "bgnbd_baseline": bgnbd_churn_probability(con, cutoffs[-1], hold["customer_id"], horizon),
+        # the holdout frame's BG/NBD feature is this baseline: fitted before the holdout cutoff
+        "bgnbd_baseline": hold["bgnbd_p_quiet"].to_numpy(float),
     }
     note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
     rows = [{"model": m, **_scores(y_ho, p)} for m, p in predictions.items()]
@@ -486,16 +626,42 @@ def _holdout_metrics(
     return metrics.reindex(columns=METRIC_COLUMNS), calibration
 
 
-def bgnbd_churn_probability(
-    con: duckdb.DuckDBPyConnection, cutoff: datetime, customers: pd.Series, horizon: timedelta
+def fit_bgnbd(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    max_customers: int | None = None,
+    random_state: int = 0,
+) -> BGNBD:
+    """BG/NBD fitted on the history before cutoff of all customers, or of max_customers of them
+    drawn at random (fixed by random_state): four parameters need far fewer than millions."""
+    sample = _customer_sample(con, "_cjm_churn_bgnbd_fit", cutoff, max_customers, random_state)
+    try:
+        summary = activity_summary(con, cutoff, sample)
+    finally:
+        _drop(con, sample)
+    return BGNBD(penalizer=BGNBD_PENALIZER).fit(summary["x"], summary["t_x"], summary["T"])
+
+
+def _p_quiet(
+    fitted: BGNBD, summary: pd.DataFrame, customers: pd.Series, horizon: timedelta
 ) -> np.ndarray:
-    """The BG/NBD baseline: P(no active day in the horizon after cutoff), fitted on all history
-    before the cutoff (the model is unsupervised: it needs no labels)."""
-    summary = activity_summary(con, cutoff)
-    fitted = BGNBD(penalizer=BGNBD_PENALIZER).fit(summary["x"], summary["t_x"], summary["T"])
     rows = summary.set_index("customer_id").reindex(customers.astype(str))
     days = horizon.total_seconds() / 86400
     return np.asarray(fitted.p_no_purchase(rows["x"], rows["t_x"], rows["T"], days), dtype=float)
+
+
+def bgnbd_churn_probability(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    customers: pd.Series,
+    horizon: timedelta,
+    max_fit_customers: int | None = None,
+    random_state: int = 0,
+) -> np.ndarray:
+    """The BG/NBD baseline: P(no active day in the horizon after cutoff), fitted on the history
+    before the cutoff (of at most max_fit_customers customers; the model needs no labels)."""
+    fitted = fit_bgnbd(con, cutoff, max_fit_customers, random_state)
+    return _p_quiet(fitted, activity_summary(con, cutoff), customers, horizon)
 
 
 def calibration_table(model: str, y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -553,11 +719,28 @@ def _score_churn(
     # Vocabulary as known at the holdout cutoff, so the holdout is scored like a real run would be.
     touchpoints = top_values(con, "touchpoint", cutoffs[-1], MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", cutoffs[-1], MAX_CHANNELS)
+    sample, n_sampled, n_customers = _training_customers(
+        con, cutoffs, definition.inactivity_days, settings.max_train_rows, random_state
+    )
     states: dict[datetime, pd.DataFrame] = {}
-    frames = [
-        _training_frame(con, definition, c, touchpoints, channels, timezone, states)
-        for c in cutoffs
-    ]
+    try:
+        frames = [
+            _training_frame(
+                con,
+                definition,
+                c,
+                (touchpoints, channels),
+                timezone,
+                states,
+                settings,
+                random_state,
+                sample,
+            )
+            for c in cutoffs
+        ]
+    finally:
+        _drop(con, sample)
+    del states
     data = pd.concat(frames, ignore_index=True)
     candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
     features = _usable(data, candidates)
@@ -574,52 +757,39 @@ def _score_churn(
             end,
         )
     metrics, calibration = _holdout_metrics(
-        con, frames, cutoffs, features, random_state, timedelta(days=definition.horizon_days)
+        frames,
+        cutoffs,
+        features,
+        random_state,
+        timedelta(days=definition.horizon_days),
+        settings.max_train_rows,
     )
     # Metrics come from the model without the holdout; the scoring model also learns from it.
-    fit = _bounded(data, random_state)
+    fit = _bounded(data, random_state, settings.max_train_rows)
+    del frames
     pipeline = make_churn_pipeline(random_state).fit(fit[features], fit["churned"].to_numpy(int))
     base_rate = float(y.mean())
     high, medium = min(2 * base_rate, (1 + base_rate) / 2), base_rate
     labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
+    personas = None
+    if customer_personas is not None and len(customer_personas):
+        ids = customer_personas["customer_id"].astype(str)
+        personas = customer_personas.set_index(ids)["persona_id"]
+    scoring = _Scoring(pipeline, features, labels, (high, medium), random_state, personas)
+    risk = _score_active(con, scoring, definition, end, (touchpoints, channels), timezone, settings)
 
-    state = states.get(end)
-    if state is None:
-        state = customer_churn_state(con, definition, end)
-    current = model_features(con, end, touchpoints, channels, timezone, definition.horizon_days)
-    active = state.loc[~state["is_churned"], ["customer_id", "last_seen_at"]]
-    current = current.merge(active, on="customer_id", how="inner")
-    risk = _empty_risk()
-    if len(current):
-        X = current[features].astype(float)
-        p = pipeline.predict_proba(X)[:, 1]
-        risk = pd.DataFrame(
-            {
-                "customer_id": current["customer_id"].to_numpy(),
-                "risk_score": p,
-                "risk_tier": np.where(p >= high, "high", np.where(p >= medium, "medium", "low")),
-                "reasons": _reasons(pipeline, X, labels, random_state, p),
-                "last_seen_at": current["last_seen_at"].to_numpy(),
-                "scored_at": pd.Timestamp(end),
-                "revenue": current["monetary"].to_numpy(float).round(2),
-            }
+    if len(fit) < len(data) or sample is not None:
+        training_sample = (
+            f"uniform random sample of {len(fit):,} of {len(data):,} (customer, cutoff) rows"
+            + (
+                f" of {n_sampled:,} of {n_customers:,} customers drawn at random"
+                if sample is not None
+                else ""
+            )
+            + f" (at most churn.max_train_rows = {settings.max_train_rows:,} rows)"
         )
-        persona = pd.Series(pd.NA, index=risk.index, dtype="Int64")
-        if customer_personas is not None and len(customer_personas):
-            lookup = customer_personas.set_index(customer_personas["customer_id"].astype(str))
-            persona = risk["customer_id"].map(lookup["persona_id"]).astype("Int64")
-        risk["persona_id"] = persona
-        # Revenue so far weighted by the risk: what the retention team stands to lose.
-        risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
-        last = _last_contact(con, end)
-        risk["last_touchpoint"] = risk["customer_id"].map(last["last_touchpoint"])
-        risk["last_channel"] = risk["customer_id"].map(last["last_channel"])
-        risk = risk.sort_values(
-            ["risk_score", "revenue", "customer_id"], ascending=[False, False, True], kind="stable"
-        )
-        risk["rank"] = pd.array(np.arange(1, len(risk) + 1), dtype="Int64")
-        risk = risk[CHURN_RISK_COLUMNS].reset_index(drop=True)
-
+    else:
+        training_sample = "all (customer, cutoff) rows"
     card = {
         "status": "trained",
         "reason": None if len(risk) else "no active customers to score at the end of the log",
@@ -630,11 +800,9 @@ def _score_churn(
         "estimator": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
         "3 folds), refit on all cutoffs for scoring; metrics from a fit without the holdout",
         "n_train": len(fit),
-        "training_sample": (
-            f"uniform random sample of {len(fit):,} of {len(data):,} (customer, cutoff) rows"
-            if len(fit) < len(data)
-            else "all (customer, cutoff) rows"
-        ),
+        "max_train_rows": settings.max_train_rows,
+        "training_customers": n_sampled,
+        "training_sample": training_sample,
         "train_positives": n_pos,
         "base_rate": base_rate,
         "tier_thresholds": {
@@ -649,11 +817,194 @@ def _score_churn(
         | churn_feature_descriptions(features, labels),
         "reasons_method": "a cited behaviour (a feature, or related features together), set to the "
         "typical (median) active customer's value, lowers this customer's risk by at least "
-        f"{REASON_MIN_EFFECT:.0%} and by at least {REASON_MIN_SHARE:.0%} of it; largest first",
+        f"{REASON_MIN_EFFECT:.0%} and by at least {REASON_MIN_SHARE:.0%} of it; largest first; "
+        f"typical values from up to {REFERENCE_CUSTOMERS:,} customers drawn at random",
+        "bgnbd_fit_customers": settings.bgnbd_fit_customers,
         "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
         "warnings": _warnings(metrics),
     }
     return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What scoring a batch of customers needs besides their features."""
+
+    pipeline: Pipeline
+    features: list[str]
+    labels: dict[str, str]
+    thresholds: tuple[float, float]
+    random_state: int
+    personas: pd.Series | None
+
+
+def _scoring_query(
+    definition: ChurnDefinition,
+    end: datetime,
+    vocabulary: tuple[list[str], list[str]],
+    timezone: str,
+    customers: str | None = None,
+) -> tuple[str, dict]:
+    """Model features, BG/NBD inputs and last contact of the customers active at end, by id."""
+    touchpoints, channels = vocabulary
+    f_sql, f_params = customer_features_query(end, touchpoints, channels, timezone, customers)
+    c_sql, c_params = churn_features_query(end, touchpoints, customers)
+    a_sql, a_params = activity_summary_query(end, customers)
+    s_sql, s_params = churn_state_query(definition, end, customers)
+    sql = f"""
+    with f as ({f_sql}), cf as ({c_sql}), bg as ({a_sql}), st as ({s_sql}),
+    contact as (
+        select customer_id,
+               arg_max(touchpoint, (event_time, event_index)) as last_touchpoint,
+               arg_max(channel, (event_time, event_index)) as last_channel
+        from events where event_time <= $as_of{customer_filter(customers)} group by customer_id
+    )
+    select f.*, cf.* exclude (customer_id),
+           bg.x as _bgnbd_x, bg.t_x as _bgnbd_t_x, bg."T" as _bgnbd_T,
+           st.last_seen_at, contact.last_touchpoint, contact.last_channel
+    from f join st using (customer_id)
+    left join cf using (customer_id) left join bg using (customer_id)
+    left join contact using (customer_id)
+    where not st.is_churned
+    order by customer_id
+    """
+    return sql, f_params | c_params | a_params | s_params
+
+
+def _score_active(
+    con: duckdb.DuckDBPyConnection,
+    scoring: _Scoring,
+    definition: ChurnDefinition,
+    end: datetime,
+    vocabulary: tuple[list[str], list[str]],
+    timezone: str,
+    settings: ChurnSettings,
+) -> pd.DataFrame:
+    """Score every customer active at end, settings.score_batch_customers at a time (by id).
+
+    Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
+    typical values, which behaviours are candidate reasons): a customer's score and reasons do not
+    depend on the batch size or on the other customers in their batch.
+    """
+    horizon = timedelta(days=definition.horizon_days)
+    fitted = fit_bgnbd(con, end, settings.bgnbd_fit_customers, scoring.random_state)
+    batch = settings.score_batch_customers
+    reference = None
+    sample = _customer_sample(
+        con, "_cjm_churn_reference", end, REFERENCE_CUSTOMERS, scoring.random_state
+    )
+    try:
+        if sample is not None or batch < REFERENCE_CUSTOMERS:
+            # Not all active customers come in the first batch: the reference is read first.
+            sql, params = _scoring_query(definition, end, vocabulary, timezone, sample)
+            ref = con.execute(sql, params).df()
+            if len(ref):
+                X = _model_input(ref, scoring.features, fitted, horizon)
+                reference = _reason_reference(
+                    scoring.pipeline, X, scoring.labels, scoring.random_state
+                )
+            del ref
+    finally:
+        _drop(con, sample)
+    # Features only for the customers active at end, fixed in a table the query filters on.
+    active = "_cjm_churn_active"
+    s_sql, s_params = churn_state_query(definition, end)
+    con.execute(
+        f"create or replace temp table {quote_ident(active)} as "
+        f"select customer_id from ({s_sql}) where not is_churned",
+        s_params,
+    )
+    try:
+        parts = _score_batches(
+            con, scoring, definition, end, vocabulary, timezone, settings, fitted, reference, active
+        )
+    finally:
+        _drop(con, active)
+    if not parts:
+        return _empty_risk()
+    risk = pd.concat(parts, ignore_index=True)
+    risk = risk.sort_values(
+        ["risk_score", "revenue", "customer_id"], ascending=[False, False, True], kind="stable"
+    )
+    risk["rank"] = pd.array(np.arange(1, len(risk) + 1), dtype="Int64")
+    return risk[CHURN_RISK_COLUMNS].reset_index(drop=True)
+
+
+def _score_batches(
+    con: duckdb.DuckDBPyConnection,
+    scoring: _Scoring,
+    definition: ChurnDefinition,
+    end: datetime,
+    vocabulary: tuple[list[str], list[str]],
+    timezone: str,
+    settings: ChurnSettings,
+    fitted: BGNBD,
+    reference: _ReasonReference | None,
+    active: str,
+) -> list[pd.DataFrame]:
+    """Risk rows of the active customers, one frame per batch streamed in customer order."""
+    horizon = timedelta(days=definition.horizon_days)
+    sql, params = _scoring_query(definition, end, vocabulary, timezone, active)
+    parts = []
+    # The batches stream from a relation, which needs the connection free of unfinished results
+    # (a fetchone() leaves one): one statement fetched to the end makes sure.
+    con.execute("select 1").fetchall()
+    reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
+    for chunk in reader:
+        current = chunk.to_pandas()
+        if current.empty:
+            continue
+        X = _model_input(current, scoring.features, fitted, horizon)
+        if reference is None:
+            # the first batch holds every active customer: it is the reference itself
+            reference = _reason_reference(scoring.pipeline, X, scoring.labels, scoring.random_state)
+        parts.append(_score_batch(current, X, scoring, reference, end))
+    return parts
+
+
+def _model_input(
+    current: pd.DataFrame, features: list[str], fitted: BGNBD, horizon: timedelta
+) -> pd.DataFrame:
+    """The model's feature matrix from a scoring query's rows (BG/NBD feature added)."""
+    current["customer_id"] = current["customer_id"].astype(str)
+    days = horizon.total_seconds() / 86400
+    x, t_x, T = (current[c].to_numpy(float) for c in ("_bgnbd_x", "_bgnbd_t_x", "_bgnbd_T"))
+    current["bgnbd_p_quiet"] = np.asarray(fitted.p_no_purchase(x, t_x, T, days), dtype=float)
+    return current[features].astype(float)
+
+
+def _score_batch(
+    current: pd.DataFrame,
+    X: pd.DataFrame,
+    scoring: _Scoring,
+    reference: _ReasonReference,
+    end: datetime,
+) -> pd.DataFrame:
+    """Risk rows (without rank) of one batch of active customers."""
+    high, medium = scoring.thresholds
+    p = scoring.pipeline.predict_proba(X)[:, 1]
+    risk = pd.DataFrame(
+        {
+            "customer_id": current["customer_id"].to_numpy(),
+            "risk_score": p,
+            "risk_tier": np.where(p >= high, "high", np.where(p >= medium, "medium", "low")),
+            "reasons": _reasons(
+                scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference
+            ),
+            "last_seen_at": current["last_seen_at"].to_numpy(),
+            "scored_at": pd.Timestamp(end),
+            "revenue": current["monetary"].to_numpy(float).round(2),
+        }
+    )
+    persona = pd.Series(pd.NA, index=risk.index, dtype="Int64")
+    if scoring.personas is not None:
+        persona = risk["customer_id"].map(scoring.personas).astype("Int64")
+    risk["persona_id"] = persona
+    # Revenue so far weighted by the risk: what the retention team stands to lose.
+    risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
+    risk["last_touchpoint"] = current["last_touchpoint"].to_numpy()
+    risk["last_channel"] = current["last_channel"].to_numpy()
+    return risk
 
 
 def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
@@ -665,35 +1016,22 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
     """
     if matches.empty or risk.empty:
         return risk
-    found = matches.set_index("customer_id")
+    found = matches.drop_duplicates("customer_id").set_index("customer_id")
     out = risk.copy()
-    texts = []
-    for customer, reasons in zip(out["customer_id"], out["reasons"], strict=True):
-        if customer not in found.index:
-            texts.append(reasons)
-            continue
-        row = found.loc[customer]
-        steps = str(row["pattern"]).replace(" ... ", ", later ")
-        cited = f"followed {steps} (churn lift {float(row['lift']):.1f})"
+    hit = out["customer_id"].isin(found.index).to_numpy()
+    if not hit.any():
+        return out
+    rows = found.loc[out.loc[hit, "customer_id"]]
+    steps = rows["pattern"].astype(str).str.replace(" ... ", ", later ", regex=False)
+    lifts = rows["lift"].astype(float).map(lambda x: f"{x:.1f}")
+    cited = ("followed " + steps + " (churn lift " + lifts + ")").to_numpy(dtype=object)
+    texts = out["reasons"].to_numpy(dtype=object).copy()
+    for i, (reasons, text) in enumerate(zip(texts[hit], cited, strict=True)):
         parts = [] if reasons == _NOTHING_STANDS_OUT else reasons.split("; ")
-        parts = parts[: MAX_REASONS - 1] + [cited]
-        texts.append("; ".join(parts))
-    out["reasons"] = texts
+        cited[i] = "; ".join(parts[: MAX_REASONS - 1] + [text])
+    texts[hit] = cited
+    out["reasons"] = texts.tolist()
     return out
-
-
-def _last_contact(con: duckdb.DuckDBPyConnection, as_of: datetime) -> pd.DataFrame:
-    """Per customer: touchpoint and channel of their latest event at or before as_of."""
-    df = con.execute(
-        """
-        select customer_id,
-               arg_max(touchpoint, (event_time, event_index)) as last_touchpoint,
-               arg_max(channel, (event_time, event_index)) as last_channel
-        from events where event_time <= $t group by customer_id
-        """,
-        {"t": as_of},
-    ).df()
-    return df.set_index(df["customer_id"].astype(str))
 
 
 def _warnings(metrics: pd.DataFrame) -> list[str]:
@@ -952,48 +1290,71 @@ def _what_if(
     return effects
 
 
+@dataclass(frozen=True)
+class _ReasonReference:
+    """The typical active customer and the candidate reasons, fixed once for every batch."""
+
+    typical: pd.Series
+    usable: list[str]
+    families: dict[str, list[str]]
+    keys: list[str]
+    q25: pd.Series
+    q75: pd.Series
+
+
+def _reason_reference(
+    pipeline: Pipeline, X: pd.DataFrame, labels: dict[str, str], random_state: int
+) -> _ReasonReference:
+    """Typical values (medians), quartiles and the REASON_CANDIDATES families that move the risk
+    most, from the reference customers X (rows in customer order)."""
+    typical = X.median()
+    usable = [c for c in X.columns if not pd.isna(typical[c])]
+    families = _reason_families(usable, labels)
+    keys = list(families)
+    if len(keys) > REASON_CANDIDATES:
+        # Rank families on a bounded sample so the full pass stays REASON_CANDIDATES wide.
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(len(X), size=min(len(X), REASON_SAMPLE), replace=False))
+        rows = X.iloc[sample]
+        base = pipeline.predict_proba(rows)[:, 1]
+        sampled = _what_if(pipeline, rows, [families[k] for k in keys], typical, base)
+        strength = np.abs(sampled).mean(axis=0)
+        top = np.argsort(-strength, kind="stable")[:REASON_CANDIDATES]
+        keys = [keys[j] for j in top]
+    values = X[usable]
+    q25, q75 = values.quantile(0.25), values.quantile(0.75)
+    return _ReasonReference(typical, usable, families, keys, q25, q75)
+
+
 def _reasons(
     pipeline: Pipeline,
     X: pd.DataFrame,
     labels: dict[str, str],
     random_state: int,
     base: np.ndarray | None = None,
+    reference: _ReasonReference | None = None,
 ) -> list[str]:
     """Up to MAX_REASONS plain-words reasons per row: what-if a behaviour were typical.
 
-    base: the rows' risk scores when already computed (pipeline.predict_proba(X)[:, 1]).
+    base: the rows' risk scores when already computed (pipeline.predict_proba(X)[:, 1]);
+    reference: typical values and candidate reasons (default: from X itself).
     """
-    typical = X.median()
-    usable = [c for c in X.columns if not pd.isna(typical[c])]
-    families = _reason_families(usable, labels)
-    keys = list(families)
+    if reference is None:
+        reference = _reason_reference(pipeline, X, labels, random_state)
+    typical, usable, families, keys = (
+        reference.typical,
+        reference.usable,
+        reference.families,
+        reference.keys,
+    )
     if base is None:
         base = pipeline.predict_proba(X)[:, 1]
-    if len(keys) > REASON_CANDIDATES:
-        # Rank families on a bounded sample so the full pass stays REASON_CANDIDATES wide.
-        rng = np.random.default_rng(random_state)
-        sample = np.sort(rng.choice(len(X), size=min(len(X), REASON_SAMPLE), replace=False))
-        sampled = _what_if(
-            pipeline, X.iloc[sample], [families[k] for k in keys], typical, base[sample]
-        )
-        strength = np.abs(sampled).mean(axis=0)
-        top = np.argsort(-strength, kind="stable")[:REASON_CANDIDATES]
-        keys = [keys[j] for j in top]
-        # The sampled rows already have their effects: the full pass only needs the others.
-        effects = np.empty((len(X), len(keys)))
-        effects[sample] = sampled[:, top]
-        rest = np.setdiff1d(np.arange(len(X)), sample)
-        if len(rest):
-            effects[rest] = _what_if(
-                pipeline, X.iloc[rest], [families[k] for k in keys], typical, base[rest]
-            )
-    else:
-        effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base)
+    effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base)
     # Only cite a behaviour where the customer really differs: some member outside the middle
     # half of active customers (or off the typical value when that half is a single value). Trees
     # react to tiny differences near split points, which would make "2.1 vs 2.0" reasons.
     values = X[usable]
-    q25, q75 = values.quantile(0.25), values.quantile(0.75)
+    q25, q75 = reference.q25, reference.q75
     unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
     for j, k in enumerate(keys):
         effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
@@ -1009,18 +1370,23 @@ def _reasons(
         if not len(rows):
             continue
         needed = list(dict.fromkeys(families[k] + context))
-        cache: dict[bytes, str | None] = {}
-        for i, combo in zip(rows, X[needed].to_numpy(dtype=float)[rows], strict=True):
-            key = combo.tobytes()  # exact values, NaN included
-            if key not in cache:
-                row = dict(zip(needed, combo.tolist(), strict=True))
-                cache[key] = _reason_text(k, families[k], row, typical, labels)
-            texts[i, j] = cache[key]
+        combos = np.ascontiguousarray(X[needed].to_numpy(dtype=float)[rows])
+        # exact values, NaN included: distinct byte patterns of the rows
+        keyed = combos.view(np.dtype((np.void, combos.dtype.itemsize * combos.shape[1])))
+        _, first, inverse = np.unique(keyed.ravel(), return_index=True, return_inverse=True)
+        worded = np.empty(len(first), dtype=object)
+        for u, i in enumerate(first):
+            row = dict(zip(needed, combos[i].tolist(), strict=True))
+            worded[u] = _reason_text(k, families[k], row, typical, labels) or None
+        texts[rows, j] = worded[inverse.ravel()]
     # Largest effect first (ties: family order), keep the first MAX_REASONS with words.
     order = np.argsort(-effects, axis=1, kind="stable")
     ranked = np.take_along_axis(texts, order, axis=1)
-    out = []
-    for parts in ranked.tolist():
-        parts = [p for p in parts if p][:MAX_REASONS]
-        out.append("; ".join(parts) if parts else _NOTHING_STANDS_OUT)
-    return out
+    out = np.full(len(X), "", dtype=object)
+    taken = np.zeros(len(X), dtype=int)
+    for col in ranked.T:
+        use = np.not_equal(col, None) & (taken < MAX_REASONS)
+        out[use] = out[use] + np.where(taken[use] > 0, "; ", "").astype(object) + col[use]
+        taken[use] += 1
+    out[taken == 0] = _NOTHING_STANDS_OUT
+    return out.tolist()

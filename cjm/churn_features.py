@@ -13,7 +13,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from cjm.features import as_utc, log_end, share_columns
+from cjm.features import as_utc, customer_filter, log_end, share_columns
 
 LAST_EVENTS_PREFIX = "last5_"
 LAST_EVENTS = 5
@@ -60,11 +60,28 @@ def last_event_labels(touchpoints: list[str]) -> dict[str, str]:
 
 
 def churn_features(
-    con: duckdb.DuckDBPyConnection, as_of: datetime | None, touchpoints: list[str]
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime | None,
+    touchpoints: list[str],
+    customers: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer with events at or before as_of; columns in CHURN_FEATURE_DESCRIPTIONS
-    plus one last5_<touchpoint> count per touchpoint of the fixed vocabulary."""
-    as_of = as_utc(as_of) or log_end(con)
+    plus one last5_<touchpoint> count per touchpoint of the fixed vocabulary.
+
+    customers: a table with a customer_id column; only those customers are described.
+    """
+    sql, params = churn_features_query(as_utc(as_of) or log_end(con), touchpoints, customers)
+    df = con.execute(sql, params).df()
+    df["customer_id"] = df["customer_id"].astype(str)
+    for c in ("recency_ratio", "recency_vs_longest_gap", "longest_gap_days", "sessions_usual_14d"):
+        df[c] = df[c].astype(float)
+    return df
+
+
+def churn_features_query(
+    as_of: datetime, touchpoints: list[str], customers: str | None = None
+) -> tuple[str, dict]:
+    """SQL and parameters of churn_features, to run or to embed in a larger query."""
     last_cols = share_columns(touchpoints, LAST_EVENTS_PREFIX)
     # Touchpoint names come from the data: they travel as a list parameter, never as SQL text.
     last_out = "".join(
@@ -77,7 +94,7 @@ def churn_features(
         -- the cutoff filter comes first: nothing after as_of reaches any feature
         select customer_id, event_id, event_index, event_time, session_id, touchpoint, stage,
                sentiment
-        from events where event_time <= $as_of
+        from events where event_time <= $as_of{customer_filter(customers)}
     ),
     sess as (
         select customer_id, session_id, min(event_time) as started_at
@@ -148,9 +165,4 @@ def churn_features(
     from sess_agg s join ev_agg e using (customer_id) join tail_agg t using (customer_id)
     order by s.customer_id
     """
-    params = {"as_of": as_of} | ({"last_vocab": list(last_cols)} if last_cols else {})
-    df = con.execute(sql, params).df()
-    df["customer_id"] = df["customer_id"].astype(str)
-    for c in ("recency_ratio", "recency_vs_longest_gap", "longest_gap_days", "sessions_usual_14d"):
-        df[c] = df[c].astype(float)
-    return df
+    return sql, {"as_of": as_of} | ({"last_vocab": list(last_cols)} if last_cols else {})

@@ -101,6 +101,13 @@ def as_utc(as_of: datetime | None) -> datetime | None:
     return as_of.replace(tzinfo=UTC)  # naive cutoffs are UTC, like every stored timestamp
 
 
+def customer_filter(customers: str | None) -> str:
+    """SQL to append to a where clause on events: only the customers in the table `customers`."""
+    if customers is None:
+        return ""
+    return f" and customer_id in (select customer_id from {quote_ident(customers)})"
+
+
 def log_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """Time of the latest event in the log (None for an empty log)."""
     row = con.execute("select max(event_time) from events").fetchone()
@@ -147,13 +154,14 @@ def customer_features(
     touchpoints: list[str] | None = None,
     channels: list[str] | None = None,
     timezone: str = "UTC",
+    customers: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer with events at or before as_of: the features in FEATURE_DESCRIPTIONS.
 
     Local time (weekend, night) is in `timezone`; `touchpoints`/`channels` fix the vocabulary of
     the tp_/tp30_/ch_ columns (default: the most common values before as_of).
     """
-    query = feature_query(con, as_of, touchpoints, channels, timezone)
+    query = feature_query(con, as_of, touchpoints, channels, timezone, customers)
     df = con.execute(query.sql, query.params).df()
     df["customer_id"] = df["customer_id"].astype(str)
     # Vocabulary travels with the frame so callers can reuse it and label columns in plain words.
@@ -190,14 +198,32 @@ def feature_query(
     touchpoints: list[str] | None = None,
     channels: list[str] | None = None,
     timezone: str = "UTC",
+    customers: str | None = None,
 ) -> FeatureQuery:
-    """The SQL of customer_features (ordered by customer_id) for this log, cutoff and vocabulary."""
+    """The SQL of customer_features (ordered by customer_id) for this log, cutoff and vocabulary;
+    `customers` as in customer_features_query."""
     # An empty log has no end; any cutoff then selects nothing and gives the empty frame.
     as_of = as_utc(as_of) or log_end(con) or datetime(1970, 1, 1, tzinfo=UTC)
     if touchpoints is None:
         touchpoints = top_values(con, "touchpoint", as_of, MAX_TOUCHPOINTS)
     if channels is None:
         channels = top_values(con, "channel", as_of, MAX_CHANNELS)
+    sql, params = customer_features_query(as_of, touchpoints, channels, timezone, customers)
+    return FeatureQuery(sql, params, list(touchpoints), list(channels), as_of)
+
+
+def customer_features_query(
+    as_of: datetime,
+    touchpoints: list[str],
+    channels: list[str],
+    timezone: str = "UTC",
+    customers: str | None = None,
+) -> tuple[str, dict]:
+    """SQL and parameters of customer_features, to run or to embed in a larger query.
+
+    customers: a table or view with a customer_id column; only those customers are described
+    (their features are the same as in a run over everyone).
+    """
     tp_cols = share_columns(touchpoints, TOUCHPOINT_PREFIX)
     recent_cols = share_columns(touchpoints, RECENT_TOUCHPOINT_PREFIX)
     ch_cols = share_columns(channels, CHANNEL_PREFIX)
@@ -232,13 +258,14 @@ def feature_query(
     mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
 
+    log_source = "base" if customers is None else "events where event_time <= $as_of"
     sql = f"""
     with base as (
         -- the cutoff filter comes first so nothing after as_of (not even a session's tail) leaks
         select customer_id, event_id, event_index, event_time, session_id, touchpoint, channel,
                stage, revenue, sentiment, is_conversion,
                event_time at time zone $tz as local_time
-        from events where event_time <= $as_of
+        from events where event_time <= $as_of{customer_filter(customers)}
     ),
     stepped as (
         select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage,
@@ -284,7 +311,8 @@ def feature_query(
             ) as events_prev_30d
         from stepped group by customer_id
     ),
-    log as (select count(revenue) > 0 as has_revenue from base){mix_ctes}
+    -- whether the log has revenue at all is a property of every customer's events
+    log as (select count(revenue) > 0 as has_revenue from {log_source}){mix_ctes}
     select
         c.customer_id,
         epoch($as_of - c.last_seen) / 86400.0 as recency_days,
@@ -321,8 +349,7 @@ def feature_query(
     """
     # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
     stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
-    params = {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
-    return FeatureQuery(sql, params, list(touchpoints), list(channels), as_of)
+    return sql, {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
 
 
 def vocabulary_labels(touchpoints: list[str], channels: list[str]) -> dict[str, str]:

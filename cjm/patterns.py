@@ -18,7 +18,6 @@ is both strong and common.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from itertools import combinations
 
@@ -178,31 +177,54 @@ def _closed(patterns: pd.DataFrame) -> pd.DataFrame:
     return rows[keep]
 
 
+def _positions(min_length: int, max_length: int, last_n: int) -> list[dict]:
+    """Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
+    gapped patterns, all subsequences (the events between may be anything)."""
+    positions = []
+    for k in range(min_length, max_length + 1):
+        for idx in combinations(range(1, last_n + 1), k):
+            contiguous = idx[-1] - idx[0] == k - 1
+            for gapped in (False, True) if contiguous else (True,):
+                positions.append(
+                    {
+                        "idx": list(idx),
+                        "gram_length": k,
+                        "is_contiguous": not gapped,
+                        "last_position": idx[-1],
+                    }
+                )
+    return positions
+
+
+# A customer's distinct patterns, from their tail `t.seq` (oldest first) and $positions.
+_TAIL_PATTERNS = """list_distinct(list_transform(
+    list_filter($positions::struct(
+        idx integer[], gram_length integer, is_contiguous boolean, last_position integer
+    )[], lambda k: len(t.seq) >= k.last_position),
+    lambda k: {
+        'pattern': case when k.is_contiguous
+            then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
+            else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
+        end,
+        'gram_length': k.gram_length,
+        'is_contiguous': k.is_contiguous
+    }
+))"""
+
+
 def _pattern_counts(
     con: duckdb.DuckDBPyConnection, view: str, min_length: int, max_length: int, last_n: int
 ) -> tuple[pd.DataFrame, tuple[int, int]]:
     """Per pattern: customers having it and churners among them; and the population sizes."""
-    # Every increasing choice of positions in a tail of last_n events: contiguous runs and, for
-    # gapped patterns, all subsequences (the events between may be anything).
-    rows = []
-    for k in range(min_length, max_length + 1):
-        for idx in combinations(range(1, last_n + 1), k):
-            contiguous = idx[-1] - idx[0] == k - 1
-            rows.append((k, contiguous, list(idx), idx[-1]))
-            if contiguous:
-                rows.append((k, False, list(idx), idx[-1]))
-    positions = pd.DataFrame(rows, columns=["gram_length", "is_contiguous", "idx", "last_position"])
-    name = "_cjm_pattern_positions"
-    con.register(name, positions)
-    try:
-        return _pattern_query(con, view, name, min_length, last_n)
-    finally:
-        con.unregister(name)
+    return _pattern_query(con, view, _positions(min_length, max_length, last_n), min_length, last_n)
 
 
 def _pattern_query(
-    con: duckdb.DuckDBPyConnection, view: str, positions: str, min_length: int, last_n: int
+    con: duckdb.DuckDBPyConnection, view: str, positions: list[dict], min_length: int, last_n: int
 ) -> tuple[pd.DataFrame, tuple[int, int]]:
+    # Each customer's distinct patterns are found within their own tail (a list), so the only
+    # table across customers is the count per pattern: memory grows with the patterns found,
+    # not with customers times patterns.
     sql = f"""
         with ev as (
             select e.customer_id, e.touchpoint, e.event_time, e.event_index, e.event_id,
@@ -215,35 +237,28 @@ def _pattern_query(
                 partition by customer_id order by event_time desc, event_index desc, event_id desc
             ) as back
             from ev qualify back <= {int(last_n)}
-        ), population as (
-            select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
-            from (
-                select customer_id, any_value(is_churned) as is_churned
-                from tail group by customer_id having count(*) >= {int(min_length)}
-            )
         ), tails as (
             select customer_id, any_value(is_churned) as is_churned,
                    list(touchpoint order by back desc) as seq
             from tail group by customer_id
+        ), population as (
+            select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
+            from tails where len(seq) >= {int(min_length)}
         ), expanded as (
-            select distinct t.customer_id, t.is_churned, k.gram_length, k.is_contiguous,
-                   case when k.is_contiguous
-                       then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
-                       else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
-                   end as pattern
-            from tails t join {positions} k on len(t.seq) >= k.last_position
+            select t.is_churned, unnest({_TAIL_PATTERNS}) as k
+            from tails t
         ), counts as (
-            select pattern, any_value(gram_length)::bigint as length,
-                   any_value(is_contiguous) as is_contiguous,
+            select k.pattern, any_value(k.gram_length)::bigint as length,
+                   any_value(k.is_contiguous) as is_contiguous,
                    count(*)::bigint as customer_count,
                    count(*) filter (where is_churned)::bigint as churned_count
-            from expanded group by pattern
+            from expanded group by k.pattern
         )
         select p.n_customers, p.n_churned, c.*
         from population p left join counts c on true
         order by c.pattern
     """
-    df = con.execute(sql).df()
+    df = con.execute(sql, {"positions": positions}).df()
     population = (
         (int(df["n_customers"].iloc[0]), int(df["n_churned"].iloc[0])) if len(df) else (0, 0)
     )
@@ -259,14 +274,6 @@ def _pattern_query(
     return counts.reset_index(drop=True), population
 
 
-def pattern_regex(pattern: str) -> str:
-    """RE2 regex matching a pattern inside ' > a > b > ' (a tail joined with separators)."""
-    gapped = GAPPED in pattern
-    tokens = [re.escape(t) for t in _tokens(pattern)]
-    between = " > (?:.* > )?" if gapped else " > "
-    return " > " + between.join(tokens) + " > "
-
-
 def customer_patterns(
     con: duckdb.DuckDBPyConnection,
     customers: pd.Series,
@@ -275,7 +282,11 @@ def customer_patterns(
     last_n: int = 6,
 ) -> pd.DataFrame:
     """For each given customer whose last `last_n` events (at or before as_of) hold one of the
-    patterns: the highest-ranked one (customer_id, pattern, lift)."""
+    patterns: the highest-ranked one (customer_id, pattern, lift).
+
+    Each customer's own patterns are listed from their tail the way churn_patterns lists them and
+    looked up by name (a hash join), so the work grows with customers, not customers x patterns.
+    """
     empty = pd.DataFrame(
         {"customer_id": pd.Series(dtype=str), "pattern": pd.Series(dtype=str), "lift": []}
     )
@@ -285,11 +296,12 @@ def customer_patterns(
     table = pd.DataFrame(
         {
             "pattern_rank": range(len(ranked)),
-            "pattern": ranked["pattern"],
+            "pattern": ranked["pattern"].astype(str),
             "lift": ranked["lift"].astype(float),
-            "regex": ranked["pattern"].map(pattern_regex),
         }
     )
+    lengths = ranked["pattern"].map(lambda p: len(_tokens(str(p))))
+    positions = _positions(int(lengths.min()), min(int(lengths.max()), last_n), last_n)
     who = pd.DataFrame({"customer_id": customers.astype(str).unique()})
     con.register("_cjm_pattern_table", table)
     con.register("_cjm_pattern_customers", who)
@@ -305,16 +317,18 @@ def customer_patterns(
                 where e.event_time <= $as_of and e.touchpoint is not null
                 qualify back <= {int(last_n)}
             ), tails as (
-                select customer_id,
-                       ' > ' || string_agg(touchpoint, ' > ' order by back desc) || ' > ' as seq
+                select customer_id, list(touchpoint order by back desc) as seq
                 from tail group by customer_id
+            ), found as (
+                select t.customer_id, unnest({_TAIL_PATTERNS}).pattern as pattern
+                from tails t
             )
-            select t.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
+            select f.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
                    arg_min(p.lift, p.pattern_rank) as lift
-            from tails t join _cjm_pattern_table p on regexp_matches(t.seq, p.regex)
-            group by t.customer_id order by t.customer_id
+            from found f join _cjm_pattern_table p on p.pattern = f.pattern
+            group by f.customer_id order by f.customer_id
             """,
-            {"as_of": as_of},
+            {"as_of": as_of, "positions": positions},
         ).df()
     finally:
         con.unregister("_cjm_pattern_table")

@@ -246,13 +246,9 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             timezone=config.timezone,
         )
         # Visitors who never identified themselves cannot be contacted: not on the list.
-        known = {
-            r[0]
-            for r in con.execute(
-                "select customer_id from journeys where not is_anonymous"
-            ).fetchall()
-        }
-        risk = result.churn_risk[result.churn_risk["customer_id"].isin(known)]
+        known = con.execute("select customer_id from journeys where not is_anonymous").df()
+        risk = result.churn_risk[result.churn_risk["customer_id"].isin(known["customer_id"])]
+        del known
         if progress:
             progress("finding churn patterns")
         state = con.execute("select * from customer_churn_state").df()

@@ -447,14 +447,15 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     assert any(text != churn_module._NOTHING_STANDS_OUT for text in got)
 
 
-def test_training_rows_are_a_bounded_reproducible_sample(monkeypatch):
-    monkeypatch.setattr(churn_module, "MAX_TRAIN_ROWS", 500)
+def test_training_rows_are_a_bounded_reproducible_sample():
     con = connect()
     load_events(con, synthetic_log(n=300))
-    first = score_churn(con, ChurnSettings(), random_state=0)
-    again = score_churn(con, ChurnSettings(), random_state=0)
+    settings = ChurnSettings(max_train_rows=500)
+    first = score_churn(con, settings, random_state=0)
+    again = score_churn(con, settings, random_state=0)
     card = first.model_card
     assert card["n_train"] == 500 and card["training_sample"].startswith("uniform random sample")
+    assert card["max_train_rows"] == 500 and card["training_customers"] < 300
     assert (first.metrics["n_train"] <= 500).all()
     pd.testing.assert_frame_equal(first.churn_risk, again.churn_risk)
     pd.testing.assert_frame_equal(first.metrics, again.metrics)
@@ -489,3 +490,62 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
     assert before["bgnbd_p_quiet"].between(0, 1).all()
     end_after = churn_module.model_features(con, None, touchpoints, channels, "UTC")
     assert not end_before.equals(end_after)
+
+
+def test_training_sample_is_drawn_by_customer_and_ignores_event_row_order():
+    """The sample is fixed by random_state and the customers' ids, never by the order the events
+    table happens to hold its rows in: shuffled rows give the same scores bit for bit."""
+    log = synthetic_log(n=300)
+    settings = ChurnSettings(max_train_rows=500, bgnbd_fit_customers=100)
+    results = []
+    for order in (log, log.sample(frac=1, random_state=1)):
+        con = connect()
+        load_events(con, order.reset_index(drop=True))
+        results.append(score_churn(con, settings, random_state=0))
+    first, shuffled = results
+    pd.testing.assert_frame_equal(first.churn_risk, shuffled.churn_risk)
+    pd.testing.assert_frame_equal(first.metrics, shuffled.metrics)
+    assert first.model_card["training_customers"] < 300 and first.model_card["n_train"] == 500
+
+
+def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
+    con, result = scored
+    ids = con.execute("select distinct customer_id from events").df()["customer_id"]
+    personas = pd.DataFrame({"customer_id": ids, "persona_id": 1 + np.arange(len(ids)) % 3})
+
+    def run(batch):
+        settings = ChurnSettings(score_batch_customers=batch)
+        return score_churn(con, settings, random_state=0, customer_personas=personas).churn_risk
+
+    one = result.churn_risk
+    assert len(one) > 250
+    pd.testing.assert_frame_equal(run(100), one)
+    # typical values from a random subset of customers: the same in any batch size too
+    monkeypatch.setattr(churn_module, "REFERENCE_CUSTOMERS", 200)
+    sampled = run(10_000)
+    assert not sampled["reasons"].equals(one["reasons"])
+    pd.testing.assert_series_equal(sampled["risk_score"], one["risk_score"])
+    pd.testing.assert_frame_equal(run(100), sampled)
+
+
+def test_bgnbd_is_fitted_on_a_bounded_reproducible_sample():
+    con = connect()
+    load_events(con, synthetic_log(n=300))
+    cutoff = day("2024-06-01")
+    everyone = churn_module.fit_bgnbd(con, cutoff)
+    assert churn_module.fit_bgnbd(con, cutoff, 10_000).params_ == everyone.params_
+    some = churn_module.fit_bgnbd(con, cutoff, 100, random_state=0)
+    assert some.params_ != everyone.params_
+    assert churn_module.fit_bgnbd(con, cutoff, 100, random_state=0).params_ == some.params_
+    # fitted on exactly the 100 customers first in the random order
+    summary = churn_module.activity_summary(con, cutoff)
+    first = con.execute(
+        f"select customer_id from events where event_time <= $t group by customer_id "
+        f"order by {churn_module._hash_order(0)} limit 100",
+        {"t": cutoff},
+    ).fetchall()
+    rows = summary[summary["customer_id"].isin([r[0] for r in first])]
+    direct = churn_module.BGNBD(penalizer=churn_module.BGNBD_PENALIZER).fit(
+        rows["x"], rows["t_x"], rows["T"]
+    )
+    assert direct.params_ == some.params_
