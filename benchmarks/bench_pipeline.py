@@ -168,6 +168,14 @@ def measure(stages: list[dict], sampler: dict, name: str, group: str, fn: Callab
             "start_rss_mb": round(start_rss, 1),
         }
     )
+    # Progress for long runs (100M events take a while): one line per finished stage.
+    last = stages[-1]
+    print(
+        f"  {name}: {last['wall_s']:.1f} s wall, {last['cpu_s']:.1f} s CPU, "
+        f"peak {last['peak_rss_mb']:.0f} MB",
+        file=sys.stderr,
+        flush=True,
+    )
     return result
 
 
