@@ -369,7 +369,8 @@ def run_floor(parquet: Path, db: Path, config, stages, sampler):
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Subprocess body: run cjm then the floor on one Parquet file and write JSON to args.out."""
+    """Subprocess body: cjm's models, the floor, then cjm's later steps on one Parquet file;
+    write JSON to args.out."""
     import duckdb
 
     config = bench_config(args.threads, args.memory_limit, args.temp_directory, args.partitions)
@@ -377,12 +378,15 @@ def worker(args: argparse.Namespace) -> None:
     stages: list[dict] = []
     baseline = rss_mb()
     cjm_counts = run_cjm(args.parquet, args.db, config, stages, sampler)
+    # The floor right after the models it compares with, so a long run has its ratios early.
+    floor_db = args.db.with_name(args.db.stem + "_floor.duckdb")
+    floor_counts = run_floor(args.parquet, floor_db, config, stages, sampler)
+    remove_db(floor_db)
     step_counts = None
     if not args.models_only:
         step_counts = run_steps(args.db, published_path(args.db), config, stages, sampler)
-    floor_db = args.db.with_name(args.db.stem + "_floor.duckdb")
-    floor_counts = run_floor(args.parquet, floor_db, config, stages, sampler)
     sampler["stop"].set()
+    stages.sort(key=lambda s: ("cjm", "steps", "floor").index(s["group"]))
     result = {
         "duckdb": duckdb.__version__,
         "baseline_rss_mb": round(baseline, 1),
