@@ -228,12 +228,17 @@ def one_thread():
         yield
 
 
+def three_personas(con):
+    """Customers dealt round-robin into personas 1-3, in customer order so every call agrees."""
+    ids = con.execute("select distinct customer_id from events order by 1").df()["customer_id"]
+    return pd.DataFrame({"customer_id": ids, "persona_id": 1 + np.arange(len(ids)) % 3})
+
+
 @pytest.fixture(scope="module")
 def scored():
     con = connect()
     load_events(con, synthetic_log())
-    ids = con.execute("select distinct customer_id from events").df()["customer_id"]
-    personas = pd.DataFrame({"customer_id": ids, "persona_id": 1 + np.arange(len(ids)) % 3})
+    personas = three_personas(con)
     result = score_churn(con, ChurnSettings(), random_state=0, customer_personas=personas)
     return con, result
 
@@ -510,8 +515,7 @@ def test_training_sample_is_drawn_by_customer_and_ignores_event_row_order():
 
 def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
     con, result = scored
-    ids = con.execute("select distinct customer_id from events").df()["customer_id"]
-    personas = pd.DataFrame({"customer_id": ids, "persona_id": 1 + np.arange(len(ids)) % 3})
+    personas = three_personas(con)
 
     def run(batch):
         settings = ChurnSettings(score_batch_customers=batch)
