@@ -80,7 +80,10 @@ def merge_hooks() -> dict[str, Callable[[duckdb.DuckDBPyConnection], None]]:
 
 def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
     """Turn this run's de-duplicated rows into the input of stitching for touched customers."""
-    con.execute("alter table int_events_deduplicated rename to int_new_events_deduplicated")
+    con.execute(
+        "create temp table int_new_events_deduplicated as select * from int_events_deduplicated"
+    )
+    con.execute("drop view int_events_deduplicated")
     run_model(con, "intermediate", "int_dedup_conflicts")
     # A view, dropped below: the published events are read twice, never copied.
     prior_sql = (SQL_DIR / "intermediate" / "int_prior_events.sql").read_text(encoding="utf-8")

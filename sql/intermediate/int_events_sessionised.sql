@@ -1,6 +1,10 @@
 -- one row per accepted event; key: event_id
 -- A session ends after `session_gap` of inactivity: a gap equal to or longer than it starts a new
--- session. Ties in time keep file order.
+-- session. Ties in time keep file order. The same window passes note each event's neighbours
+-- (previous touchpoint, seconds since the previous event, whether it starts or ends its session or
+-- ends the journey), from which the transition steps are read without another window. The rows
+-- leave the windows grouped by customer, as the events table keeps them. The windows carry the
+-- file's rank, not its path (every column a window carries is sorted with it).
 with
 
 events as (
@@ -13,7 +17,7 @@ file_ranks as (
 
 ranked as (
     select
-        events.*,
+        events.* exclude (source_file),
         file_ranks.file_rank
     from events
     inner join file_ranks on events.source_file = file_ranks.source_file
@@ -47,7 +51,9 @@ numbered as (
         cast(sum(cast(is_session_start as integer)) over journey_order as bigint)
             as session_index,
         max(case when is_session_start then event_time end) over journey_order
-            as session_started_at
+            as session_started_at,
+        lag(touchpoint) over journey_order as previous_touchpoint,
+        lead(is_session_start) over journey_order as is_next_session_start
     from flagged
     window journey_order as (
         partition by customer_id
@@ -58,11 +64,15 @@ numbered as (
 
 identified as (
     select
-        * exclude (file_rank),
+        numbered.* exclude (file_rank, is_next_session_start),
+        file_ranks.source_file,
+        coalesce(is_next_session_start, true) as is_session_end,
+        is_next_session_start is null as is_journey_end,
         substr(
             md5(customer_id || chr(31) || cast(epoch_us(session_started_at) as varchar)), 1, 20
         ) as session_id
     from numbered
+    inner join file_ranks on numbered.file_rank = file_ranks.file_rank
 )
 
 select * from identified

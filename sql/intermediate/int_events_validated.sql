@@ -1,5 +1,8 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
--- Names every reason a row cannot be used; rows with no reason are valid.
+-- Names every reason a row cannot be used; rows with no reason are valid. A valid row gets the id
+-- that identifies it: its event_id, or without one a hash of its content. A rejected row keeps its
+-- source values as JSON in `raw` for rejected_events. Built once as a TEMP table, so the parsing
+-- in stg_events runs once for de-duplication and rejected_events alike.
 with
 
 staged as (
@@ -44,6 +47,66 @@ labelled as (
         nullif(rejection_reason, '') as rejection_reason,
         rejection_reason = '' as is_valid
     from checked
+),
+
+identified as (
+    select
+        source_file,
+        source_row,
+        customer_id,
+        anonymous_id,
+        event_time,
+        touchpoint,
+        channel,
+        revenue,
+        sentiment,
+        properties,
+        is_valid,
+        rejection_reason,
+        case
+            when is_valid
+                then
+                    coalesce(
+                        source_event_id,
+                        md5(
+                            concat_ws(
+                                chr(31),
+                                coalesce(customer_id, chr(0)),
+                                coalesce(anonymous_id, chr(0)),
+                                cast(epoch_us(event_time) as varchar),
+                                touchpoint,
+                                coalesce(channel, chr(0)),
+                                coalesce(cast(revenue as varchar), chr(0)),
+                                coalesce(cast(sentiment as varchar), chr(0)),
+                                coalesce(cast(properties as varchar), chr(0))
+                            )
+                        )
+                    )
+        end as event_id,
+        case
+            when not is_valid
+                then
+                    cast(
+                        to_json(
+                            {
+                                'event_id': source_event_id,
+                                'customer_id': customer_id,
+                                'anonymous_id': anonymous_id,
+                                'event_time': coalesce(
+                                    event_time_text, cast(typed_event_time as varchar)
+                                ),
+                                'touchpoint': touchpoint,
+                                'channel': channel,
+                                'revenue': coalesce(revenue_text, cast(typed_revenue as varchar)),
+                                'sentiment': coalesce(
+                                    sentiment_text, cast(typed_sentiment as varchar)
+                                ),
+                                'properties': properties
+                            }
+                        ) as varchar
+                    )
+        end as raw
+    from labelled
 )
 
-select * from labelled
+select * from identified

@@ -2,7 +2,8 @@
 -- Journey scope follows a customer's events across sessions, from '(start)' to '(end)'; session
 -- scope follows the events of one session, from '(start)' (session start) to '(end)' (session
 -- end). step_index is the to-event's event_index, or the from-event's event_index + 0.5 for the
--- step into '(end)'. One window pass serves both scopes.
+-- step into '(end)'. Each event already knows its neighbours (int_events_sessionised), so no
+-- window runs here.
 with
 
 events as (
@@ -10,23 +11,13 @@ events as (
         customer_id,
         session_id,
         touchpoint,
-        event_time,
-        event_index
-    from events
-),
-
-neighbours as (
-    select
-        customer_id,
-        session_id,
-        touchpoint,
         event_index,
-        lag(touchpoint) over journey_order as previous_touchpoint,
-        lag(session_id) over journey_order as previous_session_id,
-        lead(session_id) over journey_order as next_session_id,
-        epoch(event_time) - epoch(lag(event_time) over journey_order) as seconds_since_previous
+        previous_touchpoint,
+        seconds_since_previous,
+        is_session_start,
+        is_session_end,
+        is_journey_end
     from events
-    window journey_order as (partition by customer_id order by event_index)
 ),
 
 journey_steps as (
@@ -38,7 +29,7 @@ journey_steps as (
         coalesce(previous_touchpoint, '(start)') as from_touchpoint,
         touchpoint as to_touchpoint,
         seconds_since_previous as seconds_between
-    from neighbours
+    from events
     union all
     select
         'journey' as scope,
@@ -48,8 +39,8 @@ journey_steps as (
         touchpoint as from_touchpoint,
         '(end)' as to_touchpoint,
         null as seconds_between
-    from neighbours
-    where next_session_id is null
+    from events
+    where is_journey_end
 ),
 
 session_steps as (
@@ -58,14 +49,11 @@ session_steps as (
         customer_id,
         session_id,
         event_index::double as step_index,
-        case
-            when previous_session_id = session_id then previous_touchpoint else '(start)'
-        end as from_touchpoint,
+        case when is_session_start then '(start)' else previous_touchpoint end
+            as from_touchpoint,
         touchpoint as to_touchpoint,
-        case
-            when previous_session_id = session_id then seconds_since_previous
-        end as seconds_between
-    from neighbours
+        case when not is_session_start then seconds_since_previous end as seconds_between
+    from events
     union all
     select
         'session' as scope,
@@ -75,8 +63,8 @@ session_steps as (
         touchpoint as from_touchpoint,
         '(end)' as to_touchpoint,
         null as seconds_between
-    from neighbours
-    where next_session_id is distinct from session_id
+    from events
+    where is_session_end
 ),
 
 final as (

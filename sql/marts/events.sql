@@ -21,6 +21,11 @@ final as (
         events.session_id,
         events.event_index,
         events.session_index,
+        events.is_session_start,
+        events.is_session_end,
+        events.is_journey_end,
+        events.previous_touchpoint,
+        events.seconds_since_previous,
         events.revenue,
         events.sentiment,
         coalesce(touchpoint_stages.is_conversion_touchpoint, false)

@@ -15,23 +15,7 @@ invalid_rows as (
         source_file,
         source_row,
         rejection_reason as reason,
-        cast(
-            to_json(
-                {
-                    'event_id': source_event_id,
-                    'customer_id': customer_id,
-                    'anonymous_id': anonymous_id,
-                    'event_time': coalesce(
-                        event_time_text, cast(typed_event_time as varchar)
-                    ),
-                    'touchpoint': touchpoint,
-                    'channel': channel,
-                    'revenue': coalesce(revenue_text, cast(typed_revenue as varchar)),
-                    'sentiment': coalesce(sentiment_text, cast(typed_sentiment as varchar)),
-                    'properties': properties
-                }
-            ) as varchar
-        ) as raw
+        raw
     from invalid
 ),
 

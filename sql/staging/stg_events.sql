@@ -1,6 +1,7 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
 -- Renames, trims and casts the text landed by cjm.ingest; values a Parquet file already held in
--- the canonical type (typed_*) are taken as they are. Times become UTC: epoch numbers
+-- the canonical type (typed_*) are taken as they are; cjm_clean_text (cjm.models) trims text and
+-- makes empty text null. Times become UTC: epoch numbers
 -- (seconds, milliseconds or microseconds by magnitude), ISO 8601 with `Z` or an offset, and naive
 -- times read in the configured timezone (a non-existent local time moves forward, an ambiguous one
 -- takes standard time).
@@ -15,14 +16,14 @@ trimmed as (
         source_file,
         source_row,
         properties,
-        nullif(trim(event_id), '') as source_event_id,
-        nullif(trim(customer_id), '') as customer_id,
-        nullif(trim(anonymous_id), '') as anonymous_id,
-        nullif(trim(event_time), '') as event_time_text,
-        nullif(trim(touchpoint), '') as touchpoint,
-        nullif(lower(trim(channel)), '') as channel,
-        nullif(trim(revenue), '') as revenue_text,
-        nullif(trim(sentiment), '') as sentiment_text,
+        cjm_clean_text(event_id) as source_event_id,
+        cjm_clean_text(customer_id) as customer_id,
+        cjm_clean_text(anonymous_id) as anonymous_id,
+        cjm_clean_text(event_time) as event_time_text,
+        cjm_clean_text(touchpoint) as touchpoint,
+        lower(cjm_clean_text(channel)) as channel,
+        cjm_clean_text(revenue) as revenue_text,
+        cjm_clean_text(sentiment) as sentiment_text,
         typed_event_time,
         typed_revenue,
         typed_sentiment

@@ -100,3 +100,25 @@ def test_epoch_seconds_and_milliseconds(build_rows):
         "select strftime(event_time, '%Y-%m-%d %H:%M:%S') from events order by event_index"
     ).fetchall()
     assert times == [("2026-01-01 10:00:00",), ("2026-01-01 10:01:00",)]
+
+
+def test_each_event_knows_its_neighbours(build_rows):
+    rows = [
+        {"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "a"},
+        {"customer_id": "c1", "event_time": "2026-01-01T10:05:00Z", "touchpoint": "b"},
+        # 31 minutes later: a new session, across which previous_touchpoint still looks back
+        {"customer_id": "c1", "event_time": "2026-01-01T10:36:00Z", "touchpoint": "c"},
+        {"customer_id": "c2", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "a"},
+    ]
+    con = build_rows(rows)
+    got = con.execute(
+        "select customer_id, touchpoint, previous_touchpoint, seconds_since_previous, "
+        "is_session_start, is_session_end, is_journey_end from events "
+        "order by customer_id, event_index"
+    ).fetchall()
+    assert got == [
+        ("c1", "a", None, None, True, False, False),
+        ("c1", "b", "a", 300.0, False, True, False),
+        ("c1", "c", "b", 1860.0, True, True, True),
+        ("c2", "a", None, None, True, True, True),
+    ]

@@ -1,0 +1,62 @@
+"""How the build stores what it computes: text cleaning and column compression."""
+
+from __future__ import annotations
+
+import duckdb
+
+from cjm.config import Config
+from cjm.db import connect
+from cjm.ingest import load_files
+from cjm.models import build_models, set_parameters, write_file_reads
+from tests.conftest import write_csv
+
+# Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
+SPACES = [" ", "\u00a0", "\u1680", "\u2000", "\u200a", "\u202f", "\u205f", "\u3000"]
+KEPT = ["\t", "\n", "\u200b", "x", "é"]
+
+
+def test_clean_text_equals_trim_and_empty_as_null():
+    con = duckdb.connect()
+    set_parameters(con, Config())
+    values = ["", "a", "a b", "é", "日本", None]
+    values += [s + "v" for s in SPACES] + ["v" + s for s in SPACES] + [s * 3 for s in SPACES]
+    values += [k + "v" + k for k in KEPT] + ["\u00a0é\u3000", " é", "é "]
+    con.execute("create table t (value varchar)")
+    con.executemany("insert into t values (?)", [[v] for v in values])
+    differing = con.execute(
+        "select value from t where cjm_clean_text(value) is distinct from nullif(trim(value), '')"
+    ).fetchall()
+    assert differing == []
+    assert con.execute("select cjm_clean_text(' \u3000 a b\u00a0 ')").fetchone()[0] == "a b"
+    assert con.execute("select cjm_clean_text(' \u3000 ')").fetchone()[0] is None
+
+
+def test_event_and_session_ids_are_stored_uncompressed(tmp_path):
+    rows = [
+        {
+            "event_id": f"{i * 7919 % 10007:05d}-{i:04d}-e",
+            "customer_id": f"c{i % 40}",
+            "event_time": f"2026-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
+            "touchpoint": ["view", "cart", "purchase"][i % 3],
+        }
+        for i in range(3000)
+    ]
+    files = [write_csv(tmp_path / "events.csv", rows)]
+    config = Config()
+    with connect(tmp_path / "build.duckdb") as con:
+        write_file_reads(con, load_files(con, files, config))
+        build_models(con, config)
+        con.execute("checkpoint")
+        compression = dict(
+            con.execute(
+                "select table_name || '.' || column_name, string_agg(distinct compression) "
+                "from (select 'events' as table_name, * from pragma_storage_info('events') "
+                "union all by name "
+                "select 'sessions' as table_name, * from pragma_storage_info('sessions')) "
+                "where segment_type = 'VARCHAR' group by all"
+            ).fetchall()
+        )
+    for column in ("events.event_id", "events.session_id", "sessions.session_id"):
+        assert compression[column] == "Uncompressed", (column, compression[column])
+    # every other text column is left to DuckDB's choice
+    assert compression["events.touchpoint"] != "Uncompressed"
