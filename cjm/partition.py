@@ -32,6 +32,8 @@ from cjm.models import (
     PER_CUSTOMER,
     SQL_DIR,
     STAGING,
+    UNCOMPRESSED,
+    create_table,
     run_model,
     set_parameters,
     write_touchpoint_stages,
@@ -151,10 +153,11 @@ def combine_buckets(con: duckdb.DuckDBPyConnection, config: Config, part_dir: Pa
     set_parameters(con, config)
     for model, name in OUTPUTS.items():
         files = sql_literal(str(part_dir / "output" / model / "*.parquet"))
-        kind = "view" if name.startswith("bucket_") else "table"
-        con.execute(
-            f"create or replace {kind} {quote_ident(name)} as select * from read_parquet({files})"
-        )
+        rows = f"select * from read_parquet({files})"
+        if name.startswith("bucket_"):
+            con.execute(f"create or replace view {quote_ident(name)} as {rows}")
+        else:  # stored as a single-process build stores it
+            create_table(con, name, rows, UNCOMPRESSED.get(name, ()))
     body = (SQL_DIR / "intermediate" / "int_transition_edges_combined.sql").read_text("utf-8")
     con.execute(f"create or replace view int_transition_edges as\n{body}")
 

@@ -121,4 +121,8 @@ def add_segment_transitions(con: duckdb.DuckDBPyConnection) -> None:
     # Idempotent on retry: only this function adds the rows of segments other than 'all'.
     con.execute("delete from transitions where segment != 'all'")
     body = (SQL_DIR / "intermediate" / "int_segment_transitions.sql").read_text("utf-8")
-    con.execute(f"insert into transitions by name select * from (\n{body}\n)")
+    kinds = con.execute("select distinct segment_type from customer_segments order by 1").fetchall()
+    for (kind,) in kinds:
+        con.execute("set variable cjm_segment_type = ?", [kind])
+        con.execute(f"insert into transitions by name select * from (\n{body}\n)")
+    con.execute("reset variable cjm_segment_type")

@@ -1,4 +1,4 @@
--- one row per scope, segment, from and to touchpoint, for every segment but 'all';
+-- one row per scope, segment, from and to touchpoint, for the segments of one segment type;
 -- key: scope, segment, from_touchpoint, to_touchpoint
 -- The same aggregation as sql/marts/transitions.sql, per customer segment: every customer is in
 -- exactly one segment of each segment_type, so the segments of one type add up to 'all'.
@@ -7,6 +7,9 @@
 -- Instead steps are first counted per customer, so only distributive aggregates meet the
 -- segments, and the median is read by position from the seconds sorted within each transition
 -- (numbered by an integer id), exactly as median(): the two middle values interpolated.
+-- One segment type per run (the variable cjm_segment_type, set by cjm.segments): the steps meet
+-- one segment per customer, not one per segment type, so what the sort of seconds holds (and
+-- spills) is bounded by the steps, whatever the number of segment types.
 with
 
 steps as (
@@ -15,6 +18,7 @@ steps as (
 
 customer_segments as (
     select * from customer_segments
+    where segment_type = getvariable('cjm_segment_type')
 ),
 
 customer_steps as (

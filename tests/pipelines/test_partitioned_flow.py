@@ -62,6 +62,22 @@ def test_dask_run_in_four_buckets_equals_single_process_run(prefect_harness, tmp
     assert not differing, f"(single-process only, Dask only) rows: {differing}"
     stages = _stage_seconds(partitioned)
     assert {"export_buckets", "build_buckets", "combine_buckets"} <= set(stages)
+    # the combined tables are stored as a single-process build stores them
+    assert _compression(partitioned, "events", "event_id") == {"Uncompressed"}
+    assert _compression(partitioned, "sessions", "session_id") == {"Uncompressed"}
+
+
+def _compression(db, table, column) -> set[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            f"select distinct compression from pragma_storage_info('{table}') "
+            "where column_name = ? and segment_type = 'VARCHAR'",
+            [column],
+        ).fetchall()
+    finally:
+        con.close()
+    return {r[0] for r in rows}
 
 
 def _stage_seconds(db) -> dict:
