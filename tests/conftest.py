@@ -45,16 +45,30 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def build(files: list[Path] | str | Path, config: Config | dict | None = None):
-    """Load files and build every SQL model in an in-memory database."""
+def build(
+    files: list[Path] | str | Path,
+    config: Config | dict | None = None,
+    db: Path | str = ":memory:",
+):
+    """Load files and build every SQL model in a database (in memory unless `db` is a path)."""
     if not isinstance(config, Config):
         config = parse_config(config or {})
-    con = connect()
+    con = connect(db)
     _OPEN.append(con)
     loads = load_files(con, discover_files(files), config)
     write_file_reads(con, loads)
     build_models(con, config)
     return con
+
+
+def column_compression(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set[str]:
+    """The compressions DuckDB stored a text column's segments with (after a checkpoint)."""
+    rows = con.execute(
+        "select distinct compression from pragma_storage_info(?) "
+        "where column_name = ? and segment_type = 'VARCHAR'",
+        [table, column],
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 @pytest.fixture

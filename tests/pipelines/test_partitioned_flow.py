@@ -8,7 +8,7 @@ import os
 import duckdb
 
 from cjm.config import load_config, with_execution
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, column_compression
 from tests.pipelines.tables import data_table_differences
 
 
@@ -63,21 +63,12 @@ def test_dask_run_in_four_buckets_equals_single_process_run(prefect_harness, tmp
     stages = _stage_seconds(partitioned)
     assert {"export_buckets", "build_buckets", "combine_buckets"} <= set(stages)
     # the combined tables are stored as a single-process build stores them
-    assert _compression(partitioned, "events", "event_id") == {"Uncompressed"}
-    assert _compression(partitioned, "sessions", "session_id") == {"Uncompressed"}
-
-
-def _compression(db, table, column) -> set[str]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = duckdb.connect(str(partitioned), read_only=True)
     try:
-        rows = con.execute(
-            f"select distinct compression from pragma_storage_info('{table}') "
-            "where column_name = ? and segment_type = 'VARCHAR'",
-            [column],
-        ).fetchall()
+        assert column_compression(con, "events", "event_id") == {"Uncompressed"}
+        assert column_compression(con, "sessions", "session_id") == {"Uncompressed"}
     finally:
         con.close()
-    return {r[0] for r in rows}
 
 
 def _stage_seconds(db) -> dict:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from cjm.config import Config
-from cjm.db import connect
-from cjm.ingest import load_files
-from cjm.models import build_models, set_parameters, write_file_reads
-from tests.conftest import write_csv
+from cjm.models import set_parameters
+from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
 SPACES = [" ", "\u00a0", "\u1680", "\u2000", "\u200a", "\u202f", "\u205f", "\u3000"]
@@ -41,22 +39,13 @@ def test_event_and_session_ids_are_stored_uncompressed(tmp_path):
         }
         for i in range(3000)
     ]
-    files = [write_csv(tmp_path / "events.csv", rows)]
-    config = Config()
-    with connect(tmp_path / "build.duckdb") as con:
-        write_file_reads(con, load_files(con, files, config))
-        build_models(con, config)
-        con.execute("checkpoint")
-        compression = dict(
-            con.execute(
-                "select table_name || '.' || column_name, string_agg(distinct compression) "
-                "from (select 'events' as table_name, * from pragma_storage_info('events') "
-                "union all by name "
-                "select 'sessions' as table_name, * from pragma_storage_info('sessions')) "
-                "where segment_type = 'VARCHAR' group by all"
-            ).fetchall()
-        )
-    for column in ("events.event_id", "events.session_id", "sessions.session_id"):
-        assert compression[column] == "Uncompressed", (column, compression[column])
+    con = build([write_csv(tmp_path / "events.csv", rows)], db=tmp_path / "build.duckdb")
+    con.execute("checkpoint")
+    for table, column in (
+        ("events", "event_id"),
+        ("events", "session_id"),
+        ("sessions", "session_id"),
+    ):
+        assert column_compression(con, table, column) == {"Uncompressed"}, (table, column)
     # every other text column is left to DuckDB's choice
-    assert compression["events.touchpoint"] != "Uncompressed"
+    assert column_compression(con, "events", "touchpoint") != {"Uncompressed"}
