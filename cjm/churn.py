@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -39,7 +40,7 @@ from cjm.churn_features import (
     last_event_labels,
 )
 from cjm.config import ChurnSettings
-from cjm.db import quote_ident
+from cjm.db import quote_ident, write_table
 from cjm.features import (
     CHANNEL_PREFIX,
     MAX_CHANNELS,
@@ -139,9 +140,13 @@ class ChurnDefinition:
 
 @dataclass
 class ChurnResult:
-    """Scored customers, holdout metrics, model card; pipeline is None when no model was fit."""
+    """Scored customers, holdout metrics, model card; pipeline is None when no model was fit.
 
-    churn_risk: pd.DataFrame
+    churn_risk is None when the scored customers were written to a table (score_churn's
+    risk_table) instead.
+    """
+
+    churn_risk: pd.DataFrame | None
     metrics: pd.DataFrame
     model_card: dict
     definition: ChurnDefinition | None
@@ -226,6 +231,20 @@ def customer_churn_state(
     df["customer_id"] = df["customer_id"].astype(str)
     df["is_churned"] = df["is_churned"].astype(bool)
     return df
+
+
+def write_churn_state(
+    con: duckdb.DuckDBPyConnection, definition: ChurnDefinition, table: str
+) -> int:
+    """Write customer_churn_state at the log end to `table`, by customer id; returns its rows.
+
+    The same rows as customer_churn_state, without bringing millions of customers into pandas.
+    """
+    sql, params = churn_state_query(definition, log_end(con))
+    con.execute(
+        f"create or replace table {quote_ident(table)} as {sql} order by customer_id", params
+    )
+    return int(con.execute(f"select count(*) from {quote_ident(table)}").fetchone()[0])
 
 
 def churn_state_query(
@@ -678,17 +697,42 @@ def calibration_table(model: str, y: np.ndarray, p: np.ndarray, bins: int = 10) 
     return out[CALIBRATION_COLUMNS].astype({"bin": "int64", "count": "int64"})
 
 
+@dataclass(frozen=True)
+class ScoringOutput:
+    """Where score_churn's scored customers go and what they are restricted to.
+
+    personas: table of customer_id, persona_id; customers: table of the customer ids that may be
+    scored (default: every active customer); on_batch: applied to each batch of scored rows
+    (pattern reasons); risk_table: the ranked rows are written to this table and not returned, so
+    at millions of customers one batch at a time is in memory.
+    """
+
+    personas: str | None = None
+    customers: str | None = None
+    on_batch: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    risk_table: str | None = None
+
+
 def score_churn(
     con: duckdb.DuckDBPyConnection,
     settings: ChurnSettings,
     random_state: int,
     as_of: datetime | None = None,
-    customer_personas: pd.DataFrame | None = None,
     timezone: str = "UTC",
+    output: ScoringOutput = ScoringOutput(),
+    definition: ChurnDefinition | None = None,
 ) -> ChurnResult:
-    """Train on point-in-time cutoffs, measure on a forward holdout, score active customers."""
+    """Train on point-in-time cutoffs, measure on a forward holdout, score active customers.
+
+    definition: the churn definition already resolved from settings at the log end (default:
+    resolved here).
+    """
     with threadpool_limits(limits=MODEL_THREADS):
-        return _score_churn(con, settings, random_state, as_of, customer_personas, timezone)
+        result = _score_churn(con, settings, random_state, as_of, timezone, output, definition)
+    if output.risk_table is not None and result.churn_risk is not None:
+        write_table(con, output.risk_table, result.churn_risk)
+        result = replace(result, churn_risk=None)
+    return result
 
 
 def _score_churn(
@@ -696,14 +740,16 @@ def _score_churn(
     settings: ChurnSettings,
     random_state: int,
     as_of: datetime | None,
-    customer_personas: pd.DataFrame | None,
     timezone: str,
+    output: ScoringOutput,
+    definition: ChurnDefinition | None,
 ) -> ChurnResult:
     as_of = as_utc(as_of)
     start, end = _log_start(con), as_of or log_end(con)
     if start is None or end is None:
         return _not_trained("the events table is empty", None, [], None)
-    definition = resolve_churn_definition(con, settings, end)
+    if definition is None:
+        definition = resolve_churn_definition(con, settings, end)
     cutoffs = training_cutoffs(start, end, definition.horizon_days, settings.training_cutoffs)
     if not cutoffs:
         span = (end - start).total_seconds() / 86400
@@ -771,12 +817,10 @@ def _score_churn(
     base_rate = float(y.mean())
     high, medium = min(2 * base_rate, (1 + base_rate) / 2), base_rate
     labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
-    personas = None
-    if customer_personas is not None and len(customer_personas):
-        ids = customer_personas["customer_id"].astype(str)
-        personas = customer_personas.set_index(ids)["persona_id"]
-    scoring = _Scoring(pipeline, features, labels, (high, medium), random_state, personas)
-    risk = _score_active(con, scoring, definition, end, (touchpoints, channels), timezone, settings)
+    scoring = _Scoring(pipeline, features, labels, (high, medium), random_state, output)
+    risk, n_scored = _score_active(
+        con, scoring, definition, end, (touchpoints, channels), timezone, settings
+    )
 
     if len(fit) < len(data) or sample is not None:
         training_sample = (
@@ -792,7 +836,7 @@ def _score_churn(
         training_sample = "all (customer, cutoff) rows"
     card = {
         "status": "trained",
-        "reason": None if len(risk) else "no active customers to score at the end of the log",
+        "reason": None if n_scored else "no active customers to score at the end of the log",
         "definition": asdict(definition),
         "cutoffs": [c.isoformat() for c in cutoffs],
         "holdout_cutoff": cutoffs[-1].isoformat() if len(cutoffs) > 1 else None,
@@ -835,7 +879,7 @@ class _Scoring:
     labels: dict[str, str]
     thresholds: tuple[float, float]
     random_state: int
-    personas: pd.Series | None
+    output: ScoringOutput
 
 
 def _scoring_query(
@@ -844,8 +888,10 @@ def _scoring_query(
     vocabulary: tuple[list[str], list[str]],
     timezone: str,
     customers: str | None = None,
+    personas: str | None = None,
 ) -> tuple[str, dict]:
-    """Model features, BG/NBD inputs and last contact of the customers active at end, by id."""
+    """Model features, BG/NBD inputs, last contact and persona of the customers active at end,
+    by id."""
     touchpoints, channels = vocabulary
     f_sql, f_params = customer_features_query(end, touchpoints, channels, timezone, customers)
     c_sql, c_params = churn_features_query(end, touchpoints, customers)
@@ -861,10 +907,12 @@ def _scoring_query(
     )
     select f.*, cf.* exclude (customer_id),
            bg.x as _bgnbd_x, bg.t_x as _bgnbd_t_x, bg."T" as _bgnbd_T,
-           st.last_seen_at, contact.last_touchpoint, contact.last_channel
+           st.last_seen_at, contact.last_touchpoint, contact.last_channel,
+           {"p.persona_id" if personas else "null::bigint"} as _persona_id
     from f join st using (customer_id)
     left join cf using (customer_id) left join bg using (customer_id)
     left join contact using (customer_id)
+    {f"left join {quote_ident(personas)} p using (customer_id)" if personas else ""}
     where not st.is_churned
     order by customer_id
     """
@@ -879,20 +927,22 @@ def _score_active(
     vocabulary: tuple[list[str], list[str]],
     timezone: str,
     settings: ChurnSettings,
-) -> pd.DataFrame:
-    """Score every customer active at end, settings.score_batch_customers at a time (by id).
+) -> tuple[pd.DataFrame | None, int]:
+    """Score every customer active at end, settings.score_batch_customers at a time (by id);
+    returns the ranked rows (None when they went to the output's risk_table) and their count.
 
     Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
     typical values, which behaviours are candidate reasons): a customer's score and reasons do not
     depend on the batch size or on the other customers in their batch.
     """
-    horizon = timedelta(days=definition.horizon_days)
     fitted = fit_bgnbd(con, end, settings.bgnbd_fit_customers, scoring.random_state)
     batch = settings.score_batch_customers
+    output = scoring.output
     reference = None
     sample = _customer_sample(
         con, "_cjm_churn_reference", end, REFERENCE_CUSTOMERS, scoring.random_state
     )
+    horizon = timedelta(days=definition.horizon_days)
     try:
         if sample is not None or batch < REFERENCE_CUSTOMERS:
             # Not all active customers come in the first batch: the reference is read first.
@@ -906,32 +956,64 @@ def _score_active(
             del ref
     finally:
         _drop(con, sample)
-    # Features only for the customers active at end, fixed in a table the query filters on.
+    # Features only for the customers active at end (and allowed), fixed in a table the query
+    # filters on.
     active = "_cjm_churn_active"
     s_sql, s_params = churn_state_query(definition, end)
+    allowed = ""
+    if output.customers is not None:
+        allowed = f" and customer_id in (select customer_id from {quote_ident(output.customers)})"
     con.execute(
         f"create or replace temp table {quote_ident(active)} as "
-        f"select customer_id from ({s_sql}) where not is_churned",
+        f"select customer_id from ({s_sql}) where not is_churned{allowed}",
         s_params,
     )
+    # The scored rows collect in a table on a cursor of their own: the batches stream on con.
+    store = con.cursor()
     try:
-        parts = _score_batches(
-            con, scoring, definition, end, vocabulary, timezone, settings, fitted, reference, active
+        store.execute(f"create temp table {_SCORED} ({_SCORED_COLUMNS})")
+        _score_batches(
+            con, store, scoring, definition, end, vocabulary, timezone, settings, fitted, reference
         )
+        n_scored = int(store.execute(f"select count(*) from {_SCORED}").fetchone()[0])
+        return _ranked(store, output.risk_table), n_scored
     finally:
+        store.close()
         _drop(con, active)
-    if not parts:
+
+
+_SCORED = "_cjm_churn_scored"
+_SCORED_COLUMNS = """
+    customer_id varchar, risk_score double, risk_tier varchar, reasons varchar, persona_id bigint,
+    last_seen_at timestamptz, scored_at timestamptz, revenue double, value_at_risk double,
+    last_touchpoint varchar, last_channel varchar
+"""
+
+
+def _ranked(store: duckdb.DuckDBPyConnection, risk_table: str | None) -> pd.DataFrame | None:
+    """The scored rows ranked riskiest first (ties: more revenue, then id): written to risk_table,
+    or returned."""
+    columns = ", ".join(quote_ident(c) for c in CHURN_RISK_COLUMNS if c != "rank")
+    sql = f"""
+        select {columns}, row_number() over (
+            order by risk_score desc, revenue desc nulls last, customer_id
+        ) as rank
+        from {_SCORED} order by rank
+    """
+    if risk_table is not None:
+        store.execute(f"create or replace table {quote_ident(risk_table)} as {sql}")
+        return None
+    risk = store.execute(sql).df()
+    if risk.empty:
         return _empty_risk()
-    risk = pd.concat(parts, ignore_index=True)
-    risk = risk.sort_values(
-        ["risk_score", "revenue", "customer_id"], ascending=[False, False, True], kind="stable"
-    )
-    risk["rank"] = pd.array(np.arange(1, len(risk) + 1), dtype="Int64")
-    return risk[CHURN_RISK_COLUMNS].reset_index(drop=True)
+    for c in ("last_seen_at", "scored_at"):
+        risk[c] = risk[c].dt.tz_convert("UTC")
+    return risk.astype({"persona_id": "Int64", "rank": "Int64"})
 
 
 def _score_batches(
     con: duckdb.DuckDBPyConnection,
+    store: duckdb.DuckDBPyConnection,
     scoring: _Scoring,
     definition: ChurnDefinition,
     end: datetime,
@@ -940,12 +1022,14 @@ def _score_batches(
     settings: ChurnSettings,
     fitted: BGNBD,
     reference: _ReasonReference | None,
-    active: str,
-) -> list[pd.DataFrame]:
-    """Risk rows of the active customers, one frame per batch streamed in customer order."""
+) -> None:
+    """Score the active customers one batch at a time, streamed in customer order, into the
+    scored table on store."""
     horizon = timedelta(days=definition.horizon_days)
-    sql, params = _scoring_query(definition, end, vocabulary, timezone, active)
-    parts = []
+    output = scoring.output
+    sql, params = _scoring_query(
+        definition, end, vocabulary, timezone, "_cjm_churn_active", output.personas
+    )
     # The batches stream from a relation, which needs the connection free of unfinished results
     # (a fetchone() leaves one): one statement fetched to the end makes sure.
     con.execute("select 1").fetchall()
@@ -958,8 +1042,12 @@ def _score_batches(
         if reference is None:
             # the first batch holds every active customer: it is the reference itself
             reference = _reason_reference(scoring.pipeline, X, scoring.labels, scoring.random_state)
-        parts.append(_score_batch(current, X, scoring, reference, end))
-    return parts
+        rows = _score_batch(current, X, scoring, reference, end)
+        if output.on_batch is not None:
+            rows = output.on_batch(rows)
+        store.register("_cjm_churn_batch", rows)
+        store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
+        store.unregister("_cjm_churn_batch")
 
 
 def _model_input(
@@ -996,10 +1084,7 @@ def _score_batch(
             "revenue": current["monetary"].to_numpy(float).round(2),
         }
     )
-    persona = pd.Series(pd.NA, index=risk.index, dtype="Int64")
-    if scoring.personas is not None:
-        persona = risk["customer_id"].map(scoring.personas).astype("Int64")
-    risk["persona_id"] = persona
+    risk["persona_id"] = pd.array(current["_persona_id"].to_numpy(float), dtype="Int64")
     # Revenue so far weighted by the risk: what the retention team stands to lose.
     risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
     risk["last_touchpoint"] = current["last_touchpoint"].to_numpy()

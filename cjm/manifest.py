@@ -15,6 +15,7 @@ import pandas as pd
 from cjm.config import Config
 from cjm.db import open_if_exists, table_exists, write_table
 from cjm.ingest import FORMATS, FileLoad
+from cjm.models import EVENTS_COLUMNS
 
 MANIFEST_TABLE = "loaded_files"
 # Settings that shape the rows of events, rejected_events and file_loads. Rows built under other
@@ -97,6 +98,49 @@ def full_plan(files: Sequence[Path], config: Config, run_id: str | None = None) 
     return LoadPlan("full", run_id, settings_hash(config), [fingerprint(p) for p in files])
 
 
+def _check_events_columns(db_path: Path) -> None:
+    """Refuse, before anything is loaded, to extend an events table another version built."""
+    con = open_if_exists(db_path)
+    if con is None:
+        return
+    try:
+        published = [
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'main' and table_name = 'events' order by ordinal_position"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    if published == list(EVENTS_COLUMNS):
+        return
+    if not published:
+        found = "has no events table"
+    else:
+        missing = [c for c in EVENTS_COLUMNS if c not in published]
+        extra = [c for c in published if c not in EVENTS_COLUMNS]
+        found = (
+            "has an events table from another version of cjm ("
+            + (
+                "; ".join(
+                    part
+                    for part in (
+                        f"without {', '.join(missing)}" if missing else "",
+                        f"with {', '.join(extra)} as well" if extra else "",
+                    )
+                    if part
+                )
+                or "columns in another order"
+            )
+            + ")"
+        )
+    raise IncrementalLoadError(
+        f"{db_path} {found}: new files cannot be merged into it; rerun with --full-refresh to "
+        "rebuild from all input files (once after upgrading cjm)"
+    )
+
+
 def read_manifest(db_path: Path) -> pd.DataFrame | None:
     """The loaded_files table of the published database; None if there is none."""
     con = open_if_exists(db_path)
@@ -135,6 +179,7 @@ def plan_load(
             "those the published events were loaded with; rerun with --full-refresh to rebuild "
             "from all input files under the new settings"
         )
+    _check_events_columns(db_path)
     known = {row["source_file"]: row for row in manifest.to_dict("records")}
     loaded_hashes = {row["sha256"]: name for name, row in known.items()}
     to_load, already, notes = [], [], []

@@ -14,6 +14,33 @@ from cjm.db import quote_ident, write_table
 from cjm.ingest import FileLoad
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The columns of the events mart (sql/marts/events.sql), in order: an incremental run can only
+# merge into a published events table with exactly these (tests keep the two in step).
+EVENTS_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "anonymous_id",
+    "event_time",
+    "touchpoint",
+    "channel",
+    "stage",
+    "session_id",
+    "event_index",
+    "session_index",
+    "is_session_start",
+    "is_session_end",
+    "is_journey_end",
+    "previous_touchpoint",
+    "seconds_since_previous",
+    "revenue",
+    "sentiment",
+    "is_conversion",
+    "is_stitched",
+    "is_anonymous",
+    "source_file",
+    "source_row",
+    "properties",
+)
 
 STAGING = ("stg_events",)
 INTERMEDIATE = (

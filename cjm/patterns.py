@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom, norm
 
+from cjm.db import quote_ident
+
 PATTERN_COLUMNS = [
     "pattern",
     "length",
@@ -71,7 +73,7 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
 def churn_patterns(
     con: duckdb.DuckDBPyConnection,
-    churn_state: pd.DataFrame,
+    churn_state: str,
     min_length: int = 2,
     max_length: int = 4,
     last_n: int = 6,
@@ -82,27 +84,30 @@ def churn_patterns(
 ) -> pd.DataFrame:
     """Significant churn-precursor sequences, ranked by the lower end of their lift interval.
 
-    retained_until: look at customers who are not churned only up to this time (the state time
-    minus the inactivity threshold), so they are known to have come back after the events that
-    are compared; without it a churner not yet detected (silent for less than the threshold) would
-    count as retained, with their precursors. Default: all their events.
+    churn_state: a table or view with customer_churn_state's customer_id, is_churned and
+    churned_at. retained_until: look at customers who are not churned only up to this time (the
+    state time minus the inactivity threshold), so they are known to have come back after the
+    events that are compared; without it a churner not yet detected (silent for less than the
+    threshold) would count as retained, with their precursors. Default: all their events.
     """
     if not 1 <= min_length <= max_length <= last_n:
         raise ValueError("need 1 <= min_length <= max_length <= last_n")
-    state = churn_state[["customer_id", "is_churned", "churned_at"]].copy()
-    state["customer_id"] = state["customer_id"].astype(str)
-    state["is_churned"] = state["is_churned"].astype(bool)
-    state["churned_at"] = pd.to_datetime(state["churned_at"], utc=True)
     # The tail of a churner ends before churned_at; of a retained customer before retained_until.
-    state["tail_end"] = state["churned_at"].where(state["is_churned"])
-    if retained_until is not None:
-        state.loc[~state["is_churned"], "tail_end"] = pd.Timestamp(retained_until)
     view = "_cjm_patterns_churn_state"
-    con.register(view, state)
+    con.execute(
+        f"""
+        create or replace temp table {view} as
+        select customer_id::varchar as customer_id, is_churned::boolean as is_churned,
+               case when is_churned then churned_at::timestamptz else $retained::timestamptz end
+                   as tail_end
+        from {quote_ident(churn_state)}
+        """,
+        {"retained": retained_until},
+    )
     try:
         counts, population = _pattern_counts(con, view, min_length, max_length, last_n)
     finally:
-        con.unregister(view)
+        con.execute(f"drop table if exists {view}")
     n_customers, n_churned = population
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in PATTERN_COLUMNS}).astype(
         {

@@ -170,13 +170,12 @@ def build_personas(
         if progress:
             progress("computing customer features and churn state")
         definition = churn.resolve_churn_definition(con, config.churn)
-        state = churn.customer_churn_state(con, definition)
-        write_table(con, "customer_churn_state", state)
+        n_customers = churn.write_churn_state(con, definition, "customer_churn_state")
         # Features and assignments stay in DuckDB: at millions of customers only the fit sample
         # and one batch of customers at a time are in memory.
         query = write_customer_features(con, "customer_features", timezone=config.timezone)
         if progress:
-            progress(f"clustering {len(state):,} customers into personas")
+            progress(f"clustering {n_customers:,} customers into personas")
         result = personas.fit_personas_table(
             con,
             "customer_features",
@@ -233,36 +232,57 @@ def build_persona_insights(build_path: Path, config: Config, progress: Progress 
 
 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Train the churn model on the log's history, score active customers, find patterns."""
+    """Find churn patterns, train the churn model on the log's history, score active customers."""
     with _open(build_path, config) as con:
-        if progress:
-            progress("training and scoring the churn model")
-        assignments = con.execute("select * from customer_personas").df()
-        result = churn.score_churn(
-            con,
-            config.churn,
-            config.random_state,
-            customer_personas=assignments,
-            timezone=config.timezone,
-        )
-        # Visitors who never identified themselves cannot be contacted: not on the list.
-        known = con.execute("select customer_id from journeys where not is_anonymous").df()
-        risk = result.churn_risk[result.churn_risk["customer_id"].isin(known["customer_id"])]
-        del known
+        definition = churn.resolve_churn_definition(con, config.churn)
         if progress:
             progress("finding churn patterns")
-        state = con.execute("select * from customer_churn_state").df()
-        found = patterns.churn_patterns(con, state, retained_until=_retained_until(con, result))
+        found = patterns.churn_patterns(
+            con, "customer_churn_state", retained_until=_retained_until(con, definition)
+        )
         write_table(con, "churn_patterns", found)
-        if len(risk):
-            scored_at = risk["scored_at"].iloc[0].to_pydatetime()
-            matches = patterns.customer_patterns(con, risk["customer_id"], found, scored_at)
-            risk = churn.add_pattern_reasons(risk, matches)
-        write_table(con, "churn_risk", risk.reset_index(drop=True))
+        # Visitors who never identified themselves cannot be contacted: not on the list.
+        identified = "_cjm_identified_customers"
+        con.execute(
+            f"create or replace temp table {identified} as "
+            "select customer_id from journeys where not is_anonymous"
+        )
+        # Pattern lookups need a connection of their own: the scoring batches stream on con.
+        lookup = con.cursor()
+
+        def cite_patterns(batch: pd.DataFrame) -> pd.DataFrame:
+            if batch.empty or found.empty:
+                return batch
+            scored_at = batch["scored_at"].iloc[0].to_pydatetime()
+            matches = patterns.customer_patterns(lookup, batch["customer_id"], found, scored_at)
+            return churn.add_pattern_reasons(batch, matches)
+
+        if progress:
+            progress("training and scoring the churn model")
+        output = churn.ScoringOutput(
+            personas="customer_personas",
+            customers=identified,
+            on_batch=cite_patterns,
+            risk_table="churn_risk",
+        )
+        try:
+            result = churn.score_churn(
+                con,
+                config.churn,
+                config.random_state,
+                timezone=config.timezone,
+                output=output,
+                definition=definition,
+            )
+        finally:
+            lookup.close()
+            con.execute(f"drop table if exists {identified}")
         write_table(con, "churn_model_metrics", result.metrics)
         write_table(con, "churn_model_calibration", result.calibration)
         write_table(con, "churn_model_card", _card_frame(result.model_card))
-        flagged = int((risk["risk_tier"] == "high").sum()) if len(risk) else 0
+        scored, flagged = con.execute(
+            "select count(*), count(*) filter (where risk_tier = 'high') from churn_risk"
+        ).fetchone()
         notes = (
             []
             if result.pipeline is not None
@@ -272,7 +292,7 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             ]
         )
         return {
-            "counts": {"customers_scored": len(risk), "flagged": flagged},
+            "counts": {"customers_scored": int(scored), "flagged": int(flagged)},
             "notes": notes,
         }
 
@@ -318,12 +338,12 @@ def track_transition_changes(
         }
 
 
-def _retained_until(con, result: churn.ChurnResult) -> datetime | None:
+def _retained_until(con, definition: churn.ChurnDefinition) -> datetime | None:
     """Customers still active are compared up to the log end minus the inactivity threshold."""
     end = con.execute("select max(event_time) from events").fetchall()[0][0]
-    if end is None or result.definition is None:
+    if end is None:
         return None
-    return end - timedelta(days=result.definition.inactivity_days)
+    return end - timedelta(days=definition.inactivity_days)
 
 
 def _card_frame(card: dict) -> pd.DataFrame:

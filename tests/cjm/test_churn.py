@@ -12,6 +12,7 @@ from cjm import churn as churn_module
 from cjm.churn import (
     CHURN_RISK_COLUMNS,
     ChurnDefinition,
+    ScoringOutput,
     churn_labels,
     customer_churn_state,
     make_churn_pipeline,
@@ -21,7 +22,7 @@ from cjm.churn import (
 )
 from cjm.churn_features import last_event_labels
 from cjm.config import ChurnSettings
-from cjm.db import connect
+from cjm.db import connect, write_table
 from cjm.features import (
     MAX_CHANNELS,
     MAX_TOUCHPOINTS,
@@ -238,8 +239,9 @@ def three_personas(con):
 def scored():
     con = connect()
     load_events(con, synthetic_log())
-    personas = three_personas(con)
-    result = score_churn(con, ChurnSettings(), random_state=0, customer_personas=personas)
+    write_table(con, "customer_personas", three_personas(con))
+    output = ScoringOutput(personas="customer_personas")
+    result = score_churn(con, ChurnSettings(), random_state=0, output=output)
     return con, result
 
 
@@ -515,11 +517,11 @@ def test_training_sample_is_drawn_by_customer_and_ignores_event_row_order():
 
 def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
     con, result = scored
-    personas = three_personas(con)
+    output = ScoringOutput(personas="customer_personas")
 
     def run(batch):
         settings = ChurnSettings(score_batch_customers=batch)
-        return score_churn(con, settings, random_state=0, customer_personas=personas).churn_risk
+        return score_churn(con, settings, random_state=0, output=output).churn_risk
 
     one = result.churn_risk
     assert len(one) > 250

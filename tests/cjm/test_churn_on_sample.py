@@ -34,9 +34,14 @@ def sample_run(tmp_path_factory):
     steps.score_churn(build, config)
     with connect(build, read_only=True) as con:
         risk = con.execute("select * from churn_risk").df()
+        anonymous_active = con.execute(
+            "select count(*) from journeys join customer_churn_state using (customer_id) "
+            "where journeys.is_anonymous and not customer_churn_state.is_churned"
+        ).fetchone()[0]
         patterns = con.execute("select * from churn_patterns").df()
         metrics = con.execute("select * from churn_model_metrics").df()
     truth = pd.read_csv(out / "sample" / "truth" / "customers.csv", dtype={"churn_date": str})
+    assert anonymous_active > 0  # the sample has active visitors who never signed up
     return summary, risk, patterns, metrics, truth
 
 
@@ -80,3 +85,13 @@ def test_reasons_cite_patterns_and_numbers(sample_run):
     assert (cited[1].dropna().astype(float) > 1).all()
     # the customer's own rhythm is the comparison: "usually every N", "usual: N"
     assert high["reasons"].str.contains("usual").mean() > 0.2
+
+
+def test_list_is_ranked_without_gaps_and_holds_only_contactable_customers(sample_run):
+    _, risk, _, _, truth = sample_run
+    # visitors who never identified themselves are not scored, so no rank is left out for them
+    assert sorted(risk["rank"]) == list(range(1, len(risk) + 1))
+    signed_up = set(truth.loc[truth["signed_up"].astype(bool), "customer_id"])
+    assert set(risk["customer_id"]) <= signed_up
+    ranked = risk.sort_values("rank")
+    assert ranked["risk_score"].is_monotonic_decreasing

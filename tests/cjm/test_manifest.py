@@ -10,17 +10,23 @@ from cjm.config import Config, parse_config
 from cjm.db import connect
 from cjm.ingest import FileLoad
 from cjm.manifest import IncrementalLoadError, full_plan, plan_load, write_manifest
+from cjm.models import EVENTS_COLUMNS
 from tests.conftest import write_csv
 
 ROWS = [{"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"}]
 
 
-def _publish_manifest(db, files, config: Config) -> None:
-    """A published file whose loaded_files lists `files`, loaded by run r1."""
+def _publish_manifest(db, files, config: Config, events_columns=EVENTS_COLUMNS) -> None:
+    """A published file whose loaded_files lists `files`, loaded by run r1 (and an empty events
+    table with events_columns)."""
     plan = full_plan(files, config, run_id="r1")
     con = connect(db)
     try:
         write_manifest(con, plan, [FileLoad(str(p), "csv", 1, 0) for p in files])
+        if events_columns:
+            con.execute(
+                f"create table events ({', '.join(f'{c} varchar' for c in events_columns)})"
+            )
     finally:
         con.close()
 
@@ -75,3 +81,21 @@ def test_published_file_without_manifest_is_rebuilt_in_full(tmp_path):
     plan = plan_load(db, [path], Config())
     assert plan.mode == "full" and plan.files == [path]
     assert any("no loaded_files table" in note for note in plan.notes)
+
+
+def test_events_from_another_version_are_refused_before_anything_is_loaded(tmp_path):
+    config = Config()
+    old, new = write_csv(tmp_path / "day1.csv", ROWS), write_csv(tmp_path / "day2.csv", ROWS)
+    db = tmp_path / "cjm.duckdb"
+    # as published by a version whose events lacked the neighbour columns, and had one of its own
+    earlier = [c for c in EVENTS_COLUMNS if c != "previous_touchpoint"] + ["legacy_flag"]
+    _publish_manifest(db, [old], config, events_columns=earlier)
+    with pytest.raises(IncrementalLoadError) as refused:
+        plan_load(db, [old, new], config, run_id="r2")
+    message = str(refused.value)
+    assert str(db) in message and "--full-refresh" in message
+    assert "without previous_touchpoint" in message and "with legacy_flag as well" in message
+    assert plan_load(db, [old, new], config, full_refresh=True).mode == "full"
+    _publish_manifest(tmp_path / "bare.duckdb", [old], config, events_columns=())
+    with pytest.raises(IncrementalLoadError, match="has no events table"):
+        plan_load(tmp_path / "bare.duckdb", [old, new], config, run_id="r2")

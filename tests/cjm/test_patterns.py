@@ -64,9 +64,17 @@ def planted_log():
     return con, churn_state
 
 
+def state_table(con, churn_state, name="churn_state"):
+    """churn_patterns reads the churn state from a table: the frame registered as one."""
+    con.register(name, churn_state)
+    return name
+
+
 def test_planted_precursor_ranks_first_with_hand_computed_lift():
     con, churn_state = planted_log()
-    patterns = churn_patterns(con, churn_state, min_length=2, max_length=4, last_n=6)
+    patterns = churn_patterns(
+        con, state_table(con, churn_state), min_length=2, max_length=4, last_n=6
+    )
     assert list(patterns.columns) == PATTERN_COLUMNS
     top = patterns.iloc[0]
     assert top["pattern"] == "help > complaint"
@@ -104,18 +112,18 @@ def test_planted_precursor_ranks_first_with_hand_computed_lift():
 def test_min_customers_and_window_limits():
     con, churn_state = planted_log()
     # with 3-grams only, each contiguous 'x > help > complaint' has 5 customers: gone at 6
-    patterns = churn_patterns(con, churn_state, 3, 3, last_n=6, min_customers=6)
+    patterns = churn_patterns(con, state_table(con, churn_state), 3, 3, last_n=6, min_customers=6)
     assert not patterns["pattern"].str.contains("> help > complaint").any()
     assert (patterns["customer_count"] >= 6).all()
     # a window of 1 event cannot hold a 2-gram
     with pytest.raises(ValueError):
-        churn_patterns(con, churn_state, 2, 4, last_n=1)
+        churn_patterns(con, state_table(con, churn_state), 2, 4, last_n=1)
 
 
 def test_no_churners_gives_an_empty_table():
     con, churn_state = planted_log()
     nobody = churn_state.assign(is_churned=False, churned_at=pd.NaT)
-    patterns = churn_patterns(con, nobody)
+    patterns = churn_patterns(con, state_table(con, nobody))
     assert patterns.empty and list(patterns.columns) == PATTERN_COLUMNS
 
 

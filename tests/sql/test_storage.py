@@ -1,11 +1,11 @@
-"""How the build stores what it computes: text cleaning and column compression."""
+"""How the build stores what it computes: text cleaning, column compression, events columns."""
 
 from __future__ import annotations
 
 import duckdb
 
 from cjm.config import Config
-from cjm.models import set_parameters
+from cjm.models import EVENTS_COLUMNS, set_parameters
 from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
@@ -49,3 +49,10 @@ def test_event_and_session_ids_are_stored_uncompressed(tmp_path):
         assert column_compression(con, table, column) == {"Uncompressed"}, (table, column)
     # every other text column is left to DuckDB's choice
     assert column_compression(con, "events", "touchpoint") != {"Uncompressed"}
+
+
+def test_events_mart_has_the_columns_incremental_runs_check_for(tmp_path):
+    rows = [{"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"}]
+    con = build([write_csv(tmp_path / "e.csv", rows)])
+    built = [r[0] for r in con.execute("select column_name from (describe events)").fetchall()]
+    assert built == list(EVENTS_COLUMNS)
