@@ -37,26 +37,61 @@ def _property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def segment_value_sql(con: duckdb.DuckDBPyConnection, name: str, config: Config) -> str:
+# A segment column may say where it comes from; a bare name must be unambiguous.
+QUALIFIERS = ("journeys", "events", "properties")
+
+
+def _attribute_sql(table: str, column: str) -> str:
+    if table == "journeys":
+        return f"any_value(journeys.{quote_ident(column)})"
+    if table == "events":
+        ref = f"events.{quote_ident(column)}"
+    else:
+        key = column.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''")
+        ref = f"json_extract_string(events.properties, '$.\"{key}\"')"
+    return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
+
+
+def segment_value_sql(
+    con: duckdb.DuckDBPyConnection, name: str, config: Config, keys: list[str] | None = None
+) -> str:
     """SQL giving one value per customer (grouped by customer_id over events) for a segment column.
 
     A customer attribute (a `journeys` column) is taken as is; an event attribute (an `events`
     column or a source column kept in `properties`) is the customer's first non-null value.
-    A source column mapped in `columns:` stands for its canonical column.
+    A source name mapped in `columns:` stands for its canonical column. `journeys.<column>`,
+    `events.<column>` and `properties.<source column>` say which one is meant; a bare name that is
+    both a cjm column and a source column kept in properties is refused rather than guessed, so
+    that a cjm release adding a column can never silently change what a segment means.
+    `keys` are the property keys of events (read when not given).
     """
+    found = {
+        "journeys": _columns(con, "journeys"),
+        "events": [c for c in _columns(con, "events") if c != "properties"],
+        "properties": _property_keys(con) if keys is None else keys,
+    }
+    qualifier, _, rest = name.partition(".")
+    if qualifier in QUALIFIERS and rest:
+        if rest in found[qualifier]:
+            return _attribute_sql(qualifier, rest)
+        raise ConfigError(
+            f"segments: {name!r}: {qualifier} has no column {rest!r}; "
+            f"available: {sorted(found[qualifier])}"
+        )
     canonical = {source: key for key, source in config.columns.items()}
-    column = canonical.get(name, name)
-    if column in _columns(con, "journeys"):
-        return f"any_value(journeys.{quote_ident(column)})"
-    if column in _columns(con, "events") and column != "properties":
-        ref = f"events.{quote_ident(column)}"
-        return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
-    if name in _property_keys(con):
-        path = "'$.\"" + name.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + "\"'"
-        ref = f"json_extract_string(events.properties, {path})"
-        return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
-    known = set(_columns(con, "journeys")) | set(_columns(con, "events")) - {"properties"}
-    available = sorted(known | set(_property_keys(con)))
+    if name in canonical:
+        column = canonical[name]
+        table = "journeys" if column in found["journeys"] else "events"
+        return _attribute_sql(table, column)
+    cjm_table = next((t for t in ("journeys", "events") if name in found[t]), None)
+    if cjm_table and name in found["properties"]:
+        raise ConfigError(
+            f"segments: {name!r} is both cjm's {cjm_table} column and a source column of the "
+            f"event files; write {cjm_table + '.' + name!r} or {'properties.' + name!r}"
+        )
+    if cjm_table or name in found["properties"]:
+        return _attribute_sql(cjm_table or "properties", name)
+    available = sorted(set().union(*found.values()))
     raise ConfigError(
         f"segments: column {name!r} is neither a customer attribute (journeys column) nor an "
         f"event attribute (events column or source column); available: {available}"
@@ -69,8 +104,9 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         if not table_exists(con, table):
             raise RuntimeError(f"customer_segments needs table {table}, which is not built yet")
     values = {kind: f"any_value({sql})" for kind, sql in _BUILT_IN_SQL.items()}
+    keys = _property_keys(con) if config.segments else []
     for name in config.segments:
-        values[name] = segment_value_sql(con, name, config)
+        values[name] = segment_value_sql(con, name, config, keys)
     needs_events = any("events." in sql for sql in values.values())
     selects = ",\n".join(
         f"coalesce(cast({sql} as varchar), '{NONE}') as {quote_ident(kind)}"

@@ -158,6 +158,56 @@ def test_unknown_segment_column_is_a_clear_error(build_rows):
         build_customer_segments(con, parse_config({"segments": ["country"]}))
 
 
+def with_models(con):
+    """The persona and churn tables customer_segments joins, for c1 only."""
+    write_table(
+        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
+    )
+    write_table(
+        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
+    )
+    return con
+
+
+def test_source_column_named_like_a_cjm_column_must_be_qualified(build_rows):
+    # The event files carry their own `stage` (kept in properties), as cjm's events table does.
+    rows = [{**r, "stage": f"src_{r['touchpoint']}"} for r in ROWS]
+    con = with_models(build_rows(rows))
+    with pytest.raises(ConfigError, match=r"'stage' is both cjm's events column .*'events\.stage'"
+                       r" or 'properties\.stage'"):  # fmt: skip
+        build_customer_segments(con, parse_config({"segments": ["stage"]}))
+    config = parse_config(
+        {"segments": ["properties.stage", "events.stage", "journeys.is_converted"]}
+    )
+    build_customer_segments(con, config)
+    add_segment_transitions(con)
+    got = dict(
+        con.execute(
+            "select segment_type || '/' || customer_id, segment_value from customer_segments "
+            "where segment_type like '%.%'"
+        ).fetchall()
+    )
+    # the source column: each customer's first value
+    assert got["properties.stage/c1"] == "src_a" and got["properties.stage/c3"] == "src_b"
+    # cjm's column: the first non-null stage (`a` and `b` have none, `purchase` is purchase)
+    assert got["events.stage/c1"] == "purchase" and got["events.stage/c2"] == "(none)"
+    assert got["journeys.is_converted/c1"] == "true" and got["journeys.is_converted/c2"] == "false"
+    assert_segments_reconcile(con)
+
+
+@pytest.mark.parametrize(
+    ("segment", "message"),
+    [
+        ("properties.country", r"properties has no column 'country'; available: \['device'\]"),
+        ("journeys.device", r"journeys has no column 'device'"),
+    ],
+)
+def test_qualified_segment_column_must_exist(build_rows, segment, message):
+    con = with_models(build_rows(ROWS))
+    with pytest.raises(ConfigError, match=message):
+        build_customer_segments(con, parse_config({"segments": [segment]}))
+
+
 def test_segment_column_with_too_many_values_is_refused(build_rows, monkeypatch):
     con = build_rows(ROWS)
     write_table(
