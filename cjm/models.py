@@ -52,7 +52,9 @@ INTERMEDIATE = (
     "int_source_files",
     "int_events_sessionised",
 )
-MARTS = ("events", "rejected_events", "sessions", "journeys", "transitions", "file_loads")
+# file_loads comes right after rejected_events: it is the last model that reads the TEMP tables
+# below, so they can be dropped before the per-customer marts are built.
+MARTS = ("events", "rejected_events", "file_loads", "sessions", "journeys", "transitions")
 # Intermediate models over a mart, built just before the mart that reads them: name -> mart.
 LATE_INTERMEDIATE = {
     "int_transition_steps": "transitions",
@@ -84,6 +86,9 @@ VIEWS = (
 # written into the build file, where compressing tens of millions of wide rows costs more than
 # computing them.
 TEMPORARY = ("int_events_validated", "int_event_duplicates", "int_identity_map")
+# The last model that reads the TEMPORARY tables. At 100M events they spill about 25 GB to the temp
+# directory, which sessions, journeys and transitions need for their own sorts.
+LAST_TEMPORARY_READER = "file_loads"
 # Columns of unique, random-looking text (UUIDs, hashes): DuckDB's string compression shrinks them
 # by about half, and compressing event_id alone took a fifth of the events model's time.
 UNCOMPRESSED = {"events": ("event_id", "session_id"), "sessions": ("session_id",)}
@@ -226,8 +231,16 @@ def build_models(
         run_model(con, layer, name, sql_dir)
         if hooks and name in hooks:
             hooks[name](con)
+        if name == LAST_TEMPORARY_READER:
+            drop_temporary_tables(con)
         timings[name] = round(time.perf_counter() - started, 3)
     return timings
+
+
+def drop_temporary_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the TEMPORARY models once no later model reads them, freeing their spilled pages."""
+    for name in TEMPORARY:
+        con.execute(f"drop table if exists temp.main.{quote_ident(name)}")
 
 
 def drop_build_tables(con: duckdb.DuckDBPyConnection) -> None:
