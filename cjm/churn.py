@@ -1443,9 +1443,17 @@ def _reasons(
     unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
     for j, k in enumerate(keys):
         effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
-    # Small effects relative to the customer's own risk are noise, not reasons.
+    # Small effects relative to the customer's own risk are noise, not reasons; but a customer with
+    # no effect above the floor (risk spread thinly over many behaviours) still gets the unusual
+    # behaviour that lowers the risk most when typical, rather than no reason at all.
     floor = np.maximum(REASON_MIN_EFFECT, REASON_MIN_SHARE * base)
     eligible = effects >= floor[:, None]
+    thin = ~eligible.any(axis=1)
+    if thin.any():
+        best = np.argmax(effects[thin], axis=1)
+        strongest = np.zeros_like(eligible[thin])
+        strongest[np.arange(len(best)), best] = effects[thin][np.arange(len(best)), best] > 0
+        eligible[thin] = strongest
     # Texts per family, only where the family is eligible; customers share most values (counts,
     # stages), so each distinct combination is worded once.
     texts = np.full(effects.shape, None, dtype=object)

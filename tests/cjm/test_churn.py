@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from cjm import churn as churn_module
@@ -423,6 +425,9 @@ def _reference_reasons(pipeline, X, labels, random_state):
     texts = []
     for i in range(len(X)):
         order = [j for j in np.argsort(-effects[i], kind="stable") if effects[i, j] >= floor[i]]
+        if not order and effects[i].max() > 0:
+            # risk spread thinly: the single strongest unusual behaviour, below the floor
+            order = [int(np.argmax(effects[i]))]
         row = X.iloc[i].to_dict()
         parts = [
             churn_module._reason_text(keys[j], families[keys[j]], row, typical, labels)
@@ -452,6 +457,21 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     got = churn_module._reasons(result.pipeline, X, labels, random_state=0)
     assert got == _reference_reasons(result.pipeline, X, labels, random_state=0)
     assert any(text != churn_module._NOTHING_STANDS_OUT for text in got)
+
+
+def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
+    # p = sigmoid(0.001 * (event_count - 50)): at 100 events the risk is 0.5125, and typical
+    # (50) events would lower it by 0.0125, under the floor of 5% of the risk (0.0256)
+    X = pd.DataFrame({"event_count": np.arange(101.0), "tenure_days": np.full(101, 10.0)})
+    model = LogisticRegression().fit(X, np.arange(101) % 2)
+    model.coef_, model.intercept_ = np.array([[0.001, 0.0]]), np.array([-0.05])
+    pipeline = Pipeline([("model", model)])
+    got = churn_module._reasons(pipeline, X, {}, random_state=0)
+    assert got[100] == "100 events so far (typical customer: 50)"
+    assert got[90] == "90 events so far (typical customer: 50)"
+    # inside the middle half, or fewer events than typical (typical would raise the risk): none
+    assert got[60] == got[10] == churn_module._NOTHING_STANDS_OUT
+    assert got == _reference_reasons(pipeline, X, {}, random_state=0)
 
 
 def test_training_rows_are_a_bounded_reproducible_sample():
