@@ -326,7 +326,9 @@ def run_steps(db: Path, published: Path, config, stages, sampler) -> dict:
         "steps",
         lambda: steps.run_artifacts(published, record.run_id),
     )
-    report = measure(stages, sampler, "report", "steps", lambda: steps.write_report(published))
+    report = measure(
+        stages, sampler, "report", "steps", lambda: steps.write_report(published, config)
+    )
     counts["report_kb"] = round(report.stat().st_size / 1024)
     report.unlink()
     return counts

@@ -21,12 +21,24 @@ class QueryError(RuntimeError):
     """A query that cannot run: missing file, a write attempt, or bad SQL."""
 
 
-def open_published(db_path: Path) -> duckdb.DuckDBPyConnection:
+def open_published(
+    db_path: Path,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open the published file read-only, with a clear error if it is not there."""
     if not db_path.exists():
         raise QueryError(f"{db_path}: no published database here; run `cjm run` first")
     try:
-        return connect(db_path, read_only=True)
+        return connect(
+            db_path,
+            read_only=True,
+            threads=threads,
+            memory_limit=memory_limit,
+            temp_directory=temp_directory,
+        )
     except duckdb.Error as exc:
         raise QueryError(f"{db_path}: cannot open read-only: {exc}") from None
 

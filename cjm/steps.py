@@ -389,8 +389,14 @@ def report_path_for(db_path: Path) -> Path:
     return db_path.with_name(f"{db_path.stem}_report.html")
 
 
-def write_report(db_path: Path) -> Path:
+def write_report(db_path: Path, config: Config) -> Path:
     """Write the journey map of the published database beside it (read-only on the database)."""
     from cjm.report import write_report as write_journey_map  # plotly loads only when needed
 
-    return write_journey_map(db_path, report_path_for(db_path))
+    return write_journey_map(
+        db_path,
+        report_path_for(db_path),
+        threads=config.duckdb_threads,
+        memory_limit=config.duckdb_memory_limit,
+        temp_directory=config.duckdb_temp_directory,
+    )

@@ -182,10 +182,10 @@ def run_artifacts_task(db_path: Path, run_id: str) -> None:
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
-def write_report_task(db_path: Path) -> Path | None:
+def write_report_task(db_path: Path, config: Config) -> Path | None:
     """Write the journey map beside the published database and link it from the run."""
     try:
-        report = steps.write_report(db_path)
+        report = steps.write_report(db_path, config)
     except Exception as exc:  # the database is already published: a report must not fail the run
         get_run_logger().error(f"journey map not written: {exc!r}")
         return None
@@ -260,7 +260,7 @@ def _build_and_publish(
             steps.log_run(db_path, record)
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
-        report = write_report_task(db_path)
+        report = write_report_task(db_path, config)
     get_run_logger().info(
         f"published {db_path} (run {record.run_id}, {record.load_mode}): "
         f"{record.rows_read:,} rows read, {record.rows_accepted:,} accepted, "

@@ -376,9 +376,22 @@ def _version() -> str:
         return "unknown"
 
 
-def write_report(db_path: Path, out: Path) -> Path:
-    """Read the published database read-only and write the report to `out` atomically."""
-    con = open_published(db_path)
+def write_report(
+    db_path: Path,
+    out: Path,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> Path:
+    """Read the published database read-only and write the report to `out` atomically.
+
+    threads, memory_limit and temp_directory are DuckDB's (default: DuckDB's own, which lets a
+    report of 100M events take most of the machine's memory).
+    """
+    con = open_published(
+        db_path, threads=threads, memory_limit=memory_limit, temp_directory=temp_directory
+    )
     try:
         data = read_report_data(con)
     finally:

@@ -214,3 +214,36 @@ def test_report_path_sits_beside_the_database():
     assert report_path_for(Path("/data/warehouse/cjm.duckdb")) == Path(
         "/data/warehouse/cjm_report.html"
     )
+
+
+def test_run_report_reads_with_the_configured_duckdb_limits(markup_db, tmp_path, monkeypatch):
+    from cjm import steps
+    from cjm.report import render
+
+    seen = {}
+    opened = render.open_published
+
+    def spy(db_path, **settings):
+        con = opened(db_path, **settings)
+        row = con.execute(
+            "select current_setting('memory_limit'), current_setting('threads'), "
+            "current_setting('temp_directory')"
+        ).fetchone()
+        seen.update(zip(("memory_limit", "threads", "temp_directory"), row, strict=True))
+        return con
+
+    monkeypatch.setattr(render, "open_published", spy)
+    db = tmp_path / "cjm.duckdb"
+    shutil.copy(markup_db, db)
+    config = parse_config(
+        {
+            "duckdb_memory_limit": "300MiB",
+            "duckdb_threads": 1,
+            "duckdb_temp_directory": str(tmp_path / "spill"),
+        }
+    )
+    report = steps.write_report(db, config)
+    assert report == report_path_for(db) and "<html" in report.read_text(encoding="utf-8")
+    assert seen["threads"] == 1
+    assert seen["temp_directory"] == str(tmp_path / "spill")
+    assert seen["memory_limit"] in {"300.0 MiB", "314.5 MB"}
