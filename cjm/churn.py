@@ -12,6 +12,7 @@ Definition (one rule used everywhere: state, labels, patterns), with D = inactiv
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -291,14 +292,16 @@ def churn_labels(
     con: duckdb.DuckDBPyConnection,
     definition: ChurnDefinition,
     as_of: datetime,
-    states: dict[datetime, pd.DataFrame] | None = None,
+    states: dict[datetime, str] | None = None,
     customers: str | None = None,
 ) -> pd.DataFrame:
     """Customers active at as_of; churned = they count as churned at as_of + horizon.
 
-    states: optional cache of customer_churn_state frames by time, filled as they are computed
-    (cutoffs a horizon apart share them: one cutoff's label time is the next one's cutoff); it
-    must hold states of the same `customers` (a table with a customer_id column; default all).
+    states: optional cache of churn states by time, as temporary tables (time -> table name),
+    filled as they are computed (cutoffs a horizon apart share them: one cutoff's label time is
+    the next one's cutoff); it must hold states of the same `customers` (a table with a
+    customer_id column; default all), and the caller drops them with drop_states. The states stay
+    in DuckDB: at 4M customers each would be about 450 MB of pandas.
     """
     as_of = as_utc(as_of)
     end = as_of + timedelta(days=definition.horizon_days)
@@ -308,14 +311,47 @@ def churn_labels(
         raise ValueError(
             f"labels at {as_of:%Y-%m-%d} need events up to {end:%Y-%m-%d}; the log {seen}"
         )
+    own = states is None
     states = {} if states is None else states
-    for t in (as_of, end):
-        if t not in states:
-            states[t] = customer_churn_state(con, definition, t, customers)
-    before, after = states[as_of], states[end]
-    active = before.loc[~before["is_churned"], ["customer_id"]]
-    out = active.merge(after[["customer_id", "is_churned", "churned_at"]], on="customer_id")
-    return out.rename(columns={"is_churned": "churned"}).reset_index(drop=True)
+    try:
+        for t in (as_of, end):
+            if t not in states:
+                states[t] = _state_table(con, definition, t, customers)
+        out = con.execute(
+            f"""
+            select before.customer_id, after.is_churned as churned, after.churned_at
+            from {quote_ident(states[as_of])} as before
+            inner join {quote_ident(states[end])} as after using (customer_id)
+            where not before.is_churned
+            order by before.customer_id
+            """
+        ).df()
+    finally:
+        if own:
+            drop_states(con, states)
+    out["customer_id"] = out["customer_id"].astype(str)
+    out["churned"] = out["churned"].astype(bool)
+    return out
+
+
+_STATE_TABLES = itertools.count()
+
+
+def _state_table(
+    con: duckdb.DuckDBPyConnection, definition: ChurnDefinition, t: datetime, customers: str | None
+) -> str:
+    """A temporary table of the churn state at t (customer_churn_state's rows); its name."""
+    name = f"_cjm_churn_state_{next(_STATE_TABLES)}"
+    sql, params = churn_state_query(definition, t, customers)
+    con.execute(f"create temp table {quote_ident(name)} as {sql}", params)
+    return name
+
+
+def drop_states(con: duckdb.DuckDBPyConnection, states: dict[datetime, str]) -> None:
+    """Drop the state tables of a churn_labels cache and empty it."""
+    for table in states.values():
+        _drop(con, table)
+    states.clear()
 
 
 def _log_start(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -405,7 +441,7 @@ def _training_frame(
     cutoff: datetime,
     vocabulary: tuple[list[str], list[str]],
     timezone: str,
-    states: dict[datetime, pd.DataFrame],
+    states: dict[datetime, str],
     settings: ChurnSettings,
     random_state: int,
     customers: str | None,
@@ -768,7 +804,7 @@ def _score_churn(
     sample, n_sampled, n_customers = _training_customers(
         con, cutoffs, definition.inactivity_days, settings.max_train_rows, random_state
     )
-    states: dict[datetime, pd.DataFrame] = {}
+    states: dict[datetime, str] = {}
     try:
         frames = [
             _training_frame(
@@ -785,8 +821,8 @@ def _score_churn(
             for c in cutoffs
         ]
     finally:
+        drop_states(con, states)
         _drop(con, sample)
-    del states
     data = pd.concat(frames, ignore_index=True)
     candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
     features = _usable(data, candidates)

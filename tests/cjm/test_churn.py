@@ -17,6 +17,7 @@ from cjm.churn import (
     ScoringOutput,
     churn_labels,
     customer_churn_state,
+    drop_states,
     make_churn_pipeline,
     resolve_churn_definition,
     score_churn,
@@ -384,8 +385,19 @@ def test_labels_can_share_churn_states_between_cutoffs():
     assert set(states) == {day("2024-02-15"), day("2024-03-16")}
     # the next cutoff's state at 03-16 comes from the cache and gives the same labels
     second = churn_labels(con, GOLDEN, day("2024-03-01"), states)
+    assert len(states) == 4
     pd.testing.assert_frame_equal(first, churn_labels(con, GOLDEN, day("2024-02-15")))
     pd.testing.assert_frame_equal(second, churn_labels(con, GOLDEN, day("2024-03-01")))
+    # the states are DuckDB tables of every customer seen by then, dropped with drop_states
+    tables = dict(states)
+    stored = con.execute(f"select * from {tables[day('2024-03-16')]} order by customer_id").df()
+    expected = customer_churn_state(con, GOLDEN, day("2024-03-16"))
+    assert list(stored["customer_id"]) == list(expected["customer_id"]) and len(stored) > 5
+    assert list(stored["is_churned"]) == list(expected["is_churned"])
+    drop_states(con, states)
+    assert states == {}
+    left = con.execute("select table_name from duckdb_tables() where temporary").fetchall()
+    assert not {name for (name,) in left} & set(tables.values())
 
 
 def _reference_what_if(pipeline, X, families, typical, base):
