@@ -251,8 +251,8 @@ def run_models(con, config, stages, sampler) -> None:
             "cjm",
             lambda layer=layer, name=name: models.run_model(con, layer, name),
         )
-        if name == getattr(models, "LAST_TEMPORARY_READER", None):
-            models.drop_temporary_tables(con)
+        if name == getattr(models, "LAST_LOAD_READER", None):
+            models.drop_load_tables(con)
 
 
 def run_partitioned(db: Path, config, stages, sampler) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from cjm.config import Config
-from cjm.models import EVENTS_COLUMNS, LAST_TEMPORARY_READER, TEMPORARY, model_plan, set_parameters
+from cjm.models import EVENTS_COLUMNS, LAST_LOAD_READER, LOAD_TABLES, model_plan, set_parameters
 from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
@@ -58,20 +58,20 @@ def test_events_mart_has_the_columns_incremental_runs_check_for(tmp_path):
     assert built == list(EVENTS_COLUMNS)
 
 
-def test_temporary_models_are_dropped_before_the_per_customer_marts(tmp_path):
+def test_load_tables_are_dropped_before_the_per_customer_marts(tmp_path):
     rows = [
         {"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"},
         {"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"},
         {"customer_id": "", "event_time": "2026-01-01T10:05:00Z", "touchpoint": "cart"},
     ]
     con = build([write_csv(tmp_path / "e.csv", rows)])
-    tables = con.execute("select table_name from duckdb_tables() where temporary").fetchall()
-    temporary = {name for (name,) in tables}
-    assert set(TEMPORARY) & temporary == set()
+    tables = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+    assert {"events", "sessions", "file_loads"} <= tables
+    assert set(LOAD_TABLES) & tables == set()
     # what the dropped tables fed is all there: one accepted, one duplicate, one rejected row
     assert con.execute(
         "select rows_accepted, rows_duplicate, rows_rejected from file_loads"
     ).fetchall() == [(1, 1, 1)]
     assert con.execute("select count(*) from sessions").fetchone()[0] == 1
     plan = [name for _, name in model_plan()]
-    assert plan.index(LAST_TEMPORARY_READER) < plan.index("sessions")
+    assert plan.index(LAST_LOAD_READER) < plan.index("sessions")
