@@ -1484,12 +1484,10 @@ def _reasons(
     # behaviour that lowers the risk most when typical, rather than no reason at all.
     floor = np.maximum(REASON_MIN_EFFECT, REASON_MIN_SHARE * base)
     eligible = effects >= floor[:, None]
-    thin = ~eligible.any(axis=1)
-    if thin.any():
-        best = np.argmax(effects[thin], axis=1)
-        strongest = np.zeros_like(eligible[thin])
-        strongest[np.arange(len(best)), best] = effects[thin][np.arange(len(best)), best] > 0
-        eligible[thin] = strongest
+    thin = np.flatnonzero(~eligible.any(axis=1))
+    if len(thin) and effects.shape[1]:
+        best = effects[thin].argmax(axis=1)
+        eligible[thin, best] = effects[thin, best] > 0
     # Texts per family, only where the family is eligible; customers share most values (counts,
     # stages), so each distinct combination is worded once.
     texts = np.full(effects.shape, None, dtype=object)

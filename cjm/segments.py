@@ -52,8 +52,20 @@ def _attribute_sql(table: str, column: str) -> str:
     return f"arg_min({ref}, events.event_index) filter (where {ref} is not null)"
 
 
+def _attributes(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """The columns a segment can name, by QUALIFIERS: journeys, events and property keys."""
+    return {
+        "journeys": _columns(con, "journeys"),
+        "events": [c for c in _columns(con, "events") if c != "properties"],
+        "properties": _property_keys(con),
+    }
+
+
 def segment_value_sql(
-    con: duckdb.DuckDBPyConnection, name: str, config: Config, keys: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: Config,
+    found: dict[str, list[str]] | None = None,
 ) -> str:
     """SQL giving one value per customer (grouped by customer_id over events) for a segment column.
 
@@ -63,13 +75,9 @@ def segment_value_sql(
     `events.<column>` and `properties.<source column>` say which one is meant; a bare name that is
     both a cjm column and a source column kept in properties is refused rather than guessed, so
     that a cjm release adding a column can never silently change what a segment means.
-    `keys` are the property keys of events (read when not given).
+    `found`: _attributes(con), read when not given.
     """
-    found = {
-        "journeys": _columns(con, "journeys"),
-        "events": [c for c in _columns(con, "events") if c != "properties"],
-        "properties": _property_keys(con) if keys is None else keys,
-    }
+    found = _attributes(con) if found is None else found
     qualifier, _, rest = name.partition(".")
     if qualifier in QUALIFIERS and rest:
         if rest in found[qualifier]:
@@ -104,9 +112,9 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         if not table_exists(con, table):
             raise RuntimeError(f"customer_segments needs table {table}, which is not built yet")
     values = {kind: f"any_value({sql})" for kind, sql in _BUILT_IN_SQL.items()}
-    keys = _property_keys(con) if config.segments else []
+    found = _attributes(con) if config.segments else {}
     for name in config.segments:
-        values[name] = segment_value_sql(con, name, config, keys)
+        values[name] = segment_value_sql(con, name, config, found)
     needs_events = any("events." in sql for sql in values.values())
     selects = ",\n".join(
         f"coalesce(cast({sql} as varchar), '{NONE}') as {quote_ident(kind)}"

@@ -50,13 +50,17 @@ class ReconciliationError(RuntimeError):
     """Rows read do not add up to accepted + duplicate + rejected: never publish that."""
 
 
+def _duckdb_settings(config: Config) -> dict:
+    """The configured DuckDB threads, memory limit and temp directory, as connect() keywords."""
+    return {
+        "threads": config.duckdb_threads,
+        "memory_limit": config.duckdb_memory_limit,
+        "temp_directory": config.duckdb_temp_directory,
+    }
+
+
 def _open(build_path: Path, config: Config):
-    return connect(
-        build_path,
-        threads=config.duckdb_threads,
-        memory_limit=config.duckdb_memory_limit,
-        temp_directory=config.duckdb_temp_directory,
-    )
+    return connect(build_path, **_duckdb_settings(config))
 
 
 def plan_load(
@@ -393,10 +397,4 @@ def write_report(db_path: Path, config: Config) -> Path:
     """Write the journey map of the published database beside it (read-only on the database)."""
     from cjm.report import write_report as write_journey_map  # plotly loads only when needed
 
-    return write_journey_map(
-        db_path,
-        report_path_for(db_path),
-        threads=config.duckdb_threads,
-        memory_limit=config.duckdb_memory_limit,
-        temp_directory=config.duckdb_temp_directory,
-    )
+    return write_journey_map(db_path, report_path_for(db_path), **_duckdb_settings(config))

@@ -73,6 +73,27 @@ def assert_segments_reconcile(con) -> None:
     assert duplicates == 0
 
 
+def with_models(con):
+    """The persona and churn tables customer_segments joins, for c1 only."""
+    write_table(
+        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
+    )
+    write_table(
+        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
+    )
+    return con
+
+
+def segment_values(con, where: str) -> dict[str, str]:
+    """segment_value by '<segment_type>/<customer_id>' for the customer_segments rows `where`."""
+    return dict(
+        con.execute(
+            "select segment_type || '/' || customer_id, segment_value from customer_segments "
+            f"where {where}"
+        ).fetchall()
+    )
+
+
 def test_segment_rows_are_exact(build_rows):
     con = segmented(build_rows)
     assert con.execute(
@@ -130,12 +151,7 @@ def test_config_segments_take_customer_and_event_attributes(build_rows):
     )
     build_customer_segments(con, parse_config(config))
     add_segment_transitions(con)
-    segments = dict(
-        con.execute(
-            "select segment_type || '/' || customer_id, segment_value from customer_segments "
-            "where segment_type in ('device', 'furthest_stage', 'Channel')"
-        ).fetchall()
-    )
+    segments = segment_values(con, "segment_type in ('device', 'furthest_stage', 'Channel')")
     # device is a source column kept in properties: the customer's first non-null value
     assert segments["device/c1"] == "ios" and segments["device/c2"] == "web"
     assert segments["device/c3"] == "(none)"
@@ -147,26 +163,9 @@ def test_config_segments_take_customer_and_event_attributes(build_rows):
 
 
 def test_unknown_segment_column_is_a_clear_error(build_rows):
-    con = build_rows(ROWS)
-    write_table(
-        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
-    )
-    write_table(
-        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
-    )
+    con = with_models(build_rows(ROWS))
     with pytest.raises(ConfigError, match=r"'country'.*available: .*'device'"):
         build_customer_segments(con, parse_config({"segments": ["country"]}))
-
-
-def with_models(con):
-    """The persona and churn tables customer_segments joins, for c1 only."""
-    write_table(
-        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
-    )
-    write_table(
-        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
-    )
-    return con
 
 
 def test_source_column_named_like_a_cjm_column_must_be_qualified(build_rows):
@@ -181,12 +180,7 @@ def test_source_column_named_like_a_cjm_column_must_be_qualified(build_rows):
     )
     build_customer_segments(con, config)
     add_segment_transitions(con)
-    got = dict(
-        con.execute(
-            "select segment_type || '/' || customer_id, segment_value from customer_segments "
-            "where segment_type like '%.%'"
-        ).fetchall()
-    )
+    got = segment_values(con, "segment_type like '%.%'")
     # the source column: each customer's first value
     assert got["properties.stage/c1"] == "src_a" and got["properties.stage/c3"] == "src_b"
     # cjm's column: the first non-null stage (`a` and `b` have none, `purchase` is purchase)
@@ -209,13 +203,7 @@ def test_qualified_segment_column_must_exist(build_rows, segment, message):
 
 
 def test_segment_column_with_too_many_values_is_refused(build_rows, monkeypatch):
-    con = build_rows(ROWS)
-    write_table(
-        con, "customer_personas", pd.DataFrame({"customer_id": ["c1"], "persona_id": ["P1"]})
-    )
-    write_table(
-        con, "customer_churn_state", pd.DataFrame({"customer_id": ["c1"], "is_churned": [1]})
-    )
+    con = with_models(build_rows(ROWS))
     monkeypatch.setattr("cjm.segments.MAX_SEGMENT_VALUES", 2)
     with pytest.raises(ConfigError, match=r"'customer_id' has 3 distinct values; .* at most 2"):
         build_customer_segments(con, parse_config({"segments": ["customer_id"]}))
