@@ -60,8 +60,14 @@ TYPED_COLUMNS = {
 # CSV and JSON Lines rows land in this table; Parquet files read through views of the file (see
 # _land_parquet_view), and raw_events is the union of both.
 LANDED_TABLE = "raw_events_landed"
+# has_typed_event_time: the file's event time column is already TIMESTAMPTZ, so staging parses no
+# text for it (cjm.models.parses_text).
 PARQUET_SOURCES_DDL = """
-create or replace table raw_parquet_sources (source_file varchar, select_sql varchar)
+create or replace table raw_parquet_sources (
+    source_file varchar,
+    select_sql varchar,
+    has_typed_event_time boolean
+)
 """
 
 RAW_REJECTS_DDL = """
@@ -205,6 +211,7 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
     columns = list(types)
     parts = [f"{sql_literal(str(path))} as source_file", "file_row_number + 1 as source_row"]
     used: set[str] = set()
+    typed: set[str] = set()
     for canonical in CANONICAL_COLUMNS:
         source = config.source_column(canonical)
         if source not in types:
@@ -212,6 +219,7 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
             continue
         used.add(source)
         if TYPED_COLUMNS.get(canonical) == types[source]:
+            typed.add(canonical)
             parts.append(f"{quote_ident(source)} as typed_{canonical}")
         else:
             parts.append(f"cast({quote_ident(source)} as varchar) as {canonical}")
@@ -224,7 +232,10 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
         f"select {', '.join(parts)} from read_parquet("
         f"{sql_literal(str(path.resolve()))}, file_row_number = true)"
     )
-    con.execute("insert into raw_parquet_sources values (?, ?)", [str(path), select])
+    con.execute(
+        "insert into raw_parquet_sources values (?, ?, ?)",
+        [str(path), select, "event_time" in typed],
+    )
     _create_raw_events_view(con)
     return FileLoad(str(path), "parquet", rows, 0)
 

@@ -3,7 +3,10 @@
 -- event and every later row with the same id is a duplicate.
 with
 
-valid as (
+-- Not materialised: both readers scan (and, where validation is a view, parse) the rows again,
+-- rather than DuckDB buffering every valid row for the second reader while the first aggregates
+-- (1.3 s against 1.5-1.75 s at 10M events).
+valid as not materialized (
     select
         source_file,
         source_row,

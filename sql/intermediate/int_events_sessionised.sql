@@ -44,17 +44,33 @@ flagged as (
     from gaps
 ),
 
+-- A session's id hashes its customer and start time; it is hashed on the session's first event
+-- only and carried to the rest by the window below (hashing every event took a sixth of events).
+session_starts as (
+    select
+        *,
+        case
+            when is_session_start
+                then
+                    substr(
+                        md5(customer_id || chr(31) || cast(epoch_us(event_time) as varchar)),
+                        1,
+                        20
+                    )
+        end as started_session_id
+    from flagged
+),
+
 numbered as (
     select
         *,
         row_number() over journey_order as event_index,
         cast(sum(cast(is_session_start as integer)) over journey_order as bigint)
             as session_index,
-        max(case when is_session_start then event_time end) over journey_order
-            as session_started_at,
+        last_value(started_session_id ignore nulls) over journey_order as session_id,
         lag(touchpoint) over journey_order as previous_touchpoint,
         lead(is_session_start) over journey_order as is_next_session_start
-    from flagged
+    from session_starts
     window journey_order as (
         partition by customer_id
         order by event_time, file_rank, source_row
@@ -64,13 +80,10 @@ numbered as (
 
 identified as (
     select
-        numbered.* exclude (file_rank, is_next_session_start),
+        numbered.* exclude (file_rank, started_session_id, is_next_session_start),
         file_ranks.source_file,
         coalesce(is_next_session_start, true) as is_session_end,
-        is_next_session_start is null as is_journey_end,
-        substr(
-            md5(customer_id || chr(31) || cast(epoch_us(session_started_at) as varchar)), 1, 20
-        ) as session_id
+        is_next_session_start is null as is_journey_end
     from numbered
     inner join file_ranks on numbered.file_rank = file_ranks.file_rank
 )

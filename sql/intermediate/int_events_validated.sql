@@ -1,8 +1,8 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
 -- Names every reason a row cannot be used; rows with no reason are valid. A valid row gets the id
 -- that identifies it: its event_id, or without one a hash of its content. A rejected row keeps its
--- source values as JSON in `raw` for rejected_events. Built once as a table, so the parsing
--- in stg_events runs once for de-duplication and rejected_events alike.
+-- source values as JSON in `raw` for rejected_events. A view where every event time arrives typed,
+-- a table where any comes as text (cjm.models.VALIDATED).
 with
 
 staged as (

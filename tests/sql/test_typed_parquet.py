@@ -8,9 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cjm import steps
+from cjm import models, steps
 from cjm.config import Config
 from cjm.db import connect
+from cjm.ingest import load_files
 from tests.conftest import build, write_csv
 
 # Years outside 1-9999 are not taken as typed: they go through the text parse, as before.
@@ -55,6 +56,13 @@ def _typed_parquet(path):
     return path
 
 
+def _validation_kind(con) -> str:
+    views = con.execute(
+        "select count(*) from duckdb_views() where view_name = 'int_events_validated'"
+    ).fetchone()[0]
+    return "view" if views else "table (dropped)"
+
+
 def _rows(con, table: str) -> list[tuple]:
     return con.execute(f"select * from {table} order by {TABLES[table]}").fetchall()
 
@@ -67,6 +75,9 @@ def test_typed_parquet_builds_the_same_tables_as_its_text(tmp_path):
     landed = typed.execute("select count(*), count(typed_event_time) from raw_events").fetchone()
     assert landed == (8, 7)  # read in place, the time column kept as TIMESTAMPTZ
     assert text.execute("select count(typed_event_time) from raw_events").fetchone() == (0,)
+    # typed times: validation is a view parsed by each reader; text: a table parsed once
+    assert _validation_kind(typed) == "view"
+    assert _validation_kind(text) == "table (dropped)"
     for table in TABLES:
         assert _rows(typed, table) == _rows(text, table), table
     reasons = dict(typed.execute("select source_row, reason from rejected_events").fetchall())
@@ -104,3 +115,31 @@ def test_a_row_lost_after_landing_stops_the_run(tmp_path, fmt):
             con.execute("update raw_file_reads set rows_read = rows_read + 1")
     with pytest.raises(steps.ReconciliationError, match="do not reconcile"):
         steps.build_journeys(build_path, config)
+
+
+def test_one_file_with_text_times_makes_validation_a_table(tmp_path):
+    typed = _typed_parquet(tmp_path / "typed.parquet")
+    text = write_csv(
+        tmp_path / "more.csv",
+        [{"customer_id": "c9", "event_time": "2026-01-02T10:00:00Z", "touchpoint": "view"}],
+    )
+    table = pa.table(
+        {"customer_id": ["c8"], "event_time": ["2026-01-02 11:00"], "touchpoint": ["v"]}
+    )
+    pq.write_table(table, tmp_path / "string_times.parquet")
+    for files, parses_text in (
+        ([typed], False),
+        ([typed, text], True),
+        ([typed, tmp_path / "string_times.parquet"], True),
+    ):
+        con = connect(":memory:")
+        load_files(con, files, Config())
+        assert models.parses_text(con) is parses_text, files
+    con = build([typed, text])
+    assert _validation_kind(con) == "table (dropped)"
+    assert con.execute(
+        "select sum(rows_accepted), bool_and(is_reconciled) from file_loads"
+    ).fetchone() == (
+        4,
+        True,
+    )
