@@ -84,7 +84,7 @@ VIEWS = (
 # Validation parses every row read, and six models read it (de-duplication, source files, touchpoint
 # stages, events, rejected_events, file_loads). Where every event time arrives typed (Parquet
 # TIMESTAMPTZ read in place) parsing is cheap and it is a view, parsed again by each reader: at 10M
-# events a pass took 0.3-0.8 s against 4 s to write the table, and at 100M the table took 60 s to
+# events a pass took 0.3-0.8 s against 4 s to write the table, and at 100M the table took 41-61 s to
 # write, or as a TEMP table spilled about 25 GB that events read back. Where times come as text
 # (CSV, JSON Lines, string columns) a pass took 1.3-1.5 s at 10M, and it is a compressed table of
 # the build file, parsed once (parses_text).

@@ -137,9 +137,5 @@ def test_one_file_with_text_times_makes_validation_a_table(tmp_path):
         assert models.parses_text(con) is parses_text, files
     con = build([typed, text])
     assert _validation_kind(con) == "table (dropped)"
-    assert con.execute(
-        "select sum(rows_accepted), bool_and(is_reconciled) from file_loads"
-    ).fetchone() == (
-        4,
-        True,
-    )
+    loads = con.execute("select sum(rows_accepted), bool_and(is_reconciled) from file_loads")
+    assert loads.fetchone() == (4, True)
