@@ -288,9 +288,13 @@ def _absolute_events(events: str) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the journey map of the published database as one self-contained HTML file."""
+    from cjm.config import duckdb_settings, load_config
     from cjm.report import write_report
 
-    out = write_report(Path(args.db), Path(args.out))
+    # The run's DuckDB limits: with DuckDB's defaults a report of 100M events may take most of
+    # the machine's memory (the run's own report step reads them from the run's config).
+    config = load_config(Path(args.config) if args.config else None)
+    out = write_report(Path(args.db), Path(args.out), **duckdb_settings(config))
     _say(f"Wrote the journey map of {args.db} to {out} (self-contained; opens offline)")
     return 0
 
@@ -395,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the journey map as a self-contained HTML page")
     report.add_argument("--out", required=True, help="output file, e.g. report.html")
     report.add_argument("--db", default=str(DEFAULT_DB))
+    report.add_argument(
+        "--config",
+        help="YAML config file: its duckdb_memory_limit, duckdb_threads and "
+        "duckdb_temp_directory bound the report's reads",
+    )
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -342,6 +342,15 @@ def is_conversion_touchpoint(config: Config, touchpoint: str) -> bool:
     return _default_conversion(touchpoint)
 
 
+def duckdb_settings(config: Config) -> dict:
+    """The configured DuckDB threads, memory limit and temp directory, as connect() keywords."""
+    return {
+        "threads": config.duckdb_threads,
+        "memory_limit": config.duckdb_memory_limit,
+        "temp_directory": config.duckdb_temp_directory,
+    }
+
+
 def parse_config(data: dict | None, source: str = "<config>") -> Config:
     """Validate a config mapping, raising ConfigError that names the source and the field."""
     try:

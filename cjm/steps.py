@@ -26,7 +26,7 @@ from cjm import (
     personas,
     segments,
 )
-from cjm.config import Config
+from cjm.config import Config, duckdb_settings
 from cjm.db import connect, write_table
 from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
@@ -50,17 +50,8 @@ class ReconciliationError(RuntimeError):
     """Rows read do not add up to accepted + duplicate + rejected: never publish that."""
 
 
-def _duckdb_settings(config: Config) -> dict:
-    """The configured DuckDB threads, memory limit and temp directory, as connect() keywords."""
-    return {
-        "threads": config.duckdb_threads,
-        "memory_limit": config.duckdb_memory_limit,
-        "temp_directory": config.duckdb_temp_directory,
-    }
-
-
 def _open(build_path: Path, config: Config):
-    return connect(build_path, **_duckdb_settings(config))
+    return connect(build_path, **duckdb_settings(config))
 
 
 def plan_load(
@@ -397,4 +388,4 @@ def write_report(db_path: Path, config: Config) -> Path:
     """Write the journey map of the published database beside it (read-only on the database)."""
     from cjm.report import write_report as write_journey_map  # plotly loads only when needed
 
-    return write_journey_map(db_path, report_path_for(db_path), **_duckdb_settings(config))
+    return write_journey_map(db_path, report_path_for(db_path), **duckdb_settings(config))

@@ -216,8 +216,8 @@ def test_report_path_sits_beside_the_database():
     )
 
 
-def test_run_report_reads_with_the_configured_duckdb_limits(markup_db, tmp_path, monkeypatch):
-    from cjm import steps
+def _spy_report_settings(monkeypatch) -> dict:
+    """Record the DuckDB settings of the connection the report reads through."""
     from cjm.report import render
 
     seen = {}
@@ -233,6 +233,13 @@ def test_run_report_reads_with_the_configured_duckdb_limits(markup_db, tmp_path,
         return con
 
     monkeypatch.setattr(render, "open_published", spy)
+    return seen
+
+
+def test_run_report_reads_with_the_configured_duckdb_limits(markup_db, tmp_path, monkeypatch):
+    from cjm import steps
+
+    seen = _spy_report_settings(monkeypatch)
     db = tmp_path / "cjm.duckdb"
     shutil.copy(markup_db, db)
     config = parse_config(
@@ -244,6 +251,23 @@ def test_run_report_reads_with_the_configured_duckdb_limits(markup_db, tmp_path,
     )
     report = steps.write_report(db, config)
     assert report == report_path_for(db) and "<html" in report.read_text(encoding="utf-8")
+    assert seen["threads"] == 1
+    assert seen["temp_directory"] == str(tmp_path / "spill")
+    assert seen["memory_limit"] in {"300.0 MiB", "314.5 MB"}
+
+
+def test_cli_report_reads_with_the_limits_of_its_config(markup_db, tmp_path, monkeypatch):
+    seen = _spy_report_settings(monkeypatch)
+    config = tmp_path / "cjm.yaml"
+    config.write_text(
+        f"duckdb_memory_limit: 300MiB\nduckdb_threads: 1\n"
+        f"duckdb_temp_directory: {tmp_path / 'spill'}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "map.html"
+    args = ["report", "--out", str(out), "--db", str(markup_db), "--config", str(config)]
+    assert main(args) == 0
+    assert "<html" in out.read_text(encoding="utf-8")
     assert seen["threads"] == 1
     assert seen["temp_directory"] == str(tmp_path / "spill")
     assert seen["memory_limit"] in {"300.0 MiB", "314.5 MB"}
