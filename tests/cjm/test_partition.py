@@ -97,6 +97,24 @@ def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
         _assert_same(split, single, name)
 
 
+def test_partitioned_build_equals_single_build_with_validation_as_a_view(tmp_path):
+    # The sample's Parquet file alone: every event time is TIMESTAMPTZ, so validation is a view
+    # that each reader parses again, the buckets' export included.
+    files = [SAMPLE_DIR / "events" / "events_store.parquet"]
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    single = _build(tmp_path, files, config, None)
+    split = _build(tmp_path, files, config, 3)
+    with connect(single, read_only=True) as con:
+        assert con.execute(
+            "select count(*) from duckdb_views() where view_name = 'int_events_validated'"
+        ).fetchone() == (1,)
+        assert con.execute(
+            "select rows_read, rows_accepted > 12000, rows_duplicate > 0, rows_rejected > 0 "
+            "from file_loads"
+        ).fetchone() == (12640, True, True, True)
+    _assert_same(split, single, "typed parquet")
+
+
 def test_a_log_with_nothing_accepted_builds_the_same_empty_tables(tmp_path):
     rows = [{"customer_id": "c1", "event_time": "not a time", "touchpoint": "a"}] * 3
     files = [write_csv(tmp_path / "events.csv", rows)]
