@@ -211,7 +211,6 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
     columns = list(types)
     parts = [f"{sql_literal(str(path))} as source_file", "file_row_number + 1 as source_row"]
     used: set[str] = set()
-    typed: set[str] = set()
     for canonical in CANONICAL_COLUMNS:
         source = config.source_column(canonical)
         if source not in types:
@@ -219,7 +218,6 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
             continue
         used.add(source)
         if TYPED_COLUMNS.get(canonical) == types[source]:
-            typed.add(canonical)
             parts.append(f"{quote_ident(source)} as typed_{canonical}")
         else:
             parts.append(f"cast({quote_ident(source)} as varchar) as {canonical}")
@@ -232,10 +230,8 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
         f"select {', '.join(parts)} from read_parquet("
         f"{sql_literal(str(path.resolve()))}, file_row_number = true)"
     )
-    con.execute(
-        "insert into raw_parquet_sources values (?, ?, ?)",
-        [str(path), select, "event_time" in typed],
-    )
+    typed_time = types.get(config.source_column("event_time")) == TYPED_COLUMNS["event_time"]
+    con.execute("insert into raw_parquet_sources values (?, ?, ?)", [str(path), select, typed_time])
     _create_raw_events_view(con)
     return FileLoad(str(path), "parquet", rows, 0)
 

@@ -61,6 +61,14 @@ def build(
     return con
 
 
+def validation_kind(con: duckdb.DuckDBPyConnection) -> str:
+    """How the build kept int_events_validated: a view, or a table (dropped after file_loads)."""
+    views = con.execute(
+        "select count(*) from duckdb_views() where view_name = 'int_events_validated'"
+    ).fetchone()[0]
+    return "view" if views else "table (dropped)"
+
+
 def column_compression(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set[str]:
     """The compressions DuckDB stored a text column's segments with (after a checkpoint)."""
     rows = con.execute(

@@ -12,7 +12,7 @@ from cjm import models, steps
 from cjm.config import Config
 from cjm.db import connect
 from cjm.ingest import load_files
-from tests.conftest import build, write_csv
+from tests.conftest import build, validation_kind, write_csv
 
 # Years outside 1-9999 are not taken as typed: they go through the text parse, as before.
 FAR_FUTURE_US = int((datetime(9999, 12, 31, tzinfo=UTC).timestamp() + 2 * 86400) * 1e6)
@@ -56,13 +56,6 @@ def _typed_parquet(path):
     return path
 
 
-def _validation_kind(con) -> str:
-    views = con.execute(
-        "select count(*) from duckdb_views() where view_name = 'int_events_validated'"
-    ).fetchone()[0]
-    return "view" if views else "table (dropped)"
-
-
 def _rows(con, table: str) -> list[tuple]:
     return con.execute(f"select * from {table} order by {TABLES[table]}").fetchall()
 
@@ -76,8 +69,8 @@ def test_typed_parquet_builds_the_same_tables_as_its_text(tmp_path):
     assert landed == (8, 7)  # read in place, the time column kept as TIMESTAMPTZ
     assert text.execute("select count(typed_event_time) from raw_events").fetchone() == (0,)
     # typed times: validation is a view parsed by each reader; text: a table parsed once
-    assert _validation_kind(typed) == "view"
-    assert _validation_kind(text) == "table (dropped)"
+    assert validation_kind(typed) == "view"
+    assert validation_kind(text) == "table (dropped)"
     for table in TABLES:
         assert _rows(typed, table) == _rows(text, table), table
     reasons = dict(typed.execute("select source_row, reason from rejected_events").fetchall())
@@ -136,6 +129,6 @@ def test_one_file_with_text_times_makes_validation_a_table(tmp_path):
         load_files(con, files, Config())
         assert models.parses_text(con) is parses_text, files
     con = build([typed, text])
-    assert _validation_kind(con) == "table (dropped)"
+    assert validation_kind(con) == "table (dropped)"
     loads = con.execute("select sum(rows_accepted), bool_and(is_reconciled) from file_loads")
     assert loads.fetchone() == (4, True)
