@@ -12,7 +12,8 @@
 -- spills) is bounded by the steps, whatever the number of segment types.
 with
 
-steps as (
+-- Not materialised: both readers scan events again, rather than DuckDB buffering every step.
+steps as not materialized (
     select * from int_transition_steps
 ),
 

@@ -6,7 +6,10 @@
 -- window runs here.
 with
 
-events as (
+-- Not materialised: the four selects below each scan the columns they need, rather than DuckDB
+-- buffering every event for them (at 100M events the buffer spilled and transitions took 54 s
+-- against 22 s).
+events as not materialized (
     select
         customer_id,
         session_id,

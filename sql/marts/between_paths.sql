@@ -4,7 +4,9 @@
 -- customers who never reach to_touchpoint after it are the '(never)' row, so share adds up to 1.
 with
 
-events as (
+-- Not materialised: each of the three readers scans the columns again, rather than DuckDB
+-- buffering every event for them.
+events as not materialized (
     select
         customer_id,
         event_index,

@@ -28,6 +28,26 @@ windows as (
     window journey_order as (partition by customer_id order by event_index)
 ),
 
+-- Only the rows that start a cycle leave the window, and only they are buffered for the two cycle
+-- lengths below (materialised on purpose: inlined, it would make the window two readers, and
+-- DuckDB would buffer every row of the window instead).
+cycle_starts as materialized (
+    select
+        customer_id,
+        session_id,
+        t0,
+        t1,
+        t2,
+        session_2,
+        session_3,
+        coalesce(t2 = t0 and t1 != t0, false) as is_two_node,
+        coalesce(t3 = t0 and t1 != t0 and t2 != t0 and t2 != t1, false) as is_three_node
+    from windows
+    where
+        (t2 = t0 and t1 != t0)
+        or (t3 = t0 and t1 != t0 and t2 != t0 and t2 != t1)
+),
+
 traversals as (
     select
         'journey' as scope,
@@ -35,8 +55,8 @@ traversals as (
         2 as node_count,
         concat_ws(' > ', t0, t1, t0) as cycle,
         session_2 = session_id as is_in_session
-    from windows
-    where t2 = t0 and t1 != t0
+    from cycle_starts
+    where is_two_node
     union all
     select
         'journey' as scope,
@@ -44,8 +64,8 @@ traversals as (
         3 as node_count,
         concat_ws(' > ', t0, t1, t2, t0) as cycle,
         session_3 = session_id as is_in_session
-    from windows
-    where t3 = t0 and t1 != t0 and t2 != t0 and t2 != t1
+    from cycle_starts
+    where is_three_node
 ),
 
 scoped as (
