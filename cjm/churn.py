@@ -249,8 +249,10 @@ def churn_state_query(
     definition: ChurnDefinition, as_of: datetime, customers: str | None = None
 ) -> tuple[str, dict]:
     """SQL and parameters of customer_churn_state (unordered), to run or embed in a query."""
+    # ev is not materialised: both readers scan events again rather than DuckDB buffering every
+    # event for them (0.25 s -> 0.18 s at 10M events).
     sql = f"""
-    with ev as (
+    with ev as not materialized (
         select customer_id, event_time, session_id, {_EXIT_SQL} as is_exit
         from events where event_time <= $t{customer_filter(customers)}
     ), c as (

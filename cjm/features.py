@@ -259,8 +259,10 @@ def customer_features_query(
     mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
 
     log_source = "base" if customers is None else "events where event_time <= $as_of"
+    # base is not materialised: each reader scans events again rather than DuckDB buffering every
+    # event for them (6.9 s -> 5.8 s for all customers at 10M events; the same for a batch).
     sql = f"""
-    with base as (
+    with base as not materialized (
         -- the cutoff filter comes first so nothing after as_of (not even a session's tail) leaks
         select customer_id, event_id, event_index, event_time, session_id, touchpoint, channel,
                stage, revenue, sentiment, is_conversion,

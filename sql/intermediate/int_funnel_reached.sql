@@ -5,7 +5,9 @@
 -- happen in between, across sessions).
 with recursive
 
-events as (
+-- Not materialised: each reader (and each round of the recursion) scans the columns again,
+-- rather than DuckDB buffering every event.
+events as not materialized (
     select
         customer_id,
         event_index,

@@ -6,7 +6,8 @@
 -- same_session_count: customers whose adjacent touchpoint is in the anchor's own session.
 with
 
-events as (
+-- Not materialised: both readers scan the columns again, rather than DuckDB buffering every event.
+events as not materialized (
     select
         customer_id,
         event_index,

@@ -5,11 +5,13 @@
 -- adds up to every customer and cumulative_share ends at 1.
 with
 
-events as (
+-- Not materialised, as marked below.
+events as not materialized (
     select
         customer_id,
         event_index,
-        touchpoint
+        touchpoint,
+        previous_touchpoint
     from events
 ),
 
@@ -27,15 +29,15 @@ churn_state as (
     from customer_churn_state
 ),
 
-marked as (
+-- A repeat is an event at the touchpoint of the journey's previous event (events knows it, so no
+-- window runs here). Not materialised: both kinds below scan events again, rather than DuckDB
+-- buffering every event.
+marked as not materialized (
     select
         customer_id,
         event_index,
         touchpoint,
-        coalesce(
-            touchpoint = lag(touchpoint) over (partition by customer_id order by event_index),
-            false
-        ) as is_repeat
+        coalesce(touchpoint = previous_touchpoint, false) as is_repeat
     from events
 ),
 
