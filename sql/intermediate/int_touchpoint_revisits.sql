@@ -12,10 +12,6 @@ customer_segments as (
     select * from customer_segments
 ),
 
-journeys as (
-    select customer_id from journeys
-),
-
 entries as (
     select
         scope,
@@ -40,13 +36,11 @@ visitors as (
     group by scope, customer_id, touchpoint
 ),
 
--- Every customer is in 'all' (journeys: one row per customer), read from journeys rather than
--- from visitors so that visitors has one reader and DuckDB never buffers it.
 segments as (
-    select
+    select distinct
         customer_id,
         'all' as segment
-    from journeys
+    from visitors
     union all
     select
         customer_id,
