@@ -480,16 +480,14 @@ def run_floor(parquet: Path, db: Path, cjm_db: Path, config, stages, sampler) ->
         "insert into floor_stages values (?, ?, ?)",
         [(t, config.stage_of(t), is_conversion_touchpoint(config, t)) for t in TOUCHPOINTS],
     )
-    gap = float(SESSION_GAP_SECONDS)
+    source = {"parquet": str(parquet), "gap": float(SESSION_GAP_SECONDS)}
     runs = (
-        ("floor: events", FLOOR_EVENTS_SQL, {"parquet": str(parquet), "gap": gap}),
+        ("floor: events", FLOOR_EVENTS_SQL, source | {"source_file": source_file_of(cjm_db)}),
         ("floor: transitions", FLOOR_TRANSITIONS_SQL, {}),
-        ("minimal floor: sessions", MINIMAL_SESSIONS_SQL, {"parquet": str(parquet), "gap": gap}),
+        ("minimal floor: sessions", MINIMAL_SESSIONS_SQL, source),
         ("minimal floor: transitions", MINIMAL_TRANSITIONS_SQL, {}),
     )
     for name, sql, params in runs:
-        if name == "floor: events":
-            params["source_file"] = source_file_of(cjm_db)
         measure(stages, sampler, name, "floor", lambda sql=sql, p=params: con.execute(sql, p))
     counts = con.execute(
         "select (select count(*) from floor_events), "
