@@ -49,6 +49,7 @@ INTERMEDIATE = (
     "int_events_deduplicated",
     "int_identity_map",
     "int_events_stitched",
+    "int_file_touchpoints",
     "int_source_files",
     "int_events_sessionised",
 )
@@ -81,19 +82,20 @@ VIEWS = (
     "int_transition_edges",
     "int_transition_seconds",
 )
-# Validation parses every row read, and six models read it (de-duplication, source files, touchpoint
-# stages, events, rejected_events, file_loads). Where every event time arrives typed (Parquet
+# Validation parses every row read, and five models read it (de-duplication, the files and
+# touchpoints, events, rejected_events, file_loads). Where every event time arrives typed (Parquet
 # TIMESTAMPTZ read in place) parsing is cheap and it is a view, parsed again by each reader: at 10M
 # events a pass took 0.3-0.8 s against 4 s to write the table, and at 100M the table took 41-61 s to
 # write, or as a TEMP table spilled about 25 GB that events read back. Where times come as text
 # (CSV, JSON Lines, string columns) a pass took 1.3-1.5 s at 10M, and it is a compressed table of
 # the build file, parsed once (parses_text).
 VALIDATED = "int_events_validated"
-# Intermediate tables read only by the load models (de-duplication, stitching, events,
-# rejected_events, file_loads): TEMP tables, which live in DuckDB's buffer pool (spilling to its
-# temp directory when memory runs short), are never written into the build file, and are dropped
-# once LAST_LOAD_READER is built. Both are small: the later copies of events and the identity links.
-TEMPORARY = ("int_event_duplicates", "int_identity_map")
+# Intermediate tables read only by the load models (de-duplication, stitching, source files,
+# touchpoint stages, events, rejected_events, file_loads): TEMP tables, which live in DuckDB's
+# buffer pool (spilling to its temp directory when memory runs short), are never written into the
+# build file, and are dropped once LAST_LOAD_READER is built. All are small: the later copies of
+# events, the identity links, and the pairs of source file and touchpoint.
+TEMPORARY = ("int_event_duplicates", "int_identity_map", "int_file_touchpoints")
 LAST_LOAD_READER = "file_loads"
 # Columns of unique, random-looking text (UUIDs, hashes): DuckDB's string compression shrinks them
 # by about half, and compressing event_id alone took a fifth of the events model's time.
@@ -160,8 +162,7 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
     touchpoints = [
         r[0]
         for r in con.execute(
-            "select distinct touchpoint from int_events_deduplicated where not is_duplicate "
-            "order by 1"
+            "select distinct touchpoint from int_file_touchpoints order by 1"
         ).fetchall()
     ]
     frame = pd.DataFrame(

@@ -3,12 +3,12 @@
 -- (source_file, source_row) without comparing long path strings in every window sort.
 with
 
-deduplicated as (
-    select source_file from int_events_deduplicated
+file_touchpoints as (
+    select source_file from int_file_touchpoints
 ),
 
 files as (
-    select distinct source_file from deduplicated
+    select distinct source_file from file_touchpoints
 ),
 
 file_ranks as (
