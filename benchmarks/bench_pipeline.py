@@ -223,7 +223,7 @@ from counted
 
 
 def rss_mb() -> float:
-    """Current resident set size of this process in MB, from /proc/self/status."""
+    """Current resident set size of this process in MiB, from /proc/self/status."""
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -284,7 +284,7 @@ def measure(stages: list[dict], sampler: dict, name: str, group: str, fn: Callab
     last = stages[-1]
     print(
         f"  {name}: {last['wall_s']:.1f} s wall, {last['cpu_s']:.1f} s CPU, "
-        f"peak {last['peak_rss_mb']:.0f} MB",
+        f"peak {last['peak_rss_mb']:.0f} MiB",
         file=sys.stderr,
         flush=True,
     )
@@ -724,7 +724,7 @@ def markdown(result: dict) -> str:
     lines = [
         f"### {n:,} events",
         "",
-        "| stage | wall s | CPU s | peak RSS MB | other CPU s |",
+        "| stage | wall s | CPU s | peak RSS MiB | other CPU s |",
         "|---|---:|---:|---:|---:|",
     ]
     views = set(result["cjm_counts"]["views"])
@@ -759,16 +759,16 @@ def markdown(result: dict) -> str:
         f"- against the minimal floor (sessionising and journey transitions only): sessions "
         f"{minimal['sessions']:.2f}x, transitions {minimal['transitions']:.2f}x, both "
         f"{minimal['sessions_and_transitions']:.2f}x",
-        f"- target (< {TARGET_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MB): "
+        f"- target (< {TARGET_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MiB): "
         f"{'met' if result['meets_target'] else 'MISSED'}; session and transition counts "
         f"{'match' if result['counts_match'] else 'DIFFER'} between cjm and the floor; "
-        f"build file {result['db_mb']:.0f} MB",
+        f"build file {result['db_mb']:.0f} MiB",
     ]
     if whole:
         counts = result["step_counts"]
         lines.append(
             f"- whole pipeline: {whole['wall_s']:.1f} s, {whole['cpu_s']:.1f} CPU s, peak RSS "
-            f"{whole['peak_rss_mb']:.0f} MB; {counts.get('personas', 0)} personas, "
+            f"{whole['peak_rss_mb']:.0f} MiB; {counts.get('personas', 0)} personas, "
             f"{counts.get('customers_scored', 0):,} customers scored, report "
             f"{counts.get('report_kb', 0):,} KB"
         )
