@@ -28,10 +28,7 @@ windows as (
     window journey_order as (partition by customer_id order by event_index)
 ),
 
--- Only the rows that start a cycle leave the window, and only they are buffered for the two cycle
--- lengths below (materialised on purpose: inlined, it would make the window two readers, and
--- DuckDB would buffer every row of the window instead).
-cycle_starts as materialized (
+flagged as (
     select
         customer_id,
         session_id,
@@ -43,9 +40,14 @@ cycle_starts as materialized (
         coalesce(t2 = t0 and t1 != t0, false) as is_two_node,
         coalesce(t3 = t0 and t1 != t0 and t2 != t0 and t2 != t1, false) as is_three_node
     from windows
-    where
-        (t2 = t0 and t1 != t0)
-        or (t3 = t0 and t1 != t0 and t2 != t0 and t2 != t1)
+),
+
+-- Only the rows that start a cycle leave the window, and only they are buffered for the two cycle
+-- lengths below (materialised on purpose: inlined, it would make the window two readers, and
+-- DuckDB would buffer every row of the window instead).
+cycle_starts as materialized (
+    select * from flagged
+    where is_two_node or is_three_node
 ),
 
 traversals as (

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
-from cjm.models import SQL_DIR, set_parameters
+from cjm.models import SQL_DIR, run_model, set_parameters
 from cjm.paths import set_path_parameters
 from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
@@ -26,7 +26,7 @@ PER_EVENT_CTES = {
     ("intermediate", "int_segment_transitions"): {"events", "steps"},
     ("intermediate", "int_touchpoint_revisits"): {"events", "steps"},
     ("intermediate", "int_transition_seconds"): {"events", "steps"},
-    ("marts", "transition_cycles"): {"events", "windows"},
+    ("marts", "transition_cycles"): {"events", "windows", "flagged"},
     ("marts", "between_paths"): {"events"},
     ("marts", "anchored_paths"): {"events"},
     ("marts", "path_variants"): {"events", "marked", "steps"},
@@ -52,8 +52,7 @@ def planner(published_sample: Path, tmp_path_factory) -> duckdb.DuckDBPyConnecti
     build_customer_segments(con, config)
     con.execute("set variable cjm_segment_type = 'persona'")
     for name in ("int_transition_steps", "int_transition_edges"):
-        body = (SQL_DIR / "intermediate" / f"{name}.sql").read_text(encoding="utf-8")
-        con.execute(f"create or replace view {name} as\n{body}")
+        run_model(con, "intermediate", name)  # both views
     yield con
     con.close()
 
