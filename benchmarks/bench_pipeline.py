@@ -518,8 +518,10 @@ def source_file_of(cjm_db: Path) -> str:
 def same_rows(con, cjm_relation: str, floor_table: str) -> bool:
     """Whether two relations hold the same multiset of rows over the floor table's columns: the
     row count and the sum of a hash of every row."""
+    from cjm.db import quote_ident
+
     columns = ", ".join(
-        f'"{name}"' for name, *_ in con.execute(f"describe {floor_table}").fetchall()
+        quote_ident(name) for name, *_ in con.execute(f"describe {floor_table}").fetchall()
     )
     fingerprint = "select count(*), sum(hash({columns})::hugeint) from {relation}"
     first = con.execute(fingerprint.format(columns=columns, relation=cjm_relation)).fetchone()
@@ -626,6 +628,20 @@ def sessions_stages(stages: list[dict], views: list[str]) -> tuple[str, ...]:
     return tuple(names[: names.index(last) + 1])
 
 
+def ratios_to(
+    cjm_seconds: tuple[float, float], floor_sessions: float, floor_transitions: float
+) -> dict[str, float]:
+    """cjm's (sessions, transitions) seconds over a floor's: each, and the two together."""
+    sessions, transitions = cjm_seconds
+    return {
+        "sessions": round(sessions / floor_sessions, 2),
+        "transitions": round(transitions / floor_transitions, 2),
+        "sessions_and_transitions": round(
+            (sessions + transitions) / (floor_sessions + floor_transitions), 2
+        ),
+    }
+
+
 def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb: float) -> dict:
     """Add totals, ratios and the target check to one worker result."""
     stages = result["stages"]
@@ -643,8 +659,8 @@ def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb:
     transitions_cjm = by_name[transitions_stage]["wall_s"]
     floor_sessions = by_name["floor: events"]["wall_s"]
     floor_transitions = by_name["floor: transitions"]["wall_s"]
-    minimal_sessions = by_name["minimal floor: sessions"]["wall_s"]
-    minimal_transitions = by_name["minimal floor: transitions"]["wall_s"]
+    cjm_seconds = (sessions_cjm, transitions_cjm)
+    ratios = ratios_to(cjm_seconds, floor_sessions, floor_transitions)
     peak = max(s["peak_rss_mb"] for s in cjm)
     result.update(
         {
@@ -664,31 +680,27 @@ def summarise(n: int, result: dict, gen_info: dict | None, parquet: Path, db_mb:
                     "cjm_stages": list(session_stages),
                     "cjm_s": round(sessions_cjm, 3),
                     "floor_s": floor_sessions,
-                    "ratio": round(sessions_cjm / floor_sessions, 2),
+                    "ratio": ratios["sessions"],
                 },
                 "transitions": {
                     "cjm_stage": transitions_stage,
                     "cjm_s": transitions_cjm,
                     "floor_s": floor_transitions,
-                    "ratio": round(transitions_cjm / floor_transitions, 2),
+                    "ratio": ratios["transitions"],
                 },
                 # events also notes each event's neighbours, which transitions then reads: the
                 # two together are the fairest single comparison
                 "sessions_and_transitions": {
                     "cjm_s": round(sessions_cjm + transitions_cjm, 3),
                     "floor_s": round(floor_sessions + floor_transitions, 3),
-                    "ratio": round(
-                        (sessions_cjm + transitions_cjm) / (floor_sessions + floor_transitions), 2
-                    ),
+                    "ratio": ratios["sessions_and_transitions"],
                 },
             },
-            "minimal_ratios": {
-                "sessions": round(sessions_cjm / minimal_sessions, 2),
-                "transitions": round(transitions_cjm / minimal_transitions, 2),
-                "sessions_and_transitions": round(
-                    (sessions_cjm + transitions_cjm) / (minimal_sessions + minimal_transitions), 2
-                ),
-            },
+            "minimal_ratios": ratios_to(
+                cjm_seconds,
+                by_name["minimal floor: sessions"]["wall_s"],
+                by_name["minimal floor: transitions"]["wall_s"],
+            ),
             "meets_target": total_wall < TARGET_SECONDS and peak < TARGET_RSS_MB,
             "counts_match": (
                 result["cjm_counts"]["sessions"] == result["floor_counts"]["sessions"]
