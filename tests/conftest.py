@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -49,15 +49,17 @@ def build(
     files: list[Path] | str | Path,
     config: Config | dict | None = None,
     db: Path | str = ":memory:",
+    hooks: Mapping[str, Callable[[duckdb.DuckDBPyConnection], None]] | None = None,
 ):
-    """Load files and build every SQL model in a database (in memory unless `db` is a path)."""
+    """Load files and build every SQL model in a database (in memory unless `db` is a path);
+    `hooks` run right after the model they are named for (build_models)."""
     if not isinstance(config, Config):
         config = parse_config(config or {})
     con = connect(db)
     _OPEN.append(con)
     loads = load_files(con, discover_files(files), config)
     write_file_reads(con, loads)
-    build_models(con, config)
+    build_models(con, config, hooks=hooks)
     return con
 
 

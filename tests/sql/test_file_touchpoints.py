@@ -3,11 +3,7 @@ the source files are ranked and the touchpoint stages mapped."""
 
 from __future__ import annotations
 
-from cjm.config import parse_config
-from cjm.db import connect
-from cjm.ingest import discover_files, load_files
-from cjm.models import build_models, write_file_reads
-from tests.conftest import write_csv
+from tests.conftest import build, write_csv
 
 
 def test_files_and_touchpoints_of_first_copies_only(tmp_path):
@@ -59,9 +55,6 @@ def test_files_and_touchpoints_of_first_copies_only(tmp_path):
             }
         ],
     )
-    config = parse_config({"stages": {"view": "consideration"}})
-    con = connect(":memory:")
-    write_file_reads(con, load_files(con, discover_files([a, b, c]), config))
     seen = {}
 
     def capture(con) -> None:
@@ -76,8 +69,7 @@ def test_files_and_touchpoints_of_first_copies_only(tmp_path):
             "order by touchpoint"
         ).fetchall()
 
-    build_models(con, config, hooks={"events": capture})
-    con.close()
+    build([a, b, c], {"stages": {"view": "consideration"}}, hooks={"events": capture})
     fa, fb = str(a.resolve()), str(b.resolve())
     assert seen["pairs"] == [(fa, "purchase"), (fa, "view"), (fb, "view")]
     assert seen["files"] == [(fa, 1), (fb, 2)]
