@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cjm import churn, steps
+from cjm.churn.model import holdout_scores, training_frame
 from cjm.config import load_config
 from cjm.db import connect, sql_literal
 from cjm.features import MAX_CHANNELS, MAX_TOUCHPOINTS, customer_features, top_values
@@ -75,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"customers scored: {len(y):,}; no purchase in the {JUDGE_DAYS} days: {y.sum():,}")
     rows = [
-        {"model": "churn_model", **churn._scores(y, risk["risk_score"].to_numpy(float))},
-        {"model": "recency_baseline", **churn._scores(y, recency)},
-        {"model": "bgnbd_baseline", **churn._scores(y, bgnbd)},
+        {"model": "churn_model", **holdout_scores(y, risk["risk_score"].to_numpy(float))},
+        {"model": "recency_baseline", **holdout_scores(y, recency)},
+        {"model": "bgnbd_baseline", **holdout_scores(y, bgnbd)},
     ]
     with pd.option_context("display.width", 120, "display.precision", 3):
         print(pd.DataFrame(rows).to_string(index=False))
@@ -92,7 +93,7 @@ def _recency_baseline(con, result: churn.ChurnResult, config, scored_at) -> np.n
     channels = top_values(con, "channel", result.cutoffs[-1], MAX_CHANNELS)
     states: dict = {}
     frames = [
-        churn._training_frame(
+        training_frame(
             con,
             result.definition,
             c,

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from cjm.churn.patterns import benjamini_hochberg
 from cjm.db import open_if_exists, table_exists
-from cjm.patterns import benjamini_hochberg
 
 KEY = ["scope", "segment", "from_touchpoint", "to_touchpoint"]
 HISTORY_COLUMNS = {

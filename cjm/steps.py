@@ -20,12 +20,12 @@ from cjm import (
     manifest,
     partition,
     paths,
-    patterns,
     persona_identity,
     persona_insights,
     personas,
     segments,
 )
+from cjm.churn import patterns
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, write_table
 from cjm.features import write_customer_features

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from cjm.bgnbd import BGNBD, activity_summary, bgnbd_log_likelihood
+from cjm.churn.bgnbd import BGNBD, activity_summary, bgnbd_log_likelihood
 from cjm.db import connect
 
 # The parameters Fader, Hardie and Lee report for the CDNOW sample (weeks).

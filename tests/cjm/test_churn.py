@@ -11,26 +11,32 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from cjm import churn as churn_module
 from cjm.churn import (
     CHURN_RISK_COLUMNS,
     ChurnDefinition,
     ScoringOutput,
     churn_labels,
     customer_churn_state,
+    definition,
     drop_states,
-    log_end,
     make_churn_pipeline,
+    reasons,
     resolve_churn_definition,
     score_churn,
+    scoring,
     training_cutoffs,
 )
-from cjm.churn_features import last_event_labels
+from cjm.churn import model as churn_model
+from cjm.churn.bgnbd import BGNBD, activity_summary
+from cjm.churn.definition import hash_order
+from cjm.churn.features import last_event_labels
+from cjm.churn.probabilistic import BGNBD_PENALIZER, fit_bgnbd
 from cjm.config import ChurnSettings, load_config
 from cjm.db import connect, write_table
 from cjm.features import (
     MAX_CHANNELS,
     MAX_TOUCHPOINTS,
+    log_end,
     top_values,
     vocabulary_labels,
 )
@@ -213,7 +219,7 @@ def test_training_cutoffs_are_weekly_and_leave_history():
     assert training_cutoffs(day("2024-01-01"), day("2024-02-15"), 30, 4) == [day("2024-01-16")]
     assert training_cutoffs(day("2024-01-01"), day("2024-02-14"), 30, 4) == []
     # long horizons: a quarter horizon apart
-    assert churn_module.cutoff_step_days(90) == 22 and churn_module.cutoff_step_days(3) == 3
+    assert definition.cutoff_step_days(90) == 22 and definition.cutoff_step_days(3) == 3
 
 
 def synthetic_log(n=600, days=240, seed=0):
@@ -303,8 +309,8 @@ def test_model_beats_recency_on_a_forward_holdout(scored):
 def test_calibration_table_per_model(scored):
     _, result = scored
     cal = result.calibration
-    assert list(cal.columns) == churn_module.CALIBRATION_COLUMNS
-    assert set(cal["model"]) == set(churn_module.MODELS)
+    assert list(cal.columns) == churn_model.CALIBRATION_COLUMNS
+    assert set(cal["model"]) == set(churn_model.MODELS)
     n_holdout = int(result.metrics["n_holdout"].iloc[0])
     assert (cal.groupby("model")["count"].sum() == n_holdout).all()
     assert (
@@ -319,7 +325,7 @@ def test_calibration_table_per_model(scored):
 def test_calibration_table_hand_example():
     y = np.array([0, 0, 1, 1, 1])
     p = np.array([0.05, 0.15, 0.12, 0.95, 1.0])
-    cal = churn_module.calibration_table("m", y, p).set_index("bin")
+    cal = churn_model.calibration_table("m", y, p).set_index("bin")
     assert list(cal.index) == [0, 1, 9]
     assert cal.loc[1, "count"] == 2 and cal.loc[1, "observed_rate"] == 0.5
     assert cal.loc[1, "mean_predicted"] == pytest.approx(0.135)
@@ -445,18 +451,18 @@ def _reference_reasons(pipeline, X, labels, random_state):
     """The straightforward version of churn._reasons: every row, every family, one at a time."""
     typical = X.median()
     usable = [c for c in X.columns if not pd.isna(typical[c])]
-    families = churn_module._reason_families(usable, labels)
+    families = reasons._reason_families(usable, labels)
     keys = list(families)
     base = pipeline.predict_proba(X)[:, 1]
-    if len(keys) > churn_module.REASON_CANDIDATES:
+    if len(keys) > reasons.REASON_CANDIDATES:
         rng = np.random.default_rng(random_state)
-        size = min(len(X), churn_module.REASON_SAMPLE)
+        size = min(len(X), reasons.REASON_SAMPLE)
         sample = np.sort(rng.choice(len(X), size=size, replace=False))
         sampled = _reference_what_if(
             pipeline, X.iloc[sample], [families[k] for k in keys], typical, base[sample]
         )
         strength = np.abs(sampled).mean(axis=0)
-        top = np.argsort(-strength, kind="stable")[: churn_module.REASON_CANDIDATES]
+        top = np.argsort(-strength, kind="stable")[: reasons.REASON_CANDIDATES]
         keys = [keys[j] for j in top]
     effects = _reference_what_if(pipeline, X, [families[k] for k in keys], typical, base)
     values = X[usable]
@@ -464,7 +470,7 @@ def _reference_reasons(pipeline, X, labels, random_state):
     unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
     for j, k in enumerate(keys):
         effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
-    floor = np.maximum(churn_module.REASON_MIN_EFFECT, churn_module.REASON_MIN_SHARE * base)
+    floor = np.maximum(reasons.REASON_MIN_EFFECT, reasons.REASON_MIN_SHARE * base)
     texts = []
     for i in range(len(X)):
         order = [j for j in np.argsort(-effects[i], kind="stable") if effects[i, j] >= floor[i]]
@@ -473,11 +479,10 @@ def _reference_reasons(pipeline, X, labels, random_state):
             order = [int(np.argmax(effects[i]))]
         row = X.iloc[i].to_dict()
         parts = [
-            churn_module._reason_text(keys[j], families[keys[j]], row, typical, labels)
-            for j in order
+            reasons._reason_text(keys[j], families[keys[j]], row, typical, labels) for j in order
         ]
-        parts = [p for p in parts if p][: churn_module.MAX_REASONS]
-        texts.append("; ".join(parts) if parts else churn_module._NOTHING_STANDS_OUT)
+        parts = [p for p in parts if p][: reasons.MAX_REASONS]
+        texts.append("; ".join(parts) if parts else reasons._NOTHING_STANDS_OUT)
     return texts
 
 
@@ -485,21 +490,21 @@ def _reference_reasons(pipeline, X, labels, random_state):
 def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_rows):
     # 40: families are ranked on a sample and the other rows get a pass of their own
     con, result = scored
-    monkeypatch.setattr(churn_module, "REASON_SAMPLE", sample_rows)
+    monkeypatch.setattr(reasons, "REASON_SAMPLE", sample_rows)
     touchpoints = top_values(con, "touchpoint", result.cutoffs[-1], MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", result.cutoffs[-1], MAX_CHANNELS)
-    features = churn_module.model_features(con, None, touchpoints, channels, "UTC", 30)
+    features = churn_model.model_features(con, None, touchpoints, channels, "UTC", 30)
     X = features[result.model_card["features"]].astype(float).iloc[:150]
     labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
     typical, families = X.median(), [["recency_days"], ["tp30_complaint", "tp_complaint"]]
     base = result.pipeline.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(  # rows already typical are skipped, their effect is exactly 0
-        churn_module._what_if(result.pipeline, X, families, typical, base),
+        reasons._what_if(result.pipeline, X, families, typical, base),
         _reference_what_if(result.pipeline, X, families, typical, base),
     )
-    got = churn_module._reasons(result.pipeline, X, labels, random_state=0)
+    got = reasons.reasons_for(result.pipeline, X, labels, random_state=0)
     assert got == _reference_reasons(result.pipeline, X, labels, random_state=0)
-    assert any(text != churn_module._NOTHING_STANDS_OUT for text in got)
+    assert any(text != reasons._NOTHING_STANDS_OUT for text in got)
 
 
 def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
@@ -509,11 +514,11 @@ def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
     model = LogisticRegression().fit(X, np.arange(101) % 2)
     model.coef_, model.intercept_ = np.array([[0.001, 0.0]]), np.array([-0.05])
     pipeline = Pipeline([("model", model)])
-    got = churn_module._reasons(pipeline, X, {}, random_state=0)
+    got = reasons.reasons_for(pipeline, X, {}, random_state=0)
     assert got[100] == "100 events so far (typical customer: 50)"
     assert got[90] == "90 events so far (typical customer: 50)"
     # inside the middle half, or fewer events than typical (typical would raise the risk): none
-    assert got[60] == got[10] == churn_module._NOTHING_STANDS_OUT
+    assert got[60] == got[10] == reasons._NOTHING_STANDS_OUT
     assert got == _reference_reasons(pipeline, X, {}, random_state=0)
 
 
@@ -539,9 +544,9 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
     cutoff = day("2024-03-01")
     touchpoints = top_values(con, "touchpoint", cutoff, MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", cutoff, MAX_CHANNELS)
-    before = churn_module.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
-    summary = churn_module.activity_summary(con, cutoff)
-    end_before = churn_module.model_features(con, None, touchpoints, channels, "UTC")
+    before = churn_model.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    summary = activity_summary(con, cutoff)
+    end_before = churn_model.model_features(con, None, touchpoints, channels, "UTC")
     later = "event_time > ?"
     con.execute(
         f"update events set touchpoint = 'complaint', sentiment = -1 where {later}", [cutoff]
@@ -553,12 +558,12 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
         "('x2', 'newcomer', ?, 'visit', 'late2', 1)",
         [cutoff + timedelta(seconds=1), cutoff + timedelta(days=2)],
     )
-    after = churn_module.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    after = churn_model.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
     pd.testing.assert_frame_equal(before, after)
-    pd.testing.assert_frame_equal(summary, churn_module.activity_summary(con, cutoff))
+    pd.testing.assert_frame_equal(summary, activity_summary(con, cutoff))
     assert len(before) > 50 and before["tp30_complaint"].sum() > 0
     assert before["bgnbd_p_quiet"].between(0, 1).all()
-    end_after = churn_module.model_features(con, None, touchpoints, channels, "UTC")
+    end_after = churn_model.model_features(con, None, touchpoints, channels, "UTC")
     assert not end_before.equals(end_after)
 
 
@@ -590,7 +595,7 @@ def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
     assert len(one) > 250
     pd.testing.assert_frame_equal(run(100), one)
     # typical values from a random subset of customers: the same in any batch size too
-    monkeypatch.setattr(churn_module, "REFERENCE_CUSTOMERS", 200)
+    monkeypatch.setattr(scoring, "REFERENCE_CUSTOMERS", 200)
     sampled = run(10_000)
     assert not sampled["reasons"].equals(one["reasons"])
     pd.testing.assert_series_equal(sampled["risk_score"], one["risk_score"])
@@ -601,20 +606,18 @@ def test_bgnbd_is_fitted_on_a_bounded_reproducible_sample():
     con = connect()
     load_events(con, synthetic_log(n=300))
     cutoff = day("2024-06-01")
-    everyone = churn_module.fit_bgnbd(con, cutoff)
-    assert churn_module.fit_bgnbd(con, cutoff, 10_000).params_ == everyone.params_
-    some = churn_module.fit_bgnbd(con, cutoff, 100, random_state=0)
+    everyone = fit_bgnbd(con, cutoff)
+    assert fit_bgnbd(con, cutoff, 10_000).params_ == everyone.params_
+    some = fit_bgnbd(con, cutoff, 100, random_state=0)
     assert some.params_ != everyone.params_
-    assert churn_module.fit_bgnbd(con, cutoff, 100, random_state=0).params_ == some.params_
+    assert fit_bgnbd(con, cutoff, 100, random_state=0).params_ == some.params_
     # fitted on exactly the 100 customers first in the random order
-    summary = churn_module.activity_summary(con, cutoff)
+    summary = activity_summary(con, cutoff)
     first = con.execute(
         f"select customer_id from events where event_time <= $t group by customer_id "
-        f"order by {churn_module._hash_order(0)} limit 100",
+        f"order by {hash_order(0)} limit 100",
         {"t": cutoff},
     ).fetchall()
     rows = summary[summary["customer_id"].isin([r[0] for r in first])]
-    direct = churn_module.BGNBD(penalizer=churn_module.BGNBD_PENALIZER).fit(
-        rows["x"], rows["t_x"], rows["T"]
-    )
+    direct = BGNBD(penalizer=BGNBD_PENALIZER).fit(rows["x"], rows["t_x"], rows["T"])
     assert direct.params_ == some.params_

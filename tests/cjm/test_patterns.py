@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cjm.churn.patterns import PATTERN_COLUMNS, benjamini_hochberg, churn_patterns, wilson_interval
 from cjm.db import connect
-from cjm.patterns import PATTERN_COLUMNS, benjamini_hochberg, churn_patterns, wilson_interval
 
 EVENTS_DDL = """
 create table events (

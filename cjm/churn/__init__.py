@@ -1,0 +1,40 @@
+"""Churn: what it means for a log, who is at risk within the horizon, and why.
+
+definition (threshold, states, labels, cutoffs), model (supervised model, baselines, forward
+holdout), probabilistic (BG/NBD), scoring (train and score in batches), reasons, patterns.
+"""
+
+from cjm.churn.definition import (
+    ChurnDefinition,
+    churn_labels,
+    churn_state_query,
+    customer_churn_state,
+    drop_states,
+    resolve_churn_definition,
+    training_cutoffs,
+    write_churn_state,
+)
+from cjm.churn.model import ChurnResult, make_churn_pipeline, make_recency_baseline
+from cjm.churn.probabilistic import bgnbd_churn_probability, fit_bgnbd
+from cjm.churn.reasons import add_pattern_reasons
+from cjm.churn.scoring import CHURN_RISK_COLUMNS, ScoringOutput, score_churn
+
+__all__ = [
+    "CHURN_RISK_COLUMNS",
+    "ChurnDefinition",
+    "ChurnResult",
+    "ScoringOutput",
+    "add_pattern_reasons",
+    "bgnbd_churn_probability",
+    "churn_labels",
+    "churn_state_query",
+    "customer_churn_state",
+    "drop_states",
+    "fit_bgnbd",
+    "make_churn_pipeline",
+    "make_recency_baseline",
+    "resolve_churn_definition",
+    "score_churn",
+    "training_cutoffs",
+    "write_churn_state",
+]
