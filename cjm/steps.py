@@ -278,14 +278,11 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
         scored, flagged = con.execute(
             "select count(*), count(*) filter (where risk_tier = 'high') from churn_risk"
         ).fetchone()
-        notes = (
-            []
-            if result.pipeline is not None
-            else [
-                "churn model not trained: "
-                + str(result.model_card.get("reason", "see churn_model_card"))
-            ]
-        )
+        card = result.model_card
+        # The list's cautions reach the run summary and pipeline_runs.notes, not only the card.
+        notes = [f"churn list: {w}" for w in card.get("warnings") or []]
+        if card.get("status") == "not_trained":
+            notes.append(f"churn list empty: {card.get('reason') or 'see churn_model_card'}")
         return {
             "counts": {"customers_scored": int(scored), "flagged": int(flagged)},
             "notes": notes,

@@ -1,5 +1,16 @@
 """What churn means for a log: the inactivity threshold, each customer's state at a time,
-labels at a cutoff and the training cutoffs."""
+labels at a cutoff and the training cutoffs.
+
+One rule for the state (used by the list, patterns, personas and insights), D = inactivity_days:
+- at time t a customer is `exited` if their latest exit-touchpoint event is not followed by an
+  event in another session (churned_at = the exit event), `lapsed` if their last event at or
+  before t is at least D days old (churned_at = last event + D), else `active`.
+One question for the score, asked of every customer seen by a cutoff c, whatever their state:
+- label 1 if they show no activity in (c, c + horizon], or have left through an exit touchpoint by
+  c + horizon; so for a lapsed customer the score is the chance of not coming back within the
+  horizon (the win-back list), for an active one the chance of going quiet. Only events up to
+  c + horizon are read, so the label is fully observed.
+"""
 
 from __future__ import annotations
 
@@ -176,7 +187,8 @@ def churn_labels(
     states: dict[datetime, str] | None = None,
     customers: str | None = None,
 ) -> pd.DataFrame:
-    """Customers active at as_of; churned = they count as churned at as_of + horizon.
+    """Every customer seen by as_of with their state then; churned = no activity in the horizon
+    after it, or left through an exit touchpoint by its end (see the module docstring).
 
     states: optional cache of churn states by time, as temporary tables (time -> table name),
     filled as they are computed (cutoffs a horizon apart share them: one cutoff's label time is
@@ -200,12 +212,17 @@ def churn_labels(
                 states[t] = _state_table(con, definition, t, customers)
         out = con.execute(
             f"""
-            select before.customer_id, after.is_churned as churned, after.churned_at
+            select before.customer_id,
+                   after.last_seen_at <= $c or after.churn_reason is not distinct from
+                       'exit_touchpoint' as churned,
+                   case when before.churn_reason = 'exit_touchpoint' then 'exited'
+                        when before.is_churned then 'lapsed' else 'active' end
+                       as customer_state
             from {quote_ident(states[as_of])} as before
             inner join {quote_ident(states[end])} as after using (customer_id)
-            where not before.is_churned
             order by before.customer_id
-            """
+            """,
+            {"c": as_of},
         ).df()
     finally:
         if own:

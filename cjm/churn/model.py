@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -27,7 +28,7 @@ from cjm.churn.definition import (
 from cjm.churn.features import (
     churn_features,
 )
-from cjm.churn.probabilistic import fit_bgnbd, p_quiet
+from cjm.churn.probabilistic import HorizonProbability, fit_bgnbd, p_quiet
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
 from cjm.features import (
@@ -38,6 +39,14 @@ from cjm.features import (
 
 # Fewer examples of either class than this and a calibrated model (3-fold) is not meaningful.
 MIN_CLASS_COUNT = 10
+# The baselines' inputs: always among the scored features, so either baseline can be chosen.
+BASELINE_INPUTS = ("recency_days", "bgnbd_p_quiet")
+# churn_risk.score_source when BG/NBD extrapolated to the horizon scores everyone (no labels).
+PROBABILISTIC_SOURCE = "bgnbd_horizon"
+# The gate: a ranking gets risk tiers only when its forward-holdout ROC AUC is at least this and
+# the lower end of its 95% bootstrap interval is above chance (0.5).
+TRUSTED_AUC = 0.6
+AUC_CI_RESAMPLES, AUC_CI_ROWS = 200, 20_000
 
 # Customers are drawn for training until their cutoffs not yet inactive add up to this many times
 # churn.max_train_rows: customers who left through an exit touchpoint give fewer rows.
@@ -54,6 +63,8 @@ MODEL_THREADS = 1
 METRIC_COLUMNS = [
     "model",
     "roc_auc",
+    "roc_auc_low",
+    "roc_auc_high",
     "pr_auc",
     "precision_at_top10pct",
     "brier",
@@ -94,6 +105,7 @@ class ChurnResult:
     pipeline: Pipeline | None = None
     cutoffs: list[datetime] = field(default_factory=list)
     calibration: pd.DataFrame = field(default_factory=lambda: empty_calibration())
+    scorer: object | None = None  # the fitted estimator the published scores came from
 
 
 def make_churn_pipeline(random_state: int) -> Pipeline:
@@ -116,7 +128,30 @@ def make_churn_pipeline(random_state: int) -> Pipeline:
 
 def make_recency_baseline() -> Pipeline:
     """Logistic regression on days since last event: what the model must beat."""
-    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    select = ColumnTransformer([("recency", "passthrough", ["recency_days"])])
+    return Pipeline(
+        [("select", select), ("scale", StandardScaler()), ("model", LogisticRegression())]
+    )
+
+
+def make_bgnbd_baseline() -> HorizonProbability:
+    """BG/NBD's own P(no active day in the horizon), fitted on the history before each cutoff.
+
+    Used as it is, not recalibrated: on short histories the early cutoffs' fits can rank backwards
+    (on the bundled sample the pooled training cutoffs ranked at ROC AUC 0.46 while the holdout's
+    ranked at 0.83), and a calibration fitted on them turned the holdout upside down.
+    """
+    return HorizonProbability("bgnbd_p_quiet")
+
+
+def make_scorer(name: str, random_state: int) -> Pipeline:
+    """A fresh estimator for one of MODELS (the names metrics and churn_risk.score_source use)."""
+    factories = {
+        "churn_model": lambda: make_churn_pipeline(random_state),
+        "recency_baseline": make_recency_baseline,
+        "bgnbd_baseline": make_bgnbd_baseline,
+    }
+    return factories[name]()
 
 
 def model_features(
@@ -182,7 +217,10 @@ def training_frame(
         )
     finally:
         con.unregister(labelled)
-    frame = feats.merge(labels[["customer_id", "churned"]], on="customer_id", how="inner")
+    frame = feats.merge(
+        labels[["customer_id", "churned", "customer_state"]], on="customer_id", how="inner"
+    )
+    frame["is_exited"] = (frame.pop("customer_state") == "exited").astype(float)
     frame["cutoff"] = cutoff
     return frame
 
@@ -209,23 +247,18 @@ def training_customers(
     """The customers whose (customer, cutoff) rows are trained on: all, or (more than max_rows
     possible rows) a random sample in a temporary table. Returns (table or None, sampled, all).
 
-    A customer gives a row at each cutoff they are not churned at. One pass over the events counts
-    the cutoffs each customer is not yet inactive at (an event in the inactivity_days before it;
-    exits are left out, so this is an upper bound); customers are taken in random order while
-    those counts add up to TRAIN_OVERSAMPLE * max_rows, and bounded_sample then keeps max_rows rows.
+    A customer gives a row at each cutoff they have been seen by (active, lapsed or exited: every
+    customer is scored). One pass over the events counts those cutoffs; customers are taken in
+    random order while the counts add up to TRAIN_OVERSAMPLE * max_rows, and bounded_sample then
+    keeps max_rows rows. inactivity_days is kept for callers; the count no longer depends on it.
     """
-    # One filtered max per cutoff: the cutoffs are few (churn.training_cutoffs <= 52).
-    active_at = " + ".join(
-        f"coalesce(max(event_time) filter (where event_time <= $c{i}) > $c{i} - to_days($d), "
-        "false)::integer"
-        for i in range(len(cutoffs))
-    )
+    active_at = " + ".join(f"(min(event_time) <= $c{i})::integer" for i in range(len(cutoffs)))
     rows_sql = f"""
         select customer_id, {active_at} as n
         from events where event_time <= $last group by customer_id
     """
     params = {f"c{i}": c for i, c in enumerate(cutoffs)}
-    params |= {"last": cutoffs[-1], "d": inactivity_days}
+    params |= {"last": cutoffs[-1]}
     total, rows = con.execute(f"select count(*), sum(n) from ({rows_sql})", params).fetchall()[0]
     total, rows = int(total), int(rows or 0)
     if rows <= max_rows:
@@ -267,7 +300,7 @@ def holdout_scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def _metric_rows(note: str, **counts: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+def metric_rows(note: str, **counts: object) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [{"model": m, "note": note, **counts} for m in MODELS]
     return pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS), empty_calibration()
 
@@ -280,12 +313,14 @@ def empty_risk() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "customer_id": pd.Series(dtype=str),
+            "customer_state": pd.Series(dtype=str),
             "risk_score": pd.Series(dtype=float),
             "risk_tier": pd.Series(dtype=str),
             "reasons": pd.Series(dtype=str),
             "persona_id": pd.Series(dtype="Int64"),
             "last_seen_at": pd.Series(dtype="datetime64[us, UTC]"),
             "scored_at": pd.Series(dtype="datetime64[us, UTC]"),
+            "score_source": pd.Series(dtype=str),
             "revenue": pd.Series(dtype=float),
             "value_at_risk": pd.Series(dtype=float),
             "last_touchpoint": pd.Series(dtype=str),
@@ -305,7 +340,7 @@ def not_trained(
         "cutoffs": [c.isoformat() for c in cutoffs],
         "scored_at": scored_at.isoformat() if scored_at is not None else None,
     }
-    metrics, calibration = _metric_rows(f"not computed: {reason}")
+    metrics, calibration = metric_rows(f"not computed: {reason}")
     card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
     return ChurnResult(empty_risk(), metrics, card, definition, None, cutoffs, calibration)
 
@@ -322,7 +357,7 @@ def holdout_metrics(
     # Only cutoffs whose labels were fully seen by the holdout cutoff: a strict forward holdout.
     earlier = [f for f, c in zip(frames[:-1], cutoffs, strict=False) if c + horizon <= cutoffs[-1]]
     if not earlier:
-        return _metric_rows(
+        return metric_rows(
             "not computed: no training cutoff lies a full horizon before the holdout cutoff"
         )
     train = bounded_sample(pd.concat(earlier, ignore_index=True), random_state, max_rows)
@@ -336,31 +371,90 @@ def holdout_metrics(
         "holdout_cutoff": cutoffs[-1],
     }
     if min(y_tr.sum(), len(y_tr) - y_tr.sum()) < MIN_CLASS_COUNT:
-        return _metric_rows(
+        return metric_rows(
             f"not computed: the cutoffs before the holdout have {int(y_tr.sum())} churners and "
             f"{int(len(y_tr) - y_tr.sum())} stayers; need {MIN_CLASS_COUNT} of each",
             **counts,
         )
     if y_ho.min() == y_ho.max():
-        return _metric_rows(
+        return metric_rows(
             "not computed: every holdout customer has the same label, so ranking cannot be scored",
             **counts,
         )
-    model = make_churn_pipeline(random_state).fit(train[features], y_tr)
-    base = make_recency_baseline().fit(train[["recency_days"]], y_tr)
-    predictions = {
-        "churn_model": model.predict_proba(hold[features])[:, 1],
-        "recency_baseline": base.predict_proba(hold[["recency_days"]])[:, 1],
-        # the holdout frame's BG/NBD feature is this baseline: fitted before the holdout cutoff
-        "bgnbd_baseline": hold["bgnbd_p_quiet"].to_numpy(float),
-    }
+    predictions = {}
+    for name in MODELS:
+        # The baselines read their own column from the whole frame; BG/NBD's was fitted on the
+        # history before each cutoff, so the holdout's is a forward prediction too.
+        columns = features if name == "churn_model" else list(train.columns)
+        fitted = make_scorer(name, random_state).fit(train[columns], y_tr)
+        predictions[name] = fitted.predict_proba(hold[columns])[:, 1]
     note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
-    rows = [{"model": m, **holdout_scores(y_ho, p)} for m, p in predictions.items()]
+    intervals = auc_intervals(y_ho, predictions, random_state)
+    rows = [{"model": m, **holdout_scores(y_ho, p), **intervals[m]} for m, p in predictions.items()]
     metrics = pd.DataFrame([{**r, **counts, "note": note} for r in rows])
     calibration = pd.concat(
         [calibration_table(m, y_ho, p) for m, p in predictions.items()], ignore_index=True
     )
     return metrics.reindex(columns=METRIC_COLUMNS), calibration
+
+
+def auc_intervals(
+    y: np.ndarray, predictions: dict[str, np.ndarray], random_state: int
+) -> dict[str, dict[str, float]]:
+    """95% bootstrap interval of each model's ROC AUC on the holdout (customers resampled; the same
+    resamples for every model, so the intervals compare like with like)."""
+    rng = np.random.default_rng(random_state)
+    n = len(y)
+    rows = np.arange(n) if n <= AUC_CI_ROWS else rng.choice(n, AUC_CI_ROWS, replace=False)
+    draws: dict[str, list[float]] = {m: [] for m in predictions}
+    for _ in range(AUC_CI_RESAMPLES):
+        pick = rows[rng.integers(0, len(rows), len(rows))]
+        if y[pick].min() == y[pick].max():
+            continue
+        for m, p in predictions.items():
+            draws[m].append(roc_auc_score(y[pick], p[pick]))
+    out = {}
+    for m, values in draws.items():
+        low, high = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
+        out[m] = {"roc_auc_low": float(low), "roc_auc_high": float(high)}
+    return out
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which scorer the published scores come from, whether its ranking is trusted, and why."""
+
+    source: str
+    trusted: bool
+    note: str
+
+
+def choose_scorer(metrics: pd.DataFrame) -> Choice:
+    """The gate before anything is published as risk (thresholds in the constants above)."""
+    m = metrics.set_index("model")
+    if m["roc_auc"].isna().all():
+        note = str(m["note"].iloc[0])
+        return Choice("bgnbd_baseline", False, f"holdout {note}; scores are unvalidated")
+    baselines = m.loc[[b for b in MODELS if b != "churn_model"]]
+    best = str(baselines["roc_auc"].idxmax())
+    model_auc, best_auc = m.loc["churn_model", "roc_auc"], m.loc[best, "roc_auc"]
+    source = "churn_model" if model_auc > best_auc else best
+    auc, low = m.loc[source, "roc_auc"], m.loc[source, "roc_auc_low"]
+    why = (
+        f"the model beats the best baseline ({best}) on the forward holdout: ROC AUC "
+        f"{model_auc:.3f} against {best_auc:.3f}"
+        if source == "churn_model"
+        else f"the model does not beat {best} on the forward holdout (ROC AUC {model_auc:.3f} "
+        f"against {best_auc:.3f}), so the scores come from {best}"
+    )
+    trusted = bool(auc >= TRUSTED_AUC and low > 0.5)
+    if not trusted:
+        why += (
+            f"; its holdout ROC AUC is {auc:.2f} (95% interval {low:.2f}-"
+            f"{m.loc[source, 'roc_auc_high']:.2f}): below {TRUSTED_AUC} or not clearly better "
+            "than chance, so no tiers are given; use the ranking with caution"
+        )
+    return Choice(source, trusted, why)
 
 
 def calibration_table(model: str, y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:

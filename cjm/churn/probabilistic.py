@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 import duckdb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cjm.churn.bgnbd import BGNBD, activity_summary
 from cjm.churn.definition import customer_sample, drop_table
 
+# A small ridge on the BG/NBD parameters: plain maximum likelihood can run off to a corner (a or b
 # near 0 or huge) on short logs with few repeat customers.
 BGNBD_PENALIZER = 0.001
 
@@ -51,3 +53,26 @@ def bgnbd_churn_probability(
     before the cutoff (of at most max_fit_customers customers; the model needs no labels)."""
     fitted = fit_bgnbd(con, cutoff, max_fit_customers, random_state)
     return p_quiet(fitted, activity_summary(con, cutoff), customers, horizon)
+
+
+class HorizonProbability(ClassifierMixin, BaseEstimator):
+    """A probability already computed per customer (a column of X) used as the score as it is.
+
+    The probabilistic model's P(no active day in the horizon) scores customers when no supervised
+    labels can be formed for the horizon; wrapping it as an estimator lets scoring and reasons
+    treat it like any fitted model (fit learns nothing).
+    """
+
+    def __init__(self, column: str = "bgnbd_p_quiet"):
+        self.column = column
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> HorizonProbability:
+        """Nothing to learn: the column is the probability."""
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[P(stays), P(no activity in the horizon)] per row; a missing value counts as 0.5."""
+        p = np.clip(np.nan_to_num(np.asarray(X[self.column], dtype=float), nan=0.5), 0.0, 1.0)
+        return np.column_stack([1 - p, p])

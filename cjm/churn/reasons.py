@@ -17,7 +17,6 @@ from cjm.features import (
     RECENT_TOUCHPOINT_PREFIX,
     STAGE_RANKS,
     TOUCHPOINT_PREFIX,
-    describe_feature,
 )
 
 MAX_REASONS = 3
@@ -53,31 +52,6 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
         cited[i] = "; ".join(parts[: MAX_REASONS - 1] + [text])
     texts[hit] = cited
     out["reasons"] = texts.tolist()
-    return out
-
-
-def list_warnings(metrics: pd.DataFrame) -> list[str]:
-    """Plain-words cautions a reader of the risk list should see before acting on it."""
-    m = metrics.set_index("model")
-    model, base = m.loc["churn_model"], m.loc["recency_baseline"]
-    if pd.isna(model["roc_auc"]):
-        return [f"holdout metrics {model['note']}; scores are unvalidated"]
-    out = []
-    if model["roc_auc"] < 0.6:
-        out.append(
-            f"the model ranks holdout customers little better than chance (ROC AUC "
-            f"{model['roc_auc']:.2f}); treat scores with caution"
-        )
-    if model["roc_auc"] < base["roc_auc"]:
-        out.append(
-            f"days since last visit alone ranks better (ROC AUC {base['roc_auc']:.2f} vs "
-            f"{model['roc_auc']:.2f})"
-        )
-    if min(model["positives"], model["n_holdout"] - model["positives"]) < 30:
-        out.append(
-            f"the holdout is small ({int(model['n_holdout'])} customers, "
-            f"{int(model['positives'])} churned): metrics are rough"
-        )
     return out
 
 
@@ -132,7 +106,10 @@ _REASON_FORMATS: dict[str, tuple[str, object]] = {
     "events_per_session": ("{v} events per session (typical customer: {t})", _num),
     "mean_session_seconds": ("sessions last {v} seconds on average (typical customer: {t})", _num),
     "sessions_per_week": ("{v} sessions a week (typical customer: {t})", _num),
-    "mean_days_between_sessions": ("a session every {v} days (typical customer: {t})", _num),
+    "mean_days_between_sessions": (
+        "a session {v} (typical customer: {t})",
+        lambda x: "within the day" if x < 1 else f"every {_num(x)} days",
+    ),
     "days_between_last_sessions": (
         "{v} days between the last two sessions (typical customer: {t})",
         _num,
@@ -177,24 +154,24 @@ def _compare(template: str, v: str, t: str) -> str | None:
 def _reason_text(
     key: str, members: list[str], row: dict, typical: pd.Series, labels: dict[str, str]
 ) -> str | None:
-    """One reason in plain words with the customer's and the typical value; None if no contrast."""
+    """One reason in plain words with the customer's and the typical value; None if no contrast
+    or if the customer's value is on the side that lowers the risk (never cited as a reason)."""
+    if not _raises_risk(key, members, row, typical):
+        return None
     if key == "recency" and "recency_days" in members:
         v, t = row["recency_days"], typical["recency_days"]
-        if not v > t:  # only a long absence is a reason
-            return None
         usual = row.get("mean_days_between_sessions")
         if usual is not None and not pd.isna(usual):
-            return _compare("no visit for {v} days, usually every {t}", _num(v), _num(usual))
-        return _compare("no visit for {v} days (typical customer: {t})", _num(v), _num(t))
+            return _compare("no activity for {v} days, usually {t}", _num(v), _every(usual))
+        return _compare("no activity for {v} days (typical customer: {t})", _num(v), _num(t))
     if key == "days_between_last_sessions":
         v, usual = row["days_between_last_sessions"], row.get("mean_days_between_sessions")
         if usual is not None and not pd.isna(usual) and not pd.isna(v):
             template = "{v} days between their last two sessions, usually {t}"
-            return _compare(template, _num(v), _num(usual))
+            return _compare(template, _num(v), _every(usual))
     if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
         last, prev = row["events_last_30d"], row["events_prev_30d"]
-        direction = "down" if last < prev else "up" if last > prev else "flat"
-        template = f"activity {direction}: {{v}} events in the last 30 days, {{t}} in the 30 before"
+        template = "activity down: {v} events in the last 30 days, {t} in the 30 before"
         return _compare(template, _num(last), _num(prev))
     if key == "sessions14" and "sessions_last_14d" in row:
         usual = row.get("sessions_usual_14d")
@@ -213,7 +190,7 @@ def _reason_text(
                 _num(n),
                 _num(typical["negative_events_30d"]),
             )
-        if s is not None and not pd.isna(s) and "sentiment_last_30d" in typical:
+        if s is not None and not pd.isna(s) and s < typical.get("sentiment_last_30d", s):
             return _compare(
                 "average sentiment {v} in the last 30 days (typical customer: {t})",
                 f"{s:+.2f}",
@@ -247,9 +224,9 @@ def _reason_text(
         template = f"{{v}} of their events via {labels.get(f, f)} (typical customer: {{t}})"
         return _compare(template, _pct(v), _pct(t))
     if f == "is_converted":
-        return "has never converted" if v < 0.5 else "has converted (most customers have not)"
-    if f == "sentiment_missing":
-        return "no sentiment recorded" if v > 0.5 else "has sentiment recorded (most have none)"
+        return "has never converted"
+    if f == "is_exited":
+        return "left through an exit touchpoint and has not come back"
     if f == "furthest_stage_rank":
         template = "furthest stage reached: {v} (typical customer: {t})"
         return _compare(
@@ -258,9 +235,62 @@ def _reason_text(
     if f in _REASON_FORMATS:
         template, fmt = _REASON_FORMATS[f]
         return _compare(template, fmt(v), fmt(t))
-    return _compare(
-        f"{describe_feature(f, labels)}: {{v}} (typical customer: {{t}})", _num(v), _num(t)
-    )
+    return None
+
+
+# Which side of the typical value raises the risk, per feature: +1 higher, -1 lower. Features not
+# listed (time-of-day shares, repeats, sentiment recorded or not) have no side a retention agent
+# could act on, so they are never cited; touchpoint and channel families are worded with both
+# values and cited on either side, since the model's counterfactual gives their direction.
+RISK_SIDE = {
+    "recency_days": 1,
+    "days_between_last_sessions": 1,
+    "mean_days_between_sessions": 1,
+    "exit_stage_events_30d": 1,
+    "negative_events_30d": 1,
+    "is_exited": 1,
+    "frequency": -1,
+    "event_count": -1,
+    "tenure_days": -1,
+    "monetary": -1,
+    "events_per_session": -1,
+    "mean_session_seconds": -1,
+    "sessions_per_week": -1,
+    "events_last_7d": -1,
+    "events_last_30d": -1,
+    "mean_sentiment": -1,
+    "sentiment_last_30d": -1,
+    "is_converted": -1,
+    "furthest_stage_rank": -1,
+}
+
+
+def _raises_risk(key: str, members: list[str], row: dict, typical: pd.Series) -> bool:
+    """Whether the customer's value of this behaviour is on the side that raises churn risk."""
+    if key.startswith("touchpoint:") or members[0].startswith(CHANNEL_PREFIX):
+        return True
+    if key == "activity":
+        return row.get("events_last_30d", 0) < row.get("events_prev_30d", 0)
+    if key == "sessions14":
+        usual = row.get("sessions_usual_14d")
+        return usual is not None and row.get("sessions_last_14d", 0) < usual
+    if key == "mood":
+        n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
+        more_negative = n is not None and n > typical.get("negative_events_30d", 0)
+        lower = s is not None and s < typical.get("sentiment_last_30d", s)
+        return bool(more_negative or lower)
+    main = "recency_days" if key == "recency" else members[0]
+    side = RISK_SIDE.get(main)
+    if side is None or pd.isna(row.get(main)) or main not in typical:
+        return False
+    return bool((row[main] - typical[main]) * side > 0)
+
+
+def _every(days: float) -> str:
+    """A rhythm in words: 'every 6 days', or 'back within the day' for same-day rhythms."""
+    if pd.isna(days):
+        return "n/a"
+    return "back within the day" if days < 1 else f"every {_num(days)} days"
 
 
 def _usual_per_30d(row: dict, share_column: str | None, recent: float) -> float | None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from cjm.churn.bgnbd import BGNBD, activity_summary_query
+from cjm.churn.card import model_card, probabilistic_card
 from cjm.churn.definition import (
     ChurnDefinition,
     churn_state_query,
@@ -25,30 +25,30 @@ from cjm.churn.definition import (
     training_cutoffs,
 )
 from cjm.churn.features import (
-    churn_feature_descriptions,
     churn_features_query,
     last_event_labels,
 )
 from cjm.churn.model import (
+    BASELINE_INPUTS,
     MIN_CLASS_COUNT,
     MODEL_THREADS,
+    PROBABILISTIC_SOURCE,
     REFERENCE_CUSTOMERS,
     ChurnResult,
     bounded_sample,
+    choose_scorer,
     empty_risk,
     holdout_metrics,
-    make_churn_pipeline,
+    make_scorer,
+    metric_rows,
     not_trained,
     training_customers,
     training_frame,
     usable_features,
 )
-from cjm.churn.probabilistic import fit_bgnbd
+from cjm.churn.probabilistic import HorizonProbability, fit_bgnbd
 from cjm.churn.reasons import (
-    REASON_MIN_EFFECT,
-    REASON_MIN_SHARE,
     ReasonReference,
-    list_warnings,
     reason_reference,
     reasons_for,
 )
@@ -60,7 +60,6 @@ from cjm.features import (
     as_utc,
     customer_features_query,
     customer_filter,
-    describe_feature,
     log_end,
     top_values,
     vocabulary_labels,
@@ -68,12 +67,14 @@ from cjm.features import (
 
 CHURN_RISK_COLUMNS = [
     "customer_id",
+    "customer_state",
     "risk_score",
     "risk_tier",
     "reasons",
     "persona_id",
     "last_seen_at",
     "scored_at",
+    "score_source",
     "revenue",
     "value_at_risk",
     "last_touchpoint",
@@ -136,20 +137,23 @@ def _score_churn(
     if definition is None:
         definition = resolve_churn_definition(con, settings, end)
     cutoffs = training_cutoffs(start, end, definition.horizon_days, settings.training_cutoffs)
+    # Vocabulary as known at the holdout cutoff, so the holdout is scored like a real run would be.
+    known_at = cutoffs[-1] if cutoffs else end
+    vocabulary = (
+        top_values(con, "touchpoint", known_at, MAX_TOUCHPOINTS),
+        top_values(con, "channel", known_at, MAX_CHANNELS),
+    )
+    labels = vocabulary_labels(*vocabulary) | last_event_labels(vocabulary[0])
+    run = _Run(con, definition, end, vocabulary, labels, timezone, settings, random_state, output)
     if not cutoffs:
         span = (end - start).total_seconds() / 86400
         need = 1.5 * definition.horizon_days
-        return not_trained(
-            f"the log spans {span:.1f} days; training needs at least {need:g} days (half a "
-            f"horizon of history before a cutoff and a full {definition.horizon_days}-day horizon "
-            "after it to see who churned)",
-            definition,
-            [],
-            end,
+        return _score_probabilistic(
+            run,
+            f"the log spans {span:.1f} days; labels for a {definition.horizon_days}-day horizon "
+            f"need at least {need:g} days (half a horizon of history before a cutoff and the "
+            "whole horizon after it)",
         )
-    # Vocabulary as known at the holdout cutoff, so the holdout is scored like a real run would be.
-    touchpoints = top_values(con, "touchpoint", cutoffs[-1], MAX_TOUCHPOINTS)
-    channels = top_values(con, "channel", cutoffs[-1], MAX_CHANNELS)
     sample, n_sampled, n_customers = training_customers(
         con, cutoffs, definition.inactivity_days, settings.max_train_rows, random_state
     )
@@ -157,15 +161,7 @@ def _score_churn(
     try:
         frames = [
             training_frame(
-                con,
-                definition,
-                c,
-                (touchpoints, channels),
-                timezone,
-                states,
-                settings,
-                random_state,
-                sample,
+                con, definition, c, vocabulary, timezone, states, settings, random_state, sample
             )
             for c in cutoffs
         ]
@@ -175,17 +171,17 @@ def _score_churn(
     data = pd.concat(frames, ignore_index=True)
     candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
     features = usable_features(data, candidates)
+    # The baselines' own inputs are always scored, so any of the three can be chosen.
+    features += [c for c in BASELINE_INPUTS if c not in features]
     unused = [c for c in candidates if c not in features]
     y = data["churned"].to_numpy(int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if min(n_pos, n_neg) < MIN_CLASS_COUNT:
-        return not_trained(
-            f"across {len(cutoffs)} cutoff(s) there are {n_pos} customers who churned within "
-            f"{definition.horizon_days} days and {n_neg} who stayed; a model needs at least "
-            f"{MIN_CLASS_COUNT} of each",
-            definition,
-            cutoffs,
-            end,
+        return _score_probabilistic(
+            run,
+            f"across {len(cutoffs)} cutoff(s) {n_pos} customers went quiet within "
+            f"{definition.horizon_days} days and {n_neg} did not; a supervised model needs at "
+            f"least {MIN_CLASS_COUNT} of each",
         )
     metrics, calibration = holdout_metrics(
         frames,
@@ -195,93 +191,102 @@ def _score_churn(
         timedelta(days=definition.horizon_days),
         settings.max_train_rows,
     )
-    # Metrics come from the model without the holdout; the scoring model also learns from it.
+    choice = choose_scorer(metrics)
+    # Metrics come from fits without the holdout; the scoring fit also learns from it.
     fit = bounded_sample(data, random_state, settings.max_train_rows)
     del frames
-    pipeline = make_churn_pipeline(random_state).fit(fit[features], fit["churned"].to_numpy(int))
-    base_rate = float(y.mean())
-    high, medium = min(2 * base_rate, (1 + base_rate) / 2), base_rate
-    labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
-    scoring = _Scoring(pipeline, features, labels, (high, medium), random_state, output)
-    risk, n_scored = _score_active(
-        con, scoring, definition, end, (touchpoints, channels), timezone, settings
+    scorer = make_scorer(choice.source, random_state).fit(
+        fit[features], fit["churned"].to_numpy(int)
     )
-
-    if len(fit) < len(data) or sample is not None:
-        training_sample = (
-            f"uniform random sample of {len(fit):,} of {len(data):,} (customer, cutoff) rows"
-            + (
-                f" of {n_sampled:,} of {n_customers:,} customers drawn at random"
-                if sample is not None
-                else ""
-            )
-            + f" (at most churn.max_train_rows = {settings.max_train_rows:,} rows)"
-        )
-    else:
-        training_sample = "all (customer, cutoff) rows"
-    card = {
-        "status": "trained",
-        "reason": None if n_scored else "no active customers to score at the end of the log",
-        "definition": asdict(definition),
-        "cutoffs": [c.isoformat() for c in cutoffs],
-        "holdout_cutoff": cutoffs[-1].isoformat() if len(cutoffs) > 1 else None,
-        "scored_at": end.isoformat(),
-        "estimator": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
-        "3 folds), refit on all cutoffs for scoring; metrics from a fit without the holdout",
-        "n_train": len(fit),
-        "max_train_rows": settings.max_train_rows,
-        "training_customers": n_sampled,
-        "training_sample": training_sample,
-        "train_positives": n_pos,
-        "base_rate": base_rate,
-        "tier_thresholds": {
-            "high": high,
-            "medium": medium,
-            "rule": "high: at least twice the base churn rate (capped halfway between it and 1); "
-            "medium: at least the base rate; low: below",
+    # Tiers are relative to how often active customers go quiet: lapsed customers mostly do.
+    active = (data["recency_days"] < definition.inactivity_days) & (data["is_exited"] == 0)
+    base_rate = float(y[active.to_numpy()].mean()) if active.any() else float(y.mean())
+    thresholds = (min(2 * base_rate, (1 + base_rate) / 2), base_rate) if choice.trusted else None
+    scoring = _Scoring(scorer, features, labels, thresholds, random_state, output, choice.source)
+    risk, n_scored = _score_customers(run, scoring)
+    card = model_card(
+        definition,
+        cutoffs,
+        end,
+        settings,
+        choice,
+        metrics,
+        training={
+            "n_train": len(fit),
+            "n_rows": len(data),
+            "training_customers": n_sampled,
+            "all_customers": n_customers,
+            "sampled": sample is not None,
+            "train_positives": n_pos,
+            "base_rate": base_rate,
+            "thresholds": thresholds,
         },
-        "features": features,
-        "features_without_data": unused,
-        "feature_descriptions": {f: describe_feature(f, labels) for f in features}
-        | churn_feature_descriptions(features, labels),
-        "reasons_method": "a cited behaviour (a feature, or related features together), set to the "
-        "typical (median) active customer's value, lowers this customer's risk by at least "
-        f"{REASON_MIN_EFFECT:.0%} and by at least {REASON_MIN_SHARE:.0%} of it; largest first; "
-        f"typical values from up to {REFERENCE_CUSTOMERS:,} customers drawn at random",
-        "bgnbd_fit_customers": settings.bgnbd_fit_customers,
-        "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
-        "warnings": list_warnings(metrics),
-    }
-    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration)
+        features=(features, unused, labels),
+    )
+    card["reason"] = None if n_scored else "no identified customers to score"
+    pipeline = scorer if choice.source == "churn_model" else None
+    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
 
 
 @dataclass(frozen=True)
-class _Scoring:
-    """What scoring a batch of customers needs besides their features."""
+class _Run:
+    """What every scoring path of one score_churn call shares."""
 
-    pipeline: Pipeline
-    features: list[str]
+    con: duckdb.DuckDBPyConnection
+    definition: ChurnDefinition
+    end: datetime
+    vocabulary: tuple[list[str], list[str]]
     labels: dict[str, str]
-    thresholds: tuple[float, float]
+    timezone: str
+    settings: ChurnSettings
     random_state: int
     output: ScoringOutput
 
 
+def _score_probabilistic(run: _Run, why: str) -> ChurnResult:
+    """Every customer scored by BG/NBD extrapolated to the horizon, when no labels can judge it."""
+    # The probabilistic score needs its inputs, and recency words its reasons.
+    features = ["bgnbd_p_quiet", "recency_days", "mean_days_between_sessions"]
+    scorer = HorizonProbability("bgnbd_p_quiet").fit(pd.DataFrame(columns=features))
+    scoring = _Scoring(
+        scorer, features, run.labels, None, run.random_state, run.output, PROBABILISTIC_SOURCE
+    )
+    risk, n_scored = _score_customers(run, scoring)
+    card = probabilistic_card(run.definition, run.end, run.settings, why)
+    card["reason"] = None if n_scored else "no identified customers to score"
+    metrics, calibration = metric_rows(f"not computed: {why}")
+    card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
+    return ChurnResult(risk, metrics, card, run.definition, None, [], calibration, scorer)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What scoring a batch of customers needs besides their features.
+
+    thresholds: (high, medium) risk for the tiers, or None when the ranking is not trusted (every
+    tier is then 'none'); source: the scorer's name in churn_risk.score_source.
+    """
+
+    pipeline: object
+    features: list[str]
+    labels: dict[str, str]
+    thresholds: tuple[float, float] | None
+    random_state: int
+    output: ScoringOutput
+    source: str
+
+
 def _scoring_query(
-    definition: ChurnDefinition,
-    end: datetime,
-    vocabulary: tuple[list[str], list[str]],
-    timezone: str,
-    customers: str | None = None,
-    personas: str | None = None,
+    run: _Run, customers: str | None = None, personas: str | None = None, only_active=False
 ) -> tuple[str, dict]:
-    """Model features, BG/NBD inputs, last contact and persona of the customers active at end,
-    by id."""
-    touchpoints, channels = vocabulary
-    f_sql, f_params = customer_features_query(end, touchpoints, channels, timezone, customers)
+    """Model features, BG/NBD inputs, state, last contact and persona of the customers seen by
+    the end of the log (only the active ones with only_active), by id."""
+    touchpoints, channels = run.vocabulary
+    end = run.end
+    f_sql, f_params = customer_features_query(end, touchpoints, channels, run.timezone, customers)
     c_sql, c_params = churn_features_query(end, touchpoints, customers)
     a_sql, a_params = activity_summary_query(end, customers)
-    s_sql, s_params = churn_state_query(definition, end, customers)
+    s_sql, s_params = churn_state_query(run.definition, end, customers)
     sql = f"""
     with f as ({f_sql}), cf as ({c_sql}), bg as ({a_sql}), st as ({s_sql}),
     contact as (
@@ -292,86 +297,87 @@ def _scoring_query(
     )
     select f.*, cf.* exclude (customer_id),
            bg.x as _bgnbd_x, bg.t_x as _bgnbd_t_x, bg."T" as _bgnbd_T,
+           (st.churn_reason is not distinct from 'exit_touchpoint')::double as is_exited,
+           case when st.churn_reason = 'exit_touchpoint' then 'exited'
+                when st.is_churned then 'lapsed' else 'active' end as customer_state,
            st.last_seen_at, contact.last_touchpoint, contact.last_channel,
            {"p.persona_id" if personas else "null::bigint"} as _persona_id
     from f join st using (customer_id)
     left join cf using (customer_id) left join bg using (customer_id)
     left join contact using (customer_id)
     {f"left join {quote_ident(personas)} p using (customer_id)" if personas else ""}
-    where not st.is_churned
+    {"where not st.is_churned" if only_active else ""}
     order by customer_id
     """
     return sql, f_params | c_params | a_params | s_params
 
 
-def _score_active(
-    con: duckdb.DuckDBPyConnection,
-    scoring: _Scoring,
-    definition: ChurnDefinition,
-    end: datetime,
-    vocabulary: tuple[list[str], list[str]],
-    timezone: str,
-    settings: ChurnSettings,
-) -> tuple[pd.DataFrame | None, int]:
-    """Score every customer active at end, settings.score_batch_customers at a time (by id);
-    returns the ranked rows (None when they went to the output's risk_table) and their count.
+def _score_customers(run: _Run, scoring: _Scoring) -> tuple[pd.DataFrame | None, int]:
+    """Score every customer seen by the end of the log (active, lapsed or exited; only the
+    output's allowed customers), settings.score_batch_customers at a time (by id); returns the
+    ranked rows (None when they went to the output's risk_table) and their count.
 
     Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
-    typical values, which behaviours are candidate reasons): a customer's score and reasons do not
-    depend on the batch size or on the other customers in their batch.
+    typical values of active customers, which behaviours are candidate reasons): a customer's
+    score and reasons do not depend on the batch size or on the other customers in their batch.
     """
-    fitted = fit_bgnbd(con, end, settings.bgnbd_fit_customers, scoring.random_state)
-    batch = settings.score_batch_customers
-    output = scoring.output
-    reference = None
+    con, settings, output = run.con, run.settings, scoring.output
+    fitted = fit_bgnbd(con, run.end, settings.bgnbd_fit_customers, run.random_state)
+    horizon = timedelta(days=run.definition.horizon_days)
     sample = customer_sample(
-        con, "_cjm_churn_reference", end, REFERENCE_CUSTOMERS, scoring.random_state
+        con, "_cjm_churn_reference", run.end, REFERENCE_CUSTOMERS, run.random_state
     )
-    horizon = timedelta(days=definition.horizon_days)
     try:
-        if sample is not None or batch < REFERENCE_CUSTOMERS:
-            # Not all active customers come in the first batch: the reference is read first.
-            sql, params = _scoring_query(definition, end, vocabulary, timezone, sample)
-            ref = con.execute(sql, params).df()
+        # "Typical" is the typical active customer; a log with none compares with everyone.
+        for only_active in (True, False):
+            ref = con.execute(*_scoring_query(run, sample, only_active=only_active)).df()
             if len(ref):
-                X = _model_input(ref, scoring.features, fitted, horizon)
-                reference = reason_reference(
-                    scoring.pipeline, X, scoring.labels, scoring.random_state
-                )
-            del ref
+                break
+        X = _model_input(ref, scoring.features, fitted, horizon)
+        reference = reason_reference(scoring.pipeline, X, scoring.labels, run.random_state)
+        del ref
     finally:
         drop_table(con, sample)
-    # Features only for the customers active at end (and allowed), fixed in a table the query
-    # filters on.
-    active = "_cjm_churn_active"
-    s_sql, s_params = churn_state_query(definition, end)
+    chosen = "_cjm_churn_customers"
     allowed = ""
     if output.customers is not None:
-        allowed = f" and customer_id in (select customer_id from {quote_ident(output.customers)})"
+        allowed = f" where customer_id in (select customer_id from {quote_ident(output.customers)})"
     con.execute(
-        f"create or replace temp table {quote_ident(active)} as "
-        f"select customer_id from ({s_sql}) where not is_churned{allowed}",
-        s_params,
+        f"create or replace temp table {chosen} as select distinct customer_id from events{allowed}"
     )
     # The scored rows collect in a table on a cursor of their own: the batches stream on con.
     store = con.cursor()
     try:
         store.execute(f"create temp table {_SCORED} ({_SCORED_COLUMNS})")
-        _score_batches(
-            con, store, scoring, definition, end, vocabulary, timezone, settings, fitted, reference
-        )
+        sql, params = _scoring_query(run, chosen, output.personas)
+        # The batches stream from a relation, which needs the connection free of unfinished
+        # results (a fetchone() leaves one): one statement fetched to the end makes sure.
+        con.execute("select 1").fetchall()
+        reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
+        for chunk in reader:
+            current = chunk.to_pandas()
+            if current.empty:
+                continue
+            X = _model_input(current, scoring.features, fitted, horizon)
+            rows = _score_batch(current, X, scoring, reference, run.end)
+            if output.on_batch is not None:
+                rows = output.on_batch(rows)
+            store.register("_cjm_churn_batch", rows)
+            store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
+            store.unregister("_cjm_churn_batch")
         n_scored = int(store.execute(f"select count(*) from {_SCORED}").fetchone()[0])
         return _ranked(store, output.risk_table), n_scored
     finally:
         store.close()
-        drop_table(con, active)
+        drop_table(con, chosen)
 
 
 _SCORED = "_cjm_churn_scored"
 _SCORED_COLUMNS = """
-    customer_id varchar, risk_score double, risk_tier varchar, reasons varchar, persona_id bigint,
-    last_seen_at timestamptz, scored_at timestamptz, revenue double, value_at_risk double,
-    last_touchpoint varchar, last_channel varchar
+    customer_id varchar, customer_state varchar, risk_score double, risk_tier varchar,
+    reasons varchar, persona_id bigint, last_seen_at timestamptz, scored_at timestamptz,
+    score_source varchar, revenue double, value_at_risk double, last_touchpoint varchar,
+    last_channel varchar
 """
 
 
@@ -396,45 +402,6 @@ def _ranked(store: duckdb.DuckDBPyConnection, risk_table: str | None) -> pd.Data
     return risk.astype({"persona_id": "Int64", "rank": "Int64"})
 
 
-def _score_batches(
-    con: duckdb.DuckDBPyConnection,
-    store: duckdb.DuckDBPyConnection,
-    scoring: _Scoring,
-    definition: ChurnDefinition,
-    end: datetime,
-    vocabulary: tuple[list[str], list[str]],
-    timezone: str,
-    settings: ChurnSettings,
-    fitted: BGNBD,
-    reference: ReasonReference | None,
-) -> None:
-    """Score the active customers one batch at a time, streamed in customer order, into the
-    scored table on store."""
-    horizon = timedelta(days=definition.horizon_days)
-    output = scoring.output
-    sql, params = _scoring_query(
-        definition, end, vocabulary, timezone, "_cjm_churn_active", output.personas
-    )
-    # The batches stream from a relation, which needs the connection free of unfinished results
-    # (a fetchone() leaves one): one statement fetched to the end makes sure.
-    con.execute("select 1").fetchall()
-    reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
-    for chunk in reader:
-        current = chunk.to_pandas()
-        if current.empty:
-            continue
-        X = _model_input(current, scoring.features, fitted, horizon)
-        if reference is None:
-            # the first batch holds every active customer: it is the reference itself
-            reference = reason_reference(scoring.pipeline, X, scoring.labels, scoring.random_state)
-        rows = _score_batch(current, X, scoring, reference, end)
-        if output.on_batch is not None:
-            rows = output.on_batch(rows)
-        store.register("_cjm_churn_batch", rows)
-        store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
-        store.unregister("_cjm_churn_batch")
-
-
 def _model_input(
     current: pd.DataFrame, features: list[str], fitted: BGNBD, horizon: timedelta
 ) -> pd.DataFrame:
@@ -453,19 +420,25 @@ def _score_batch(
     reference: ReasonReference,
     end: datetime,
 ) -> pd.DataFrame:
-    """Risk rows (without rank) of one batch of active customers."""
-    high, medium = scoring.thresholds
+    """Risk rows (without rank) of one batch of customers."""
     p = scoring.pipeline.predict_proba(X)[:, 1]
+    if scoring.thresholds is None:
+        tier = np.full(len(p), "none", dtype=object)
+    else:
+        high, medium = scoring.thresholds
+        tier = np.where(p >= high, "high", np.where(p >= medium, "medium", "low"))
     risk = pd.DataFrame(
         {
             "customer_id": current["customer_id"].to_numpy(),
+            "customer_state": current["customer_state"].to_numpy(),
             "risk_score": p,
-            "risk_tier": np.where(p >= high, "high", np.where(p >= medium, "medium", "low")),
+            "risk_tier": tier,
             "reasons": reasons_for(
                 scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference
             ),
             "last_seen_at": current["last_seen_at"].to_numpy(),
             "scored_at": pd.Timestamp(end),
+            "score_source": scoring.source,
             "revenue": current["monetary"].to_numpy(float).round(2),
         }
     )

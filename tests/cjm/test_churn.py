@@ -126,18 +126,28 @@ def test_churn_state_at_log_end():
     assert state.loc["quit", "last_seen_at"] == pd.Timestamp("2024-03-28 10:05", tz="UTC")
 
 
-def test_labels_are_the_state_one_horizon_later_for_customers_active_at_the_cutoff():
+def test_labels_ask_every_customer_seen_whether_they_go_quiet_within_the_horizon():
     con = golden_log()
     labels = churn_labels(con, GOLDEN, day("2024-03-01")).set_index("customer_id")
-    # gone (already churned) and fresh (no history) are not in the population
-    assert sorted(labels.index) == ["anchor", "back", "edge", "lapse", "quiet", "quit"]
+    # fresh (no history by the cutoff) is not in the population; gone (lapsed) is
+    assert sorted(labels.index) == ["anchor", "back", "edge", "gone", "lapse", "quiet", "quit"]
     assert labels["churned"].to_dict() == {
         "anchor": False,
         "back": False,  # cancelled, then came back inside the horizon
-        "edge": True,
+        "edge": False,  # active on 03-21: not quiet within the horizon
+        "gone": True,  # lapsed at the cutoff and did not come back: the win-back question
         "lapse": False,  # a lapse that ended inside the horizon is not churn
-        "quiet": True,
-        "quit": True,
+        "quiet": False,  # active on 03-15
+        "quit": True,  # left through the exit touchpoint inside the horizon
+    }
+    assert labels["customer_state"].to_dict() == {
+        "anchor": "active",
+        "back": "active",
+        "edge": "active",
+        "gone": "lapsed",
+        "lapse": "active",
+        "quiet": "active",
+        "quit": "active",
     }
     with pytest.raises(ValueError, match="need events up to"):
         churn_labels(con, GOLDEN, day("2024-03-15"))
@@ -303,7 +313,8 @@ def test_model_beats_recency_on_a_forward_holdout(scored):
     # strict forward holdout: only cutoffs a full horizon before the holdout cutoff train it
     horizon = timedelta(days=result.definition.horizon_days)
     earlier = [c for c in result.cutoffs if c + horizon <= result.cutoffs[-1]]
-    assert 0 < model["n_train"] < len(earlier) * 600
+    # every customer seen by a training cutoff gives a row there (600 customers)
+    assert 0 < model["n_train"] <= len(earlier) * 600
 
 
 def test_calibration_table_per_model(scored):
@@ -332,13 +343,17 @@ def test_calibration_table_hand_example():
     assert cal.loc[9, "count"] == 2 and cal.loc[9, "observed_rate"] == 1.0
 
 
-def test_scores_only_active_customers_with_ranked_tiers_and_reasons(scored):
+def test_scores_every_customer_with_state_ranked_tiers_and_reasons(scored):
     con, result = scored
     risk = result.churn_risk
     assert list(risk.columns) == CHURN_RISK_COLUMNS
-    state = customer_churn_state(con, result.definition)
-    active = set(state.loc[~state["is_churned"], "customer_id"])
-    assert set(risk["customer_id"]) == active and len(risk) == len(active)
+    state = customer_churn_state(con, result.definition).set_index("customer_id")
+    assert set(risk["customer_id"]) == set(state.index) and len(risk) == len(state)
+    lapsed = set(state.index[state["is_churned"]])
+    assert lapsed and set(risk.loc[risk["customer_state"] == "lapsed", "customer_id"]) == lapsed
+    assert set(risk["customer_state"]) <= {"active", "lapsed", "exited"}
+    assert (risk["score_source"] == result.model_card["score_source"]).all()
+    assert result.model_card["trusted"]
     assert risk["risk_score"].between(0, 1).all()
     assert risk["risk_score"].is_monotonic_decreasing
     assert list(risk["rank"]) == list(range(1, len(risk) + 1))
@@ -348,8 +363,12 @@ def test_scores_only_active_customers_with_ranked_tiers_and_reasons(scored):
     assert (risk["revenue"] >= 0).all()
     high = risk[risk["risk_tier"] == "high"]
     assert high["reasons"].str.contains(r"\d").all()
-    # the planted precursor is what the riskiest customers are told about, with counts
-    assert high["reasons"].head(10).str.contains(r"\d+ complaint in the last 30 days").all()
+    # the planted precursor is what the riskiest active customers are told about, with counts;
+    # lapsed ones are told how long they have been away
+    active = high[high["customer_state"] == "active"]
+    assert active["reasons"].head(10).str.contains(r"\d+ complaint in the last 30 days").all()
+    away = high.loc[high["customer_state"] == "lapsed", "reasons"]
+    assert away.str.contains(r"no activity for \d+ days").mean() > 0.9
 
 
 def test_model_card_is_json_and_says_what_was_done(scored):
@@ -371,7 +390,7 @@ def test_churn_pipeline_is_calibrated_boosting():
     assert pipe.fit(X, (X[:, 0] > 0).astype(int)) is pipe
 
 
-def test_short_log_without_revenue_or_channel_returns_a_clear_empty_result():
+def test_short_log_is_scored_by_the_probabilistic_model_without_tiers():
     df = pd.DataFrame(
         {
             "customer_id": ["solo", "solo"],
@@ -383,16 +402,19 @@ def test_short_log_without_revenue_or_channel_returns_a_clear_empty_result():
     con = connect()
     load_events(con, df)
     result = score_churn(con, ChurnSettings(), random_state=0)
-    assert result.churn_risk.empty and list(result.churn_risk.columns) == CHURN_RISK_COLUMNS
-    assert result.pipeline is None
+    # no labels for the horizon: the probabilistic model scores the customer, with no tier
+    risk = result.churn_risk
+    assert list(risk.columns) == CHURN_RISK_COLUMNS and list(risk["customer_id"]) == ["solo"]
+    assert risk["risk_score"].between(0, 1).all() and list(risk["risk_tier"]) == ["none"]
+    assert list(risk["score_source"]) == ["bgnbd_horizon"] and result.pipeline is None
     card = json.loads(json.dumps(result.model_card))
-    assert card["status"] == "not_trained"
-    assert "spans 1.0 days" in card["reason"] and "45 days" in card["reason"]
+    assert card["status"] == "probabilistic" and not card["trusted"]
+    assert "spans 1.0 days" in card["warnings"][0] and "45 days" in card["warnings"][0]
     assert result.metrics["roc_auc"].isna().all()
     assert result.metrics["note"].str.startswith("not computed").all()
 
 
-def test_single_class_returns_a_clear_empty_result():
+def test_single_class_falls_back_to_the_probabilistic_model():
     # everyone visits daily for 150 days: nobody ever churns
     rows = [
         (f"c{c}", day("2024-01-01") + timedelta(days=d), "visit", f"c{c}d{d}")
@@ -404,8 +426,9 @@ def test_single_class_returns_a_clear_empty_result():
         con, pd.DataFrame(rows, columns=["customer_id", "event_time", "touchpoint", "session_id"])
     )
     result = score_churn(con, ChurnSettings(inactivity_days=30), random_state=0)
-    assert result.churn_risk.empty and result.pipeline is None
-    assert "0 customers who churned" in result.model_card["reason"]
+    assert len(result.churn_risk) == 15 and result.pipeline is None
+    assert (result.churn_risk["score_source"] == "bgnbd_horizon").all()
+    assert "0 customers went quiet" in result.model_card["warnings"][0]
 
 
 def test_empty_log():
@@ -507,19 +530,53 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     assert any(text != reasons._NOTHING_STANDS_OUT for text in got)
 
 
-def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
-    # p = sigmoid(0.001 * (event_count - 50)): at 100 events the risk is 0.5125, and typical
-    # (50) events would lower it by 0.0125, under the floor of 5% of the risk (0.0256)
-    X = pd.DataFrame({"event_count": np.arange(101.0), "tenure_days": np.full(101, 10.0)})
+def _linear_risk(column: str, slope: float):
+    """p = sigmoid(slope * (x - 50)) on column, over x = 0..100 (tenure fixed)."""
+    X = pd.DataFrame({column: np.arange(101.0), "tenure_days": np.full(101, 10.0)})
     model = LogisticRegression().fit(X, np.arange(101) % 2)
-    model.coef_, model.intercept_ = np.array([[0.001, 0.0]]), np.array([-0.05])
-    pipeline = Pipeline([("model", model)])
+    model.coef_, model.intercept_ = np.array([[slope, 0.0]]), np.array([-50 * slope])
+    return X, Pipeline([("model", model)])
+
+
+def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
+    # at 100 days between sessions the risk is 0.5125, and typical (50) would lower it by 0.0125,
+    # under the floor of 5% of the risk (0.0256): still the strongest unusual behaviour, cited
+    X, pipeline = _linear_risk("mean_days_between_sessions", 0.001)
     got = reasons.reasons_for(pipeline, X, {}, random_state=0)
-    assert got[100] == "100 events so far (typical customer: 50)"
-    assert got[90] == "90 events so far (typical customer: 50)"
-    # inside the middle half, or fewer events than typical (typical would raise the risk): none
+    assert got[100] == "a session every 100 days (typical customer: every 50 days)"
+    assert got[90] == "a session every 90 days (typical customer: every 50 days)"
+    # inside the middle half, or sessions more often than typical (typical would raise the risk)
     assert got[60] == got[10] == reasons._NOTHING_STANDS_OUT
     assert got == _reference_reasons(pipeline, X, {}, random_state=0)
+
+
+def test_favourable_behaviour_is_never_a_reason_even_when_the_model_says_so():
+    # a model (wrongly) finding more events riskier: its what-if would cite "100 events so far"
+    X, pipeline = _linear_risk("event_count", 0.05)
+    got = reasons.reasons_for(pipeline, X, {}, random_state=0)
+    assert got[100] == got[95] == reasons._NOTHING_STANDS_OUT
+    # fewer events than typical lowers the risk here, so it is no reason either
+    assert got[0] == reasons._NOTHING_STANDS_OUT
+
+
+def test_every_cited_reason_lowers_the_risk_when_typical_and_points_the_risky_way():
+    # less revenue raises the risk: the low-revenue customers are told so, in that direction
+    X, pipeline = _linear_risk("monetary", -0.05)
+    got = reasons.reasons_for(pipeline, X, {}, random_state=0)
+    base = pipeline.predict_proba(X)[:, 1]
+    typical = X.assign(monetary=X["monetary"].median())
+    lowered = base - pipeline.predict_proba(typical)[:, 1]
+    cited = [i for i, g in enumerate(got) if g != reasons._NOTHING_STANDS_OUT]
+    assert cited and all(lowered[i] > 0 and X["monetary"][i] < 50 for i in cited)
+    assert got[0] == "revenue so far 0 (typical customer: 50)"
+    assert not any("every 0.0" in g for g in got)
+
+
+def test_same_day_rhythms_are_worded_as_such():
+    row = {"recency_days": 9.0, "mean_days_between_sessions": 0.2}
+    typical = pd.Series({"recency_days": 1.0})
+    text = reasons._reason_text("recency", ["recency_days"], row, typical, {})
+    assert text == "no activity for 9 days, usually back within the day"
 
 
 def test_training_rows_are_a_bounded_reproducible_sample():

@@ -47,8 +47,12 @@ def sample_run(tmp_path_factory):
 
 def test_risk_scores_rank_the_churners_of_the_next_30_days(sample_run):
     summary, risk, _, metrics, truth = sample_run
-    scored = risk.merge(truth, on="customer_id", how="left", validate="one_to_one")
-    assert scored["customer_type"].notna().all() and len(scored) > 500
+    everyone = risk.merge(truth, on="customer_id", how="left", validate="one_to_one")
+    assert everyone["customer_type"].notna().all()
+    # every identified customer is scored; the save list is the active ones
+    assert set(everyone["customer_state"]) >= {"active", "lapsed"}
+    scored = everyone[everyone["customer_state"] == "active"]
+    assert len(scored) > 500
     # churned by the end of the 30 days after the last day (the truth's churn date is the first
     # day without activity); a customer who already stopped but is not yet past the inactivity
     # threshold is on the list and counts as churned too
@@ -95,3 +99,11 @@ def test_list_is_ranked_without_gaps_and_holds_only_contactable_customers(sample
     assert set(risk["customer_id"]) <= signed_up
     ranked = risk.sort_values("rank")
     assert ranked["risk_score"].is_monotonic_decreasing
+
+
+def test_lapsed_customers_who_come_back_score_lower_than_those_who_stopped(sample_run):
+    _, risk, _, _, truth = sample_run
+    lapsed = risk[risk["customer_state"] == "lapsed"].merge(truth, on="customer_id")
+    stopped = lapsed["is_churner"].astype(bool).to_numpy()
+    assert 0 < stopped.sum() < len(lapsed)
+    assert roc_auc_score(stopped, lapsed["risk_score"]) > 0.7

@@ -1,0 +1,138 @@
+"""The churn model card: what was scored, by which model, how well, and what to be careful of."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+import pandas as pd
+
+from cjm.churn.definition import ChurnDefinition
+from cjm.churn.features import churn_feature_descriptions
+from cjm.churn.model import MODELS, TRUSTED_AUC, Choice
+from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
+from cjm.config import ChurnSettings
+from cjm.features import describe_feature
+
+# Fewer holdout customers than this in either class and its figures are rough.
+SMALL_HOLDOUT = 30
+ESTIMATORS = {
+    "churn_model": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
+    "3 folds)",
+    "recency_baseline": "logistic regression on days since the last event",
+    "bgnbd_baseline": "BG/NBD P(no active day in the horizon), as it is",
+}
+REASONS_METHOD = (
+    "a cited behaviour (a feature, or related features together) is on the side that raises the "
+    "risk against the typical (median) active customer, and setting it to that typical value "
+    f"lowers this customer's risk by at least {REASON_MIN_EFFECT:.0%} and by at least "
+    f"{REASON_MIN_SHARE:.0%} of it; largest first"
+)
+
+
+def model_card(
+    definition: ChurnDefinition,
+    cutoffs: list[datetime],
+    end: datetime,
+    settings: ChurnSettings,
+    choice: Choice,
+    metrics: pd.DataFrame,
+    training: dict,
+    features: tuple[list[str], list[str], dict[str, str]],
+) -> dict:
+    """The card of a run that could train on its own cutoffs (the gate's choice recorded)."""
+    used, unused, labels = features
+    thresholds = training.pop("thresholds")
+    n_fit, n_rows = training["n_train"], training.pop("n_rows")
+    sample = "all (customer, cutoff) rows"
+    if n_fit < n_rows or training.pop("sampled"):
+        sample = (
+            f"uniform random sample of {n_fit:,} of {n_rows:,} (customer, cutoff) rows of "
+            f"{training['training_customers']:,} of {training.pop('all_customers'):,} customers "
+            f"(at most churn.max_train_rows = {settings.max_train_rows:,} rows)"
+        )
+    training.pop("all_customers", None)
+    return {
+        "status": "trained",
+        "score_source": choice.source,
+        "trusted": choice.trusted,
+        "choice": choice.note,
+        "definition": asdict(definition),
+        "question": _question(definition),
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "holdout_cutoff": cutoffs[-1].isoformat() if len(cutoffs) > 1 else None,
+        "scored_at": end.isoformat(),
+        "estimator": ESTIMATORS[choice.source] + "; refit on all cutoffs for scoring; metrics "
+        "from fits without the holdout",
+        **training,
+        "max_train_rows": settings.max_train_rows,
+        "training_sample": sample,
+        "tier_thresholds": {
+            "high": thresholds[0] if thresholds else None,
+            "medium": thresholds[1] if thresholds else None,
+            "rule": "high: at least twice the rate at which active customers go quiet (capped "
+            "halfway between it and 1); medium: at least that rate; low: below; 'none' for every "
+            f"customer when the scores' holdout ROC AUC is under {TRUSTED_AUC} or its interval "
+            "reaches chance",
+        },
+        "features": used,
+        "features_without_data": unused,
+        "feature_descriptions": {f: describe_feature(f, labels) for f in used}
+        | churn_feature_descriptions(used, labels),
+        "reasons_method": REASONS_METHOD,
+        "bgnbd_fit_customers": settings.bgnbd_fit_customers,
+        "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
+        "warnings": card_warnings(metrics, choice),
+    }
+
+
+def probabilistic_card(
+    definition: ChurnDefinition, end: datetime, settings: ChurnSettings, why: str
+) -> dict:
+    """The card of a run scored by BG/NBD alone because no labels could be formed (why)."""
+    warning = (
+        f"scores are BG/NBD's chance of no activity in the next {definition.horizon_days} days, "
+        f"extrapolated from the history because {why}; no holdout could check them on this log, "
+        "so no tiers are given"
+    )
+    return {
+        "status": "probabilistic",
+        "score_source": "bgnbd_horizon",
+        "trusted": False,
+        "choice": warning,
+        "definition": asdict(definition),
+        "question": _question(definition),
+        "cutoffs": [],
+        "scored_at": end.isoformat(),
+        "estimator": "BG/NBD (Fader, Hardie and Lee 2005) fitted on active days up to the end of "
+        "the log, P(no active day in the horizon)",
+        "bgnbd_fit_customers": settings.bgnbd_fit_customers,
+        "reasons_method": REASONS_METHOD,
+        "warnings": [warning],
+    }
+
+
+def _question(definition: ChurnDefinition) -> str:
+    exits = ", ".join(definition.exit_touchpoints)
+    left = f" or leaving through an exit touchpoint ({exits})" if exits else ""
+    return (
+        f"risk_score: the chance of no activity in the next {definition.horizon_days} days{left}; "
+        "for lapsed customers, of not coming back within it"
+    )
+
+
+def card_warnings(metrics: pd.DataFrame, choice: Choice) -> list[str]:
+    """Plain-words cautions a reader of the risk list should see before acting on it."""
+    m = metrics.set_index("model")
+    out = [] if choice.trusted and choice.source == "churn_model" else [choice.note]
+    row = m.loc[choice.source] if choice.source in m.index else m.loc[MODELS[0]]
+    small = min(row["positives"], row["n_holdout"] - row["positives"]) < SMALL_HOLDOUT
+    if not pd.isna(row["roc_auc"]) and small:
+        out.append(
+            f"the holdout is small ({int(row['n_holdout'])} customers, "
+            f"{int(row['positives'])} went quiet): its figures are rough"
+        )
+    if pd.isna(row["roc_auc"]) and not out:
+        out.append(f"holdout metrics {row['note']}; scores are unvalidated")
+    return out
