@@ -133,7 +133,7 @@ PSEUDONYM_KEY_ENV = "CJM_PSEUDONYM_KEY"
 
 def cmd_churn_list(args: argparse.Namespace) -> int:
     """Write the retention team's churn-risk list as CSV or Parquet, or explain the model."""
-    from cjm.query import QueryError, explain_churn_model, write_churn_list
+    from cjm.query import QueryError, churn_list_warnings, explain_churn_model, write_churn_list
 
     if args.explain:
         _say(explain_churn_model(Path(args.db)))
@@ -149,9 +149,13 @@ def cmd_churn_list(args: argparse.Namespace) -> int:
             raise QueryError(f"--pseudonymise needs --pseudonym-key or {PSEUDONYM_KEY_ENV} set")
         key = text.encode("utf-8")
     out = Path(args.out)
-    rows = write_churn_list(Path(args.db), out, top=args.top, tiers=args.tier, pseudonym_key=key)
+    rows = write_churn_list(
+        Path(args.db), out, top=args.top, tiers=args.tier, pseudonym_key=key, states=args.state
+    )
     ids = " with pseudonymised ids" if key else ""
     _say(f"Wrote {rows:,} customers{ids}, highest priority first, to {out}")
+    for warning in churn_list_warnings(Path(args.db)):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -367,7 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     churn.add_argument("--out", help="output file, .csv or .parquet")
     churn.add_argument("--top", type=int, help="only the N riskiest customers")
     churn.add_argument(
-        "--tier", action="append", choices=["high", "medium", "low"], help="only these tiers"
+        "--tier",
+        action="append",
+        choices=["high", "medium", "low", "none"],
+        help="only these tiers (repeatable; 'none': scores that did not pass the gate)",
+    )
+    churn.add_argument(
+        "--state",
+        action="append",
+        choices=["active", "lapsed", "exited"],
+        help="only customers in these states (repeatable; lapsed: the win-back list)",
     )
     churn.add_argument(
         "--pseudonymise",

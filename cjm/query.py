@@ -80,10 +80,13 @@ def write_churn_list(
     top: int | None = None,
     tiers: list[str] | None = None,
     pseudonym_key: bytes | None = None,
+    states: list[str] | None = None,
 ) -> int:
     """Write the churn-risk list in priority order to CSV or Parquet by the file extension.
 
-    pseudonym_key: replace customer ids by their keyed HMAC (see pseudonymise).
+    tiers, states: keep only these risk tiers, customer states; pseudonym_key: replace customer
+    ids by their keyed HMAC (see pseudonymise). Every row carries the list's warning (empty when
+    the scores passed the gate), so a spreadsheet cut from the file keeps it.
     """
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -104,14 +107,19 @@ def write_churn_list(
             from churn_risk r
         """
         params: list = []
-        if tiers:
-            sql += " where r.risk_tier in (select unnest(?::varchar[]))"
-            params.append(list(tiers))
+        filters = []
+        for column, values in (("risk_tier", tiers), ("customer_state", states)):
+            if values:
+                filters.append(f"r.{column} in (select unnest(?::varchar[]))")
+                params.append(list(values))
+        if filters:
+            sql += " where " + " and ".join(filters)
         sql += f" order by {PRIORITY_ORDER}"
         if top is not None:
             sql += " limit ?"
             params.append(int(top))
         frame = con.execute(sql, params).df()
+        frame["warning"] = "; ".join(_card_warnings(con, tables))
     finally:
         con.close()
     if pseudonym_key is not None:
@@ -123,6 +131,23 @@ def write_churn_list(
     else:
         frame.to_parquet(out, index=False)
     return len(frame)
+
+
+def churn_list_warnings(db_path: Path) -> list[str]:
+    """The published churn list's warnings (the model card's), to show beside the list."""
+    con = open_published(db_path)
+    try:
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        return _card_warnings(con, tables)
+    finally:
+        con.close()
+
+
+def _card_warnings(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
+    if "churn_model_card" not in tables:
+        return []
+    row = con.execute("select value from churn_model_card where item = 'warnings'").fetchone()
+    return list(json.loads(row[0]) or []) if row else []
 
 
 def escape_formula(value: object) -> object:

@@ -174,10 +174,11 @@ def run_artifacts_task(db_path: Path, run_id: str) -> None:
     create_markdown_artifact(
         found["summary"], key="cjm-run-summary", description=f"cjm run {run_id}: {db_path}"
     )
+    caution = f". Caution: {found['churn_warning']}" if found["churn_warning"] else ""
     create_table_artifact(
         found["churn_risks"],
         key="cjm-top-churn-risks",
-        description=f"Riskiest customers after cjm run {run_id}",
+        description=f"Riskiest customers after cjm run {run_id}{caution}",
     )
 
 

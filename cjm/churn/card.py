@@ -10,13 +10,11 @@ import pandas as pd
 
 from cjm.churn.definition import ChurnDefinition
 from cjm.churn.features import churn_feature_descriptions
-from cjm.churn.model import MODELS, TRUSTED_AUC, Choice
+from cjm.churn.model import TRUSTED_AUC, Choice
 from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
 from cjm.config import ChurnSettings
 from cjm.features import describe_feature
 
-# Fewer holdout customers than this in either class and its figures are rough.
-SMALL_HOLDOUT = 30
 ESTIMATORS = {
     "churn_model": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
     "3 folds)",
@@ -83,7 +81,7 @@ def model_card(
         "reasons_method": REASONS_METHOD,
         "bgnbd_fit_customers": settings.bgnbd_fit_customers,
         "metrics": json.loads(metrics.to_json(orient="records", date_format="iso")),
-        "warnings": card_warnings(metrics, choice),
+        "warnings": card_warnings(choice),
     }
 
 
@@ -122,17 +120,7 @@ def _question(definition: ChurnDefinition) -> str:
     )
 
 
-def card_warnings(metrics: pd.DataFrame, choice: Choice) -> list[str]:
-    """Plain-words cautions a reader of the risk list should see before acting on it."""
-    m = metrics.set_index("model")
-    out = [] if choice.trusted and choice.source == "churn_model" else [choice.note]
-    row = m.loc[choice.source] if choice.source in m.index else m.loc[MODELS[0]]
-    small = min(row["positives"], row["n_holdout"] - row["positives"]) < SMALL_HOLDOUT
-    if not pd.isna(row["roc_auc"]) and small:
-        out.append(
-            f"the holdout is small ({int(row['n_holdout'])} customers, "
-            f"{int(row['positives'])} went quiet): its figures are rough"
-        )
-    if pd.isna(row["roc_auc"]) and not out:
-        out.append(f"holdout metrics {row['note']}; scores are unvalidated")
-    return out
+def card_warnings(choice: Choice) -> list[str]:
+    """Plain-words cautions a reader of the risk list should see before acting on it: why the
+    scores come from a baseline, or why they carry no tiers."""
+    return [] if choice.trusted and choice.source == "churn_model" else [choice.note]

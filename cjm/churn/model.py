@@ -46,6 +46,9 @@ PROBABILISTIC_SOURCE = "bgnbd_horizon"
 # The gate: a ranking gets risk tiers only when its forward-holdout ROC AUC is at least this and
 # the lower end of its 95% bootstrap interval is above chance (0.5).
 TRUSTED_AUC = 0.6
+# ... and only when the holdout has at least this many customers of each outcome: with fewer the
+# AUC and its interval rest on a handful of customers (helpdesk: 10 tickets not closed of 4,580).
+SMALL_HOLDOUT = 30
 AUC_CI_RESAMPLES, AUC_CI_ROWS = 200, 20_000
 
 # Customers are drawn for training until their cutoffs not yet inactive add up to this many times
@@ -447,8 +450,16 @@ def choose_scorer(metrics: pd.DataFrame) -> Choice:
         else f"the model does not beat {best} on the forward holdout (ROC AUC {model_auc:.3f} "
         f"against {best_auc:.3f}), so the scores come from {best}"
     )
-    trusted = bool(auc >= TRUSTED_AUC and low > 0.5)
-    if not trusted:
+    row = m.loc[source]
+    fewest = int(min(row["positives"], row["n_holdout"] - row["positives"]))
+    trusted = bool(auc >= TRUSTED_AUC and low > 0.5 and fewest >= SMALL_HOLDOUT)
+    if fewest < SMALL_HOLDOUT:
+        why += (
+            f"; the holdout has only {fewest} customers of one outcome ({int(row['n_holdout'])} "
+            f"customers, {int(row['positives'])} went quiet): too few to trust any ranking, so "
+            "no tiers are given"
+        )
+    elif not trusted:
         why += (
             f"; its holdout ROC AUC is {auc:.2f} (95% interval {low:.2f}-"
             f"{m.loc[source, 'roc_auc_high']:.2f}): below {TRUSTED_AUC} or not clearly better "

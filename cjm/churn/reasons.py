@@ -55,6 +55,21 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
     return out
 
 
+EXIT_REASON = "left through an exit touchpoint and has not come back"
+
+
+def with_exit_reason(texts: list[str], exited: np.ndarray) -> list[str]:
+    """Leaving through an exit touchpoint is the first reason of every exited customer (a
+    baseline's reasons cannot see it; the model's may already cite it)."""
+    out = list(texts)
+    for i in np.flatnonzero(exited):
+        if EXIT_REASON in out[i]:
+            continue
+        rest = [] if out[i] == _NOTHING_STANDS_OUT else out[i].split("; ")
+        out[i] = "; ".join([EXIT_REASON] + rest[: MAX_REASONS - 1])
+    return out
+
+
 def _num(x: float) -> str:
     if pd.isna(x):
         return "n/a"
@@ -226,7 +241,7 @@ def _reason_text(
     if f == "is_converted":
         return "has never converted"
     if f == "is_exited":
-        return "left through an exit touchpoint and has not come back"
+        return EXIT_REASON
     if f == "furthest_stage_rank":
         template = "furthest stage reached: {v} (typical customer: {t})"
         return _compare(

@@ -51,6 +51,7 @@ from cjm.churn.reasons import (
     ReasonReference,
     reason_reference,
     reasons_for,
+    with_exit_reason,
 )
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident, write_table
@@ -422,6 +423,8 @@ def _score_batch(
 ) -> pd.DataFrame:
     """Risk rows (without rank) of one batch of customers."""
     p = scoring.pipeline.predict_proba(X)[:, 1]
+    texts = reasons_for(scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference)
+    exited = current["customer_state"].to_numpy() == "exited"
     if scoring.thresholds is None:
         tier = np.full(len(p), "none", dtype=object)
     else:
@@ -433,9 +436,7 @@ def _score_batch(
             "customer_state": current["customer_state"].to_numpy(),
             "risk_score": p,
             "risk_tier": tier,
-            "reasons": reasons_for(
-                scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference
-            ),
+            "reasons": with_exit_reason(texts, exited),
             "last_seen_at": current["last_seen_at"].to_numpy(),
             "scored_at": pd.Timestamp(end),
             "score_source": scoring.source,

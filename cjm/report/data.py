@@ -292,6 +292,9 @@ def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
         "metrics": pd.DataFrame(),
         "reason": None,
         "scored": 0,
+        "warnings": [],
+        "source": None,
+        "states": {},
     }
     if _has(columns, "churn_risk", "customer_id", "risk_score", "risk_tier"):
         names = (
@@ -301,11 +304,21 @@ def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
             else ""
         )
         persona = "p.name as persona" if names else "null as persona"
+        # "At risk now" is the save list: active customers (lapsed ones are the win-back list).
+        active = (
+            "where r.customer_state = 'active'" if "customer_state" in columns["churn_risk"] else ""
+        )
         churn["at_risk"] = con.execute(
-            f"select r.*, {persona} from churn_risk as r {names} "
+            f"select r.*, {persona} from churn_risk as r {names} {active} "
             "order by r.risk_score desc, r.customer_id limit ?",
             [TOP_AT_RISK],
         ).df()
+        if active:
+            churn["states"] = dict(
+                con.execute(
+                    "select customer_state, count(*) from churn_risk group by all"
+                ).fetchall()
+            )
         churn["tiers"] = dict(
             con.execute("select risk_tier, count(*) from churn_risk group by all").fetchall()
         )
@@ -320,11 +333,14 @@ def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
     if _has(columns, "churn_model_card", "item", "value"):
         card = dict(
             con.execute(
-                "select item, value from churn_model_card where item in ('status', 'reason')"
+                "select item, value from churn_model_card "
+                "where item in ('status', 'reason', 'warnings', 'score_source')"
             ).fetchall()
         )
-        reason = json.loads(card["reason"]) if card.get("reason") else None
-        churn["reason"] = reason if isinstance(reason, str) else None
+        card = {k: json.loads(v) if v else None for k, v in card.items()}
+        churn["reason"] = card["reason"] if isinstance(card.get("reason"), str) else None
+        churn["warnings"] = list(card.get("warnings") or [])
+        churn["source"] = card.get("score_source")
     return churn
 
 

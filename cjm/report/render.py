@@ -237,6 +237,15 @@ def _persona_cards(data: ReportData) -> list[dict]:
     return cards
 
 
+# How each scorer is named in the report (churn_risk.score_source -> words).
+SCORE_SOURCES = {
+    "churn_model": "the churn model",
+    "recency_baseline": "days since last activity",
+    "bgnbd_baseline": "BG/NBD",
+    "bgnbd_horizon": "BG/NBD extrapolated to the horizon",
+}
+
+
 def _churn_view(data: ReportData) -> dict:
     churn = data.churn
     at_risk = [
@@ -265,13 +274,20 @@ def _churn_view(data: ReportData) -> dict:
     ]
     metrics: dict[str, dict | None] = {"churn_model": None, "recency_baseline": None}
     for _, row in churn["metrics"].iterrows():
+        if _missing(row.get("roc_auc")):
+            continue
         metrics[row["model"]] = {
+            "name": SCORE_SOURCES.get(row["model"], row["model"]),
             "roc_auc": fmt_num(row.get("roc_auc")),
+            "interval": f"{fmt_num(row.get('roc_auc_low'))}–{fmt_num(row.get('roc_auc_high'))}"
+            if not _missing(row.get("roc_auc_low"))
+            else None,
             "precision": fmt_pct(row.get("precision_at_top10pct")),
         }
+    source = churn.get("source")
     tiers = [
         {"tier": t, "count": fmt_int(churn["tiers"][t])}
-        for t in ("high", "medium", "low")
+        for t in ("high", "medium", "low", "none")
         if t in churn["tiers"]
     ]
     return {
@@ -281,6 +297,15 @@ def _churn_view(data: ReportData) -> dict:
         "tiers": tiers,
         "scored": fmt_int(churn["scored"]),
         "reason": churn["reason"],
+        "warnings": churn.get("warnings") or [],
+        "source": SCORE_SOURCES.get(source, source) if source else None,
+        "chosen": metrics.get(source) if source else None,
+        "baselines": [
+            m for name, m in metrics.items() if m is not None and name not in (source, None)
+        ],
+        "states": [
+            {"state": s, "count": fmt_int(n)} for s, n in sorted(churn.get("states", {}).items())
+        ],
     }
 
 

@@ -152,3 +152,21 @@ def test_online_retail_report_renders_without_sentiment_or_channel(browser, tmp_
     assert "carries no sentiment" in page.locator("#emotion").inner_text()
     assert "carries no channel" in page.locator("#personas").inner_text()
     page.close()
+
+
+@pytest.mark.slow
+def test_untrusted_churn_scores_show_their_warning_beside_the_figure(browser, tmp_path):
+    events = dataset("helpdesk", "helpdesk.csv")
+    config = load_config(REPO / "examples" / "helpdesk.yaml")
+    db = publish_log(events, tmp_path / "helpdesk.duckdb", config)
+    page, seen = open_report(browser, write_report(db, tmp_path / "helpdesk.html"))
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
+    warning = page.locator("#churn [data-role=churn-warning]")
+    assert warning.count() == 1 and warning.is_visible()
+    assert "no tiers are given" in warning.inner_text()
+    scores = page.locator("#churn [data-role=churn-scores]")
+    assert "ROC AUC" in scores.inner_text() and " high" not in scores.inner_text()
+    # the caution sits right under the figure it qualifies
+    box, above = warning.bounding_box(), scores.bounding_box()
+    assert 0 <= box["y"] - (above["y"] + above["height"]) < 40
+    page.close()
