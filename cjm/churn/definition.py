@@ -15,7 +15,6 @@ One question for the score, asked of every customer seen by a cutoff c, whatever
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,11 +30,17 @@ from cjm.features import (
     log_end,
 )
 
-# Auto inactivity rule: the 90th percentile of gaps between a customer's consecutive sessions (90%
-# of observed returns happen sooner), rounded up to whole days and clamped to [7, 365]; with fewer
-# than 30 observed gaps the percentile is noise, so 30 days is used instead.
-AUTO_PERCENTILE = 0.9
-AUTO_MIN_DAYS, AUTO_MAX_DAYS, AUTO_FALLBACK_DAYS, AUTO_MIN_GAPS = 7, 365, 30, 30
+# Auto inactivity rule: the shortest quiet spell (from AUTO_GRID days) after which few customers
+# come back. For D days: of the quiet spells that reached D days and can be followed for F more
+# days before the log ends (open spells at the end included), the share that ended with a return
+# within those F days, F = max(D, horizon_days): the horizon the scores look ahead. The threshold
+# is the first D where that share is at most AUTO_RETURN_RATE, counted on at least AUTO_MIN_GAPS
+# spells: a break is a spell most customers come back from; leaving is one they mostly do not.
+# Shares and counts, so a handful of extreme events cannot move it. With no D reaching the rate,
+# the D with the lowest share; with too few spells anywhere, AUTO_FALLBACK_DAYS.
+AUTO_GRID = (7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
+AUTO_RETURN_RATE = 0.2
+AUTO_FALLBACK_DAYS, AUTO_MIN_GAPS = 30, 30
 
 
 @dataclass(frozen=True)
@@ -76,34 +81,75 @@ def resolve_churn_definition(
         days = int(settings.inactivity_days)
         note = f"inactivity threshold {days} days from the configuration{exit_text}"
         return ChurnDefinition(days, exits, settings.horizon_days, "config", note)
-    # The gap before a session is its first event's seconds_since_previous (the time since the
-    # customer's previous session ended), so no sessions are rebuilt from events: 0.16 s instead
-    # of 3.2 s at 10M events. Rounded to the microsecond, the precision of the times it came from.
-    row = con.execute(
-        """
-        select
-            quantile_cont(round(seconds_since_previous, 6) / 86400.0, $q),
-            count(seconds_since_previous)
-        from events
-        where is_session_start and ($as_of is null or event_time <= $as_of)
-        """,
-        {"as_of": as_utc(as_of), "q": AUTO_PERCENTILE},
-    ).fetchone()
-    pctl, n_gaps = (row[0], int(row[1])) if row else (None, 0)
-    if n_gaps < AUTO_MIN_GAPS or pctl is None:
-        days = AUTO_FALLBACK_DAYS
-        why = (
-            f"only {n_gaps} gaps between sessions in the log (need {AUTO_MIN_GAPS}), "
-            f"so the default of {days} days is used"
-        )
-    else:
-        days = min(max(math.ceil(pctl), AUTO_MIN_DAYS), AUTO_MAX_DAYS)
-        why = (
-            f"90% of the {n_gaps:,} gaps between a customer's consecutive sessions are at most "
-            f"{pctl:.1f} days; rounded up and kept within {AUTO_MIN_DAYS}..{AUTO_MAX_DAYS} days"
-        )
+    days, why = _auto_inactivity(con, as_utc(as_of) or log_end(con), settings.horizon_days)
     note = f"inactivity threshold {days} days chosen automatically: {why}{exit_text}"
     return ChurnDefinition(days, exits, settings.horizon_days, "auto", note)
+
+
+def _auto_inactivity(
+    con: duckdb.DuckDBPyConnection, t: datetime | None, horizon_days: int
+) -> tuple[int, str]:
+    """The automatic threshold (see AUTO_GRID) and the numbers that chose it, in words."""
+    if t is None:
+        return AUTO_FALLBACK_DAYS, "the log is empty"
+    # A returned spell is read from its session's first event (seconds_since_previous: the time
+    # since the previous session ended), so no sessions are rebuilt from events.
+    rows = con.execute(
+        """
+        with returned as (
+            select event_time - to_microseconds(round(seconds_since_previous * 1e6)::bigint)
+                       as quiet_from,
+                   seconds_since_previous / 86400.0 as days,
+                   true as came_back
+            from events
+            where is_session_start and seconds_since_previous is not null and event_time <= $t
+        ), still_open as (
+            select max(event_time) as quiet_from,
+                   epoch($t - max(event_time)) / 86400.0 as days,
+                   false as came_back
+            from events where event_time <= $t group by customer_id
+        ), spells as (
+            select * from returned union all select * from still_open
+        ), grid as (
+            select unnest($grid::integer[]) as d
+        ), grid_followed as (
+            select d, greatest(d, $h) as f from grid
+        ), followed as (
+            select g.d, spells.came_back and spells.days <= g.d + g.f as back
+            from grid_followed as g
+            inner join spells
+                on spells.days >= g.d and spells.quiet_from + to_days(g.d + g.f) <= $t
+        )
+        select d, count(*) as spells, count(*) filter (where back) as back
+        from followed group by d order by d
+        """,
+        {"t": t, "grid": list(AUTO_GRID), "h": int(horizon_days)},
+    ).fetchall()
+    counted = [(d, n, b / n) for d, n, b in rows if n >= AUTO_MIN_GAPS]
+    if not counted:
+        return AUTO_FALLBACK_DAYS, (
+            f"fewer than {AUTO_MIN_GAPS} quiet spells of {AUTO_GRID[0]} days or more can be "
+            f"followed up in the log, so the default of {AUTO_FALLBACK_DAYS} days is used"
+        )
+    below = [c for c in counted if c[2] <= AUTO_RETURN_RATE]
+    d, n, rate = below[0] if below else min(counted, key=lambda c: (c[2], c[0]))
+    shorter = [c for c in counted if c[0] < d]
+    before = (
+        f" (after {shorter[-1][0]} days: {shorter[-1][2]:.0%} of {shorter[-1][1]:,})"
+        if shorter
+        else ""
+    )
+    rule = (
+        f"the shortest quiet spell after which at most {AUTO_RETURN_RATE:.0%} come back"
+        if below
+        else f"no spell of {AUTO_GRID[0]}-{AUTO_GRID[-1]} days has at most "
+        f"{AUTO_RETURN_RATE:.0%} coming back; this one has the fewest"
+    )
+    follow = max(d, horizon_days)
+    return d, (
+        f"of {n:,} quiet spells that reached {d} days and could be followed {follow} days more, "
+        f"{rate:.0%} ended with a return{before}: {rule}"
+    )
 
 
 def customer_churn_state(

