@@ -1,9 +1,12 @@
 """Churn: what it means for a log, who is at risk within the horizon, and why.
 
-definition (threshold, states, labels, cutoffs), model (supervised model, baselines, forward
-holdout), probabilistic (BG/NBD), scoring (train and score in batches), reasons, patterns.
+definition (threshold, states, labels, cutoffs), features (churn-only features), training
+(rows at each cutoff), model (estimators: the model and its baselines), holdout (forward holdout
+and the gate), probabilistic and bgnbd (BG/NBD), scoring (train, choose, score), batches (scoring
+every customer in batches), reasons and wording (why, in words), card (the model card), patterns.
 """
 
+from cjm.churn.batches import CHURN_RISK_COLUMNS, ScoringOutput
 from cjm.churn.definition import (
     ChurnDefinition,
     churn_labels,
@@ -17,7 +20,7 @@ from cjm.churn.definition import (
 from cjm.churn.model import ChurnResult, make_churn_pipeline, make_recency_baseline
 from cjm.churn.probabilistic import bgnbd_churn_probability, fit_bgnbd
 from cjm.churn.reasons import add_pattern_reasons
-from cjm.churn.scoring import CHURN_RISK_COLUMNS, ScoringOutput, score_churn
+from cjm.churn.scoring import score_churn
 
 __all__ = [
     "CHURN_RISK_COLUMNS",

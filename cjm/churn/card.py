@@ -10,7 +10,7 @@ import pandas as pd
 
 from cjm.churn.definition import ChurnDefinition
 from cjm.churn.features import churn_feature_descriptions
-from cjm.churn.model import TRUSTED_AUC, Choice
+from cjm.churn.holdout import TRUSTED_AUC, Choice
 from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
 from cjm.config import ChurnSettings
 from cjm.features import describe_feature

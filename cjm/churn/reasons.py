@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,19 +11,26 @@ from sklearn.pipeline import Pipeline
 from cjm.churn.features import (
     LAST_EVENTS_PREFIX,
 )
+from cjm.churn.wording import EXIT_REASON, reason_text
 from cjm.features import (
-    CHANNEL_PREFIX,
     RECENT_TOUCHPOINT_PREFIX,
-    STAGE_RANKS,
     TOUCHPOINT_PREFIX,
 )
 
 MAX_REASONS = 3
+
+
 REASON_CANDIDATES = 12
+
+
 # A behaviour is cited when making it typical lowers the risk by at least this much, absolute
 # and as a share of the customer's risk.
 REASON_MIN_EFFECT, REASON_MIN_SHARE = 0.01, 0.05
+
+
 REASON_SAMPLE = 1000
+
+
 REASON_BATCH_ROWS = 200_000
 
 
@@ -55,9 +61,6 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
     return out
 
 
-EXIT_REASON = "left through an exit touchpoint and has not come back"
-
-
 def with_exit_reason(texts: list[str], exited: np.ndarray) -> list[str]:
     """Leaving through an exit touchpoint is the first reason of every exited customer (a
     baseline's reasons cannot see it; the model's may already cite it)."""
@@ -70,21 +73,10 @@ def with_exit_reason(texts: list[str], exited: np.ndarray) -> list[str]:
     return out
 
 
-def _num(x: float) -> str:
-    if pd.isna(x):
-        return "n/a"
-    if abs(x) >= 10 or float(x).is_integer():
-        return f"{x:,.0f}"
-    return f"{x:.1f}"
-
-
-def _pct(x: float) -> str:
-    return "n/a" if pd.isna(x) else f"{100 * x:.0f}%"
-
-
-_STAGE_NAMES = {0: "none", **{r: s for s, r in STAGE_RANKS.items()}}
 _NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
-# Columns a reason's wording may quote besides its own family's (see _reason_text).
+
+
+# Columns a reason's wording may quote besides its own family's (see reason_text).
 _REASON_CONTEXT = (
     "mean_days_between_sessions",
     "events_last_30d",
@@ -93,6 +85,8 @@ _REASON_CONTEXT = (
     "tenure_days",
     "sessions_usual_14d",
 )
+
+
 # New churn features explained together with the behaviour they measure.
 _REASON_GROUPS = {
     "recency_days": "recency",
@@ -112,38 +106,6 @@ _REASON_GROUPS = {
     "sentiment_change": "mood",
 }
 
-# Reason wording for fixed features: (template with {v} customer value and {t} typical, formatter).
-_REASON_FORMATS: dict[str, tuple[str, object]] = {
-    "frequency": ("{v} sessions so far (typical customer: {t})", _num),
-    "event_count": ("{v} events so far (typical customer: {t})", _num),
-    "tenure_days": ("customer for {v} days (typical customer: {t})", _num),
-    "monetary": ("revenue so far {v} (typical customer: {t})", _num),
-    "events_per_session": ("{v} events per session (typical customer: {t})", _num),
-    "mean_session_seconds": ("sessions last {v} seconds on average (typical customer: {t})", _num),
-    "sessions_per_week": ("{v} sessions a week (typical customer: {t})", _num),
-    "mean_days_between_sessions": (
-        "a session {v} (typical customer: {t})",
-        lambda x: "within the day" if x < 1 else f"every {_num(x)} days",
-    ),
-    "days_between_last_sessions": (
-        "{v} days between the last two sessions (typical customer: {t})",
-        _num,
-    ),
-    "events_last_7d": ("{v} events in the last 7 days (typical customer: {t})", _num),
-    "events_last_30d": ("{v} events in the last 30 days (typical customer: {t})", _num),
-    "events_prev_30d": ("{v} events 31-60 days ago (typical customer: {t})", _num),
-    "weekend_share": ("{v} of events at weekends (typical customer: {t})", _pct),
-    "night_share": ("{v} of events at night, 22:00-06:00 (typical customer: {t})", _pct),
-    "same_touchpoint_share": ("{v} of steps repeat a touchpoint (typical customer: {t})", _pct),
-    "retention_loop_share": ("{v} of steps stay in retention (typical customer: {t})", _pct),
-    "mean_sentiment": ("average sentiment {v} (typical customer: {t})", lambda x: f"{x:+.2f}"),
-    "exit_stage_events_30d": (
-        "{v} exit-stage events (cancel, unsubscribe ...) in the last 30 days "
-        "(typical customer: {t})",
-        _num,
-    ),
-}
-
 
 def _reason_families(columns: list[str], labels: dict[str, str]) -> dict[str, list[str]]:
     """Features that move together are explained together, else each hides the other's effect."""
@@ -156,167 +118,6 @@ def _reason_families(columns: list[str], labels: dict[str, str]) -> dict[str, li
             key = grouped.get(c, c)
         families.setdefault(key, []).append(c)
     return families
-
-
-def _compare(template: str, v: str, t: str) -> str | None:
-    # Values that print the same are no reason, whatever the model's split points say.
-    if v == t:
-        return None
-    text = template.format(v=v, t=t)
-    return re.sub(r"(?<![\d.,])1 ((?:[\w-]+ )?)(session|event|day)s\b", r"1 \1\2", text)
-
-
-def _reason_text(
-    key: str, members: list[str], row: dict, typical: pd.Series, labels: dict[str, str]
-) -> str | None:
-    """One reason in plain words with the customer's and the typical value; None if no contrast
-    or if the customer's value is on the side that lowers the risk (never cited as a reason)."""
-    if not _raises_risk(key, members, row, typical):
-        return None
-    if key == "recency" and "recency_days" in members:
-        v, t = row["recency_days"], typical["recency_days"]
-        usual = row.get("mean_days_between_sessions")
-        if usual is not None and not pd.isna(usual):
-            return _compare("no activity for {v} days, usually {t}", _num(v), _every(usual))
-        return _compare("no activity for {v} days (typical customer: {t})", _num(v), _num(t))
-    if key == "days_between_last_sessions":
-        v, usual = row["days_between_last_sessions"], row.get("mean_days_between_sessions")
-        if usual is not None and not pd.isna(usual) and not pd.isna(v):
-            template = "{v} days between their last two sessions, usually {t}"
-            return _compare(template, _num(v), _every(usual))
-    if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
-        last, prev = row["events_last_30d"], row["events_prev_30d"]
-        template = "activity down: {v} events in the last 30 days, {t} in the 30 before"
-        return _compare(template, _num(last), _num(prev))
-    if key == "sessions14" and "sessions_last_14d" in row:
-        usual = row.get("sessions_usual_14d")
-        if usual is None or pd.isna(usual):
-            return None
-        return _compare(
-            "{v} sessions in the last 14 days (usual: {t})",
-            _num(row["sessions_last_14d"]),
-            _num(usual),
-        )
-    if key == "mood":
-        n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
-        if n is not None and not pd.isna(n) and n > typical.get("negative_events_30d", 0):
-            return _compare(
-                "{v} negative-sentiment events in the last 30 days (typical customer: {t})",
-                _num(n),
-                _num(typical["negative_events_30d"]),
-            )
-        if s is not None and not pd.isna(s) and s < typical.get("sentiment_last_30d", s):
-            return _compare(
-                "average sentiment {v} in the last 30 days (typical customer: {t})",
-                f"{s:+.2f}",
-                f"{typical['sentiment_last_30d']:+.2f}",
-            )
-        return None
-    if key.startswith("touchpoint:"):
-        name = key.split(":", 1)[1]
-        recent = [c for c in members if c.startswith(RECENT_TOUCHPOINT_PREFIX)]
-        share = [c for c in members if c.startswith(TOUCHPOINT_PREFIX)]
-        if recent and (not share or row[recent[0]] != typical[recent[0]]):
-            c = recent[0]
-            usual = _usual_per_30d(row, share[0] if share else None, row[c])
-            if usual is not None:
-                template = f"{{v}} {name} in the last 30 days (usual: {{t}})"
-                return _compare(template, _num(row[c]), _num(usual))
-            template = f"{{v}} {name} in the last 30 days (typical customer: {{t}})"
-            return _compare(template, _num(row[c]), _num(typical[c]))
-        last = [c for c in members if c.startswith(LAST_EVENTS_PREFIX)]
-        if last and not share:
-            template = f"{{v}} {name} among their last 5 events (typical customer: {{t}})"
-            return _compare(template, _num(row[last[0]]), _num(typical[last[0]]))
-        if not share:
-            return None
-        c = share[0]
-        template = f"{name} is {{v}} of their events (typical customer: {{t}})"
-        return _compare(template, _pct(row[c]), _pct(typical[c]))
-    f = members[0]
-    v, t = row[f], typical[f]
-    if f.startswith(CHANNEL_PREFIX):
-        template = f"{{v}} of their events via {labels.get(f, f)} (typical customer: {{t}})"
-        return _compare(template, _pct(v), _pct(t))
-    if f == "is_converted":
-        return "has never converted"
-    if f == "is_exited":
-        return EXIT_REASON
-    if f == "furthest_stage_rank":
-        template = "furthest stage reached: {v} (typical customer: {t})"
-        return _compare(
-            template, _STAGE_NAMES.get(int(v), _num(v)), _STAGE_NAMES.get(int(t), _num(t))
-        )
-    if f in _REASON_FORMATS:
-        template, fmt = _REASON_FORMATS[f]
-        return _compare(template, fmt(v), fmt(t))
-    return None
-
-
-# Which side of the typical value raises the risk, per feature: +1 higher, -1 lower. Features not
-# listed (time-of-day shares, repeats, sentiment recorded or not) have no side a retention agent
-# could act on, so they are never cited; touchpoint and channel families are worded with both
-# values and cited on either side, since the model's counterfactual gives their direction.
-RISK_SIDE = {
-    "recency_days": 1,
-    "days_between_last_sessions": 1,
-    "mean_days_between_sessions": 1,
-    "exit_stage_events_30d": 1,
-    "negative_events_30d": 1,
-    "is_exited": 1,
-    "frequency": -1,
-    "event_count": -1,
-    "tenure_days": -1,
-    "monetary": -1,
-    "events_per_session": -1,
-    "mean_session_seconds": -1,
-    "sessions_per_week": -1,
-    "events_last_7d": -1,
-    "events_last_30d": -1,
-    "mean_sentiment": -1,
-    "sentiment_last_30d": -1,
-    "is_converted": -1,
-    "furthest_stage_rank": -1,
-}
-
-
-def _raises_risk(key: str, members: list[str], row: dict, typical: pd.Series) -> bool:
-    """Whether the customer's value of this behaviour is on the side that raises churn risk."""
-    if key.startswith("touchpoint:") or members[0].startswith(CHANNEL_PREFIX):
-        return True
-    if key == "activity":
-        return row.get("events_last_30d", 0) < row.get("events_prev_30d", 0)
-    if key == "sessions14":
-        usual = row.get("sessions_usual_14d")
-        return usual is not None and row.get("sessions_last_14d", 0) < usual
-    if key == "mood":
-        n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
-        more_negative = n is not None and n > typical.get("negative_events_30d", 0)
-        lower = s is not None and s < typical.get("sentiment_last_30d", s)
-        return bool(more_negative or lower)
-    main = "recency_days" if key == "recency" else members[0]
-    side = RISK_SIDE.get(main)
-    if side is None or pd.isna(row.get(main)) or main not in typical:
-        return False
-    return bool((row[main] - typical[main]) * side > 0)
-
-
-def _every(days: float) -> str:
-    """A rhythm in words: 'every 6 days', or 'back within the day' for same-day rhythms."""
-    if pd.isna(days):
-        return "n/a"
-    return "back within the day" if days < 1 else f"every {_num(days)} days"
-
-
-def _usual_per_30d(row: dict, share_column: str | None, recent: float) -> float | None:
-    """The customer's own count of a touchpoint per 30 days before the last 30 days."""
-    if share_column is None or not {"event_count", "tenure_days"} <= set(row):
-        return None
-    earlier_days = row["tenure_days"] - 30
-    if pd.isna(earlier_days) or earlier_days < 14:
-        return None  # too new to have a usual
-    earlier = max(row[share_column] * row["event_count"] - recent, 0)
-    return round(earlier * 30 / earlier_days, 1)
 
 
 def _what_if(
@@ -450,7 +251,7 @@ def reasons_for(
         worded = np.empty(len(first), dtype=object)
         for u, i in enumerate(first):
             row = dict(zip(needed, combos[i].tolist(), strict=True))
-            worded[u] = _reason_text(k, families[k], row, typical, labels) or None
+            worded[u] = reason_text(k, families[k], row, typical, labels) or None
         texts[rows, j] = worded[inverse.ravel()]
     # Largest effect first (ties: family order), keep the first MAX_REASONS with words.
     order = np.argsort(-effects, axis=1, kind="stable")

@@ -14,16 +14,19 @@ from cjm.churn import (
     CHURN_RISK_COLUMNS,
     ChurnDefinition,
     ScoringOutput,
+    batches,
     churn_labels,
     customer_churn_state,
     definition,
     drop_states,
+    holdout,
     make_churn_pipeline,
     reasons,
     resolve_churn_definition,
     score_churn,
-    scoring,
+    training,
     training_cutoffs,
+    wording,
 )
 from cjm.churn import model as churn_model
 from cjm.churn.bgnbd import BGNBD, activity_summary
@@ -350,7 +353,7 @@ def test_calibration_table_per_model(scored):
 def test_calibration_table_hand_example():
     y = np.array([0, 0, 1, 1, 1])
     p = np.array([0.05, 0.15, 0.12, 0.95, 1.0])
-    cal = churn_model.calibration_table("m", y, p).set_index("bin")
+    cal = holdout.calibration_table("m", y, p).set_index("bin")
     assert list(cal.index) == [0, 1, 9]
     assert cal.loc[1, "count"] == 2 and cal.loc[1, "observed_rate"] == 0.5
     assert cal.loc[1, "mean_predicted"] == pytest.approx(0.135)
@@ -518,7 +521,7 @@ def _reference_reasons(pipeline, X, labels, random_state):
             order = [int(np.argmax(effects[i]))]
         row = X.iloc[i].to_dict()
         parts = [
-            reasons._reason_text(keys[j], families[keys[j]], row, typical, labels) for j in order
+            wording.reason_text(keys[j], families[keys[j]], row, typical, labels) for j in order
         ]
         parts = [p for p in parts if p][: reasons.MAX_REASONS]
         texts.append("; ".join(parts) if parts else reasons._NOTHING_STANDS_OUT)
@@ -532,7 +535,7 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     monkeypatch.setattr(reasons, "REASON_SAMPLE", sample_rows)
     touchpoints = top_values(con, "touchpoint", result.cutoffs[-1], MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", result.cutoffs[-1], MAX_CHANNELS)
-    features = churn_model.model_features(con, None, touchpoints, channels, "UTC", 30)
+    features = training.model_features(con, None, touchpoints, channels, "UTC", 30)
     X = features[result.model_card["features"]].astype(float).iloc[:150]
     labels = vocabulary_labels(touchpoints, channels) | last_event_labels(touchpoints)
     typical, families = X.median(), [["recency_days"], ["tp30_complaint", "tp_complaint"]]
@@ -591,7 +594,7 @@ def test_every_cited_reason_lowers_the_risk_when_typical_and_points_the_risky_wa
 def test_same_day_rhythms_are_worded_as_such():
     row = {"recency_days": 9.0, "mean_days_between_sessions": 0.2}
     typical = pd.Series({"recency_days": 1.0})
-    text = reasons._reason_text("recency", ["recency_days"], row, typical, {})
+    text = wording.reason_text("recency", ["recency_days"], row, typical, {})
     assert text == "no activity for 9 days, usually back within the day"
 
 
@@ -617,9 +620,9 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
     cutoff = day("2024-03-01")
     touchpoints = top_values(con, "touchpoint", cutoff, MAX_TOUCHPOINTS)
     channels = top_values(con, "channel", cutoff, MAX_CHANNELS)
-    before = churn_model.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    before = training.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
     summary = activity_summary(con, cutoff)
-    end_before = churn_model.model_features(con, None, touchpoints, channels, "UTC")
+    end_before = training.model_features(con, None, touchpoints, channels, "UTC")
     later = "event_time > ?"
     con.execute(
         f"update events set touchpoint = 'complaint', sentiment = -1 where {later}", [cutoff]
@@ -631,12 +634,12 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
         "('x2', 'newcomer', ?, 'visit', 'late2', 1)",
         [cutoff + timedelta(seconds=1), cutoff + timedelta(days=2)],
     )
-    after = churn_model.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
+    after = training.model_features(con, cutoff, touchpoints, channels, "UTC", 30)
     pd.testing.assert_frame_equal(before, after)
     pd.testing.assert_frame_equal(summary, activity_summary(con, cutoff))
     assert len(before) > 50 and before["tp30_complaint"].sum() > 0
     assert before["bgnbd_p_quiet"].between(0, 1).all()
-    end_after = churn_model.model_features(con, None, touchpoints, channels, "UTC")
+    end_after = training.model_features(con, None, touchpoints, channels, "UTC")
     assert not end_before.equals(end_after)
 
 
@@ -668,7 +671,7 @@ def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
     assert len(one) > 250
     pd.testing.assert_frame_equal(run(100), one)
     # typical values from a random subset of customers: the same in any batch size too
-    monkeypatch.setattr(scoring, "REFERENCE_CUSTOMERS", 200)
+    monkeypatch.setattr(batches, "REFERENCE_CUSTOMERS", 200)
     sampled = run(10_000)
     assert not sampled["reasons"].equals(one["reasons"])
     pd.testing.assert_series_equal(sampled["risk_score"], one["risk_score"])

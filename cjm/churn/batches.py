@@ -1,0 +1,280 @@
+"""Scoring every customer in batches streamed from DuckDB, with reasons, into churn_risk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cjm.churn.bgnbd import BGNBD, activity_summary_query
+from cjm.churn.definition import (
+    ChurnDefinition,
+    churn_state_query,
+    customer_sample,
+    drop_table,
+)
+from cjm.churn.features import (
+    churn_features_query,
+)
+from cjm.churn.model import (
+    REFERENCE_CUSTOMERS,
+    empty_risk,
+)
+from cjm.churn.probabilistic import fit_bgnbd
+from cjm.churn.reasons import (
+    ReasonReference,
+    reason_reference,
+    reasons_for,
+    with_exit_reason,
+)
+from cjm.config import ChurnSettings
+from cjm.db import quote_ident
+from cjm.features import (
+    customer_features_query,
+    customer_filter,
+)
+
+CHURN_RISK_COLUMNS = [
+    "customer_id",
+    "customer_state",
+    "risk_score",
+    "risk_tier",
+    "reasons",
+    "persona_id",
+    "last_seen_at",
+    "scored_at",
+    "score_source",
+    "revenue",
+    "value_at_risk",
+    "last_touchpoint",
+    "last_channel",
+    "rank",
+]
+
+
+@dataclass(frozen=True)
+class ScoringOutput:
+    """Where score_churn's scored customers go and what they are restricted to.
+
+    personas: table of customer_id, persona_id; customers: table of the customer ids that may be
+    scored (default: every active customer); on_batch: applied to each batch of scored rows
+    (pattern reasons); risk_table: the ranked rows are written to this table and not returned, so
+    at millions of customers one batch at a time is in memory.
+    """
+
+    personas: str | None = None
+    customers: str | None = None
+    on_batch: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    risk_table: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What every scoring path of one score_churn call shares."""
+
+    con: duckdb.DuckDBPyConnection
+    definition: ChurnDefinition
+    end: datetime
+    vocabulary: tuple[list[str], list[str]]
+    labels: dict[str, str]
+    timezone: str
+    settings: ChurnSettings
+    random_state: int
+    output: ScoringOutput
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """What scoring a batch of customers needs besides their features.
+
+    thresholds: (high, medium) risk for the tiers, or None when the ranking is not trusted (every
+    tier is then 'none'); source: the scorer's name in churn_risk.score_source.
+    """
+
+    pipeline: object
+    features: list[str]
+    labels: dict[str, str]
+    thresholds: tuple[float, float] | None
+    random_state: int
+    output: ScoringOutput
+    source: str
+
+
+def _scoring_query(
+    run: ScoringRun, customers: str | None = None, personas: str | None = None, only_active=False
+) -> tuple[str, dict]:
+    """Model features, BG/NBD inputs, state, last contact and persona of the customers seen by
+    the end of the log (only the active ones with only_active), by id."""
+    touchpoints, channels = run.vocabulary
+    end = run.end
+    f_sql, f_params = customer_features_query(end, touchpoints, channels, run.timezone, customers)
+    c_sql, c_params = churn_features_query(end, touchpoints, customers)
+    a_sql, a_params = activity_summary_query(end, customers)
+    s_sql, s_params = churn_state_query(run.definition, end, customers)
+    sql = f"""
+    with f as ({f_sql}), cf as ({c_sql}), bg as ({a_sql}), st as ({s_sql}),
+    contact as (
+        select customer_id,
+               arg_max(touchpoint, (event_time, event_index)) as last_touchpoint,
+               arg_max(channel, (event_time, event_index)) as last_channel
+        from events where event_time <= $as_of{customer_filter(customers)} group by customer_id
+    )
+    select f.*, cf.* exclude (customer_id),
+           bg.x as _bgnbd_x, bg.t_x as _bgnbd_t_x, bg."T" as _bgnbd_T,
+           (st.churn_reason is not distinct from 'exit_touchpoint')::double as is_exited,
+           case when st.churn_reason = 'exit_touchpoint' then 'exited'
+                when st.is_churned then 'lapsed' else 'active' end as customer_state,
+           st.last_seen_at, contact.last_touchpoint, contact.last_channel,
+           {"p.persona_id" if personas else "null::bigint"} as _persona_id
+    from f join st using (customer_id)
+    left join cf using (customer_id) left join bg using (customer_id)
+    left join contact using (customer_id)
+    {f"left join {quote_ident(personas)} p using (customer_id)" if personas else ""}
+    {"where not st.is_churned" if only_active else ""}
+    order by customer_id
+    """
+    return sql, f_params | c_params | a_params | s_params
+
+
+def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, int]:
+    """Score every customer seen by the end of the log (active, lapsed or exited; only the
+    output's allowed customers), settings.score_batch_customers at a time (by id); returns the
+    ranked rows (None when they went to the output's risk_table) and their count.
+
+    Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
+    typical values of active customers, which behaviours are candidate reasons): a customer's
+    score and reasons do not depend on the batch size or on the other customers in their batch.
+    """
+    con, settings, output = run.con, run.settings, scoring.output
+    fitted = fit_bgnbd(con, run.end, settings.bgnbd_fit_customers, run.random_state)
+    horizon = timedelta(days=run.definition.horizon_days)
+    sample = customer_sample(
+        con, "_cjm_churn_reference", run.end, REFERENCE_CUSTOMERS, run.random_state
+    )
+    try:
+        # "Typical" is the typical active customer; a log with none compares with everyone.
+        for only_active in (True, False):
+            ref = con.execute(*_scoring_query(run, sample, only_active=only_active)).df()
+            if len(ref):
+                break
+        X = _model_input(ref, scoring.features, fitted, horizon)
+        reference = reason_reference(scoring.pipeline, X, scoring.labels, run.random_state)
+        del ref
+    finally:
+        drop_table(con, sample)
+    chosen = "_cjm_churn_customers"
+    allowed = ""
+    if output.customers is not None:
+        allowed = f" where customer_id in (select customer_id from {quote_ident(output.customers)})"
+    con.execute(
+        f"create or replace temp table {chosen} as select distinct customer_id from events{allowed}"
+    )
+    # The scored rows collect in a table on a cursor of their own: the batches stream on con.
+    store = con.cursor()
+    try:
+        store.execute(f"create temp table {_SCORED} ({_SCORED_COLUMNS})")
+        sql, params = _scoring_query(run, chosen, output.personas)
+        # The batches stream from a relation, which needs the connection free of unfinished
+        # results (a fetchone() leaves one): one statement fetched to the end makes sure.
+        con.execute("select 1").fetchall()
+        reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
+        for chunk in reader:
+            current = chunk.to_pandas()
+            if current.empty:
+                continue
+            X = _model_input(current, scoring.features, fitted, horizon)
+            rows = _score_batch(current, X, scoring, reference, run.end)
+            if output.on_batch is not None:
+                rows = output.on_batch(rows)
+            store.register("_cjm_churn_batch", rows)
+            store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
+            store.unregister("_cjm_churn_batch")
+        n_scored = int(store.execute(f"select count(*) from {_SCORED}").fetchone()[0])
+        return _ranked(store, output.risk_table), n_scored
+    finally:
+        store.close()
+        drop_table(con, chosen)
+
+
+_SCORED = "_cjm_churn_scored"
+
+
+_SCORED_COLUMNS = """
+    customer_id varchar, customer_state varchar, risk_score double, risk_tier varchar,
+    reasons varchar, persona_id bigint, last_seen_at timestamptz, scored_at timestamptz,
+    score_source varchar, revenue double, value_at_risk double, last_touchpoint varchar,
+    last_channel varchar
+"""
+
+
+def _ranked(store: duckdb.DuckDBPyConnection, risk_table: str | None) -> pd.DataFrame | None:
+    """The scored rows ranked riskiest first (ties: more revenue, then id): written to risk_table,
+    or returned."""
+    columns = ", ".join(quote_ident(c) for c in CHURN_RISK_COLUMNS if c != "rank")
+    sql = f"""
+        select {columns}, row_number() over (
+            order by risk_score desc, revenue desc nulls last, customer_id
+        ) as rank
+        from {_SCORED} order by rank
+    """
+    if risk_table is not None:
+        store.execute(f"create or replace table {quote_ident(risk_table)} as {sql}")
+        return None
+    risk = store.execute(sql).df()
+    if risk.empty:
+        return empty_risk()
+    for c in ("last_seen_at", "scored_at"):
+        risk[c] = risk[c].dt.tz_convert("UTC")
+    return risk.astype({"persona_id": "Int64", "rank": "Int64"})
+
+
+def _model_input(
+    current: pd.DataFrame, features: list[str], fitted: BGNBD, horizon: timedelta
+) -> pd.DataFrame:
+    """The model's feature matrix from a scoring query's rows (BG/NBD feature added)."""
+    current["customer_id"] = current["customer_id"].astype(str)
+    days = horizon.total_seconds() / 86400
+    x, t_x, T = (current[c].to_numpy(float) for c in ("_bgnbd_x", "_bgnbd_t_x", "_bgnbd_T"))
+    current["bgnbd_p_quiet"] = np.asarray(fitted.p_no_purchase(x, t_x, T, days), dtype=float)
+    return current[features].astype(float)
+
+
+def _score_batch(
+    current: pd.DataFrame,
+    X: pd.DataFrame,
+    scoring: Scorer,
+    reference: ReasonReference,
+    end: datetime,
+) -> pd.DataFrame:
+    """Risk rows (without rank) of one batch of customers."""
+    p = scoring.pipeline.predict_proba(X)[:, 1]
+    texts = reasons_for(scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference)
+    exited = current["customer_state"].to_numpy() == "exited"
+    if scoring.thresholds is None:
+        tier = np.full(len(p), "none", dtype=object)
+    else:
+        high, medium = scoring.thresholds
+        tier = np.where(p >= high, "high", np.where(p >= medium, "medium", "low"))
+    risk = pd.DataFrame(
+        {
+            "customer_id": current["customer_id"].to_numpy(),
+            "customer_state": current["customer_state"].to_numpy(),
+            "risk_score": p,
+            "risk_tier": tier,
+            "reasons": with_exit_reason(texts, exited),
+            "last_seen_at": current["last_seen_at"].to_numpy(),
+            "scored_at": pd.Timestamp(end),
+            "score_source": scoring.source,
+            "revenue": current["monetary"].to_numpy(float).round(2),
+        }
+    )
+    risk["persona_id"] = pd.array(current["_persona_id"].to_numpy(float), dtype="Int64")
+    # Revenue so far weighted by the risk: what the retention team stands to lose.
+    risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
+    risk["last_touchpoint"] = current["last_touchpoint"].to_numpy()
+    risk["last_channel"] = current["last_channel"].to_numpy()
+    return risk
