@@ -140,6 +140,21 @@ class PersonaSettings(_Strict):
         return self
 
 
+class EntityNoun(_Strict):
+    """What the log calls the people or things whose journeys it holds (a case, a household)."""
+
+    singular: str = "customer"
+    plural: str = "customers"
+
+    @field_validator("singular", "plural")
+    @classmethod
+    def _word(cls, v: str) -> str:
+        v = v.strip()
+        if not v or len(v) > 40 or _CONTROL.search(v):
+            raise ValueError(f"{v!r} is not a usable noun (1 to 40 printable characters)")
+        return v
+
+
 class ScheduleSettings(_Strict):
     """When `cjm serve` runs the pipeline."""
 
@@ -204,6 +219,8 @@ class Config(_Strict):
     conversion_touchpoints: tuple[str, ...] | None = None
     # Map a rating scale onto sentiment in [-1, 1], e.g. [1, 5]
     sentiment_range: tuple[float, float] | None = None
+    # The noun used in persona names, descriptions, insight texts and the report.
+    entity: EntityNoun = EntityNoun()
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()
