@@ -179,6 +179,7 @@ def build_personas(
             churn_table="customer_churn_state",
             previous=previous,
             labels=query.labels,
+            entity=config.entity,
         )
         write_table(con, "personas", personas.add_top_paths(con, result.personas))
         write_table(

@@ -1,4 +1,5 @@
-"""Personas on online_retail: several actionable groups whose descriptions match the data."""
+"""Personas on the shared real logs: actionable groups, descriptions that match the data, and
+names in each log's own words (its entity noun, no web vocabulary)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_no_single_persona_swallows_the_log(online_retail):
 
 def test_weekend_claim_matches_the_events(online_retail):
     con, config, _, personas = online_retail
-    weekenders = personas[personas["name"].str.startswith("Weekenders")].iloc[0]
+    weekenders = personas[personas["name"].str.startswith("Weekend customers")].iloc[0]
     claimed = re.search(
         r"Events at weekends: (\d+)% \(all customers (\d+)%\)", weekenders["description"]
     )
@@ -73,3 +74,60 @@ def test_cancellers_are_a_persona_with_high_churn(online_retail):
     ].sum()
     assert row["churn_rate"] > 1.5 * overall and "high churn" in row["description"]
     assert row["top_touchpoints"].startswith("order_cancelled (")
+
+
+# Words of web analytics that misdescribe tickets, incidents and invoice lines.
+WEB_WORDS = re.compile(r"visitor|brows|click|page|website|\bweb\b|session", re.IGNORECASE)
+WEB_TEXT = re.compile(r"visitor|brows|click|page|website|\bweb\b", re.IGNORECASE)
+LOGS = {
+    "helpdesk": ("helpdesk", "helpdesk.csv"),
+    "bpic2013_incidents": ("bpic2013_incidents", "bpic2013_incidents.parquet"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LOGS))
+def process_log(request):
+    config = load_config(REPO / "examples" / f"{request.param}.yaml")
+    con = build([dataset(*LOGS[request.param])], config)
+    state = customer_churn_state(con, resolve_churn_definition(con, config.churn))
+    with threadpool_limits(1):
+        result = fit_personas(
+            customer_features(con, timezone=config.timezone),
+            config.personas,
+            config.random_state,
+            state.set_index("customer_id")["is_churned"],
+            entity=config.entity,
+        )
+    return config, result.personas
+
+
+def test_process_log_personas_speak_of_their_entity(process_log):
+    config, personas = process_log
+    plural = config.entity.plural
+    assert plural in ("tickets", "incidents")
+    for row in personas.itertuples():
+        assert not WEB_WORDS.search(row.name), row.name
+        assert "customer" not in row.name.lower() and "customer" not in row.description.lower()
+        assert f" {plural} (" in row.description  # "1,315 tickets (29%)."
+        # sessions (bursts of activity split at the configured gap) are the log's own unit here
+        assert not WEB_TEXT.search(row.description), row.description
+
+
+def test_invoice_log_persona_names_have_no_web_words(online_retail):
+    _, _, _, personas = online_retail
+    for name in personas["name"]:
+        assert not WEB_WORDS.search(name), name
+    assert not WEB_TEXT.search(" ".join(personas["description"]))
+
+
+def test_rhythm_adjectives_only_where_the_figure_stands_apart(online_retail):
+    _, _, _, personas = online_retail
+    for row in personas.itertuples():
+        if row.name.startswith("Regular"):
+            spw = re.search(r"([\d.]+) sessions a week \(all customers ([\d.]+)\)", row.description)
+            assert float(spw[1]) >= 1.25 * float(spw[2]), row.description
+        if row.name.startswith("Quick"):
+            eps = re.search(
+                r"Events per session: ([\d.]+) \(all customers ([\d.]+)\)", row.description
+            )
+            assert float(eps[1]) * 1.25 <= float(eps[2]), row.description
