@@ -155,6 +155,27 @@ class EntityNoun(_Strict):
         return v
 
 
+class OutcomeSettings(_Strict):
+    """Touchpoints that mark how a journey ended: a loan activated, an incident reopened."""
+
+    success: tuple[str, ...] = ()
+    failure: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _names(self) -> OutcomeSettings:
+        if any(not t.strip() for t in self.success + self.failure):
+            raise ValueError("outcome touchpoints must be non-empty names")
+        both = sorted(set(self.success) & set(self.failure))
+        if both:
+            raise ValueError(f"{both} listed as both success and failure")
+        return self
+
+    @property
+    def given(self) -> bool:
+        """Whether any outcome touchpoint is configured."""
+        return bool(self.success or self.failure)
+
+
 class ScheduleSettings(_Strict):
     """When `cjm serve` runs the pipeline."""
 
@@ -221,6 +242,8 @@ class Config(_Strict):
     sentiment_range: tuple[float, float] | None = None
     # The noun used in persona names, descriptions, insight texts and the report.
     entity: EntityNoun = EntityNoun()
+    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights).
+    outcomes: OutcomeSettings = OutcomeSettings()
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -203,10 +203,13 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
     with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights (absorbing Markov chain)")
-        frame = insights.touchpoint_insights(con, "customer_churn_state")
+        frame = insights.touchpoint_insights(
+            con, "customer_churn_state", outcomes=config.outcomes, entity=config.entity
+        )
         write_table(con, "touchpoint_insights", frame)
         roles = frame["role"].value_counts().to_dict() if len(frame) else {}
-        return {"counts": {"touchpoints": len(frame)}, "roles": roles}
+        note = insights.roles_note(frame)
+        return {"counts": {"touchpoints": len(frame)}, "roles": roles, "notes": [note] * bool(note)}
 
 
 def build_paths(build_path: Path, config: Config, progress: Progress = None) -> dict:
@@ -222,7 +225,9 @@ def build_persona_insights(build_path: Path, config: Config, progress: Progress 
     with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights per persona")
-        frame = persona_insights.persona_touchpoint_insights(con)
+        frame = persona_insights.persona_touchpoint_insights(
+            con, outcomes=config.outcomes, entity=config.entity
+        )
         write_table(con, "persona_touchpoint_insights", frame)
         return {"counts": {"persona_touchpoints": len(frame)}}
 

@@ -17,3 +17,11 @@ def test_entity_is_read_and_trimmed():
 def test_bad_entity_names_the_field(bad):
     with pytest.raises(ConfigError, match="entity"):
         parse_config({"entity": bad})
+
+
+def test_outcomes_are_read_and_checked():
+    outcomes = parse_config({"outcomes": {"success": ["activated"], "failure": ["declined"]}})
+    assert outcomes.outcomes.success == ("activated",) and outcomes.outcomes.given
+    assert not parse_config({}).outcomes.given
+    with pytest.raises(ConfigError, match="both success and failure"):
+        parse_config({"outcomes": {"success": ["x"], "failure": ["x"]}})

@@ -1,5 +1,5 @@
-"""Personas on the shared real logs: actionable groups, descriptions that match the data, and
-names in each log's own words (its entity noun, no web vocabulary)."""
+"""Personas and touchpoint roles on the shared real logs: actionable groups, descriptions that
+match the data, and names and reasons in each log's own words (its entity noun, no web words)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cjm.churn import customer_churn_state, resolve_churn_definition
 from cjm.config import load_config
 from cjm.db import write_table
 from cjm.features import customer_features
+from cjm.insights import touchpoint_insights
 from cjm.personas import add_top_paths, fit_personas
 from tests.conftest import REPO, build, dataset
 
@@ -98,11 +99,12 @@ def process_log(request):
             state.set_index("customer_id")["is_churned"],
             entity=config.entity,
         )
-    return config, result.personas
+    roles = touchpoint_insights(con, state, outcomes=config.outcomes, entity=config.entity)
+    return config, result.personas, roles
 
 
 def test_process_log_personas_speak_of_their_entity(process_log):
-    config, personas = process_log
+    config, personas, _ = process_log
     plural = config.entity.plural
     assert plural in ("tickets", "incidents")
     for row in personas.itertuples():
@@ -131,3 +133,32 @@ def test_rhythm_adjectives_only_where_the_figure_stands_apart(online_retail):
                 r"Events per session: ([\d.]+) \(all customers ([\d.]+)\)", row.description
             )
             assert float(eps[1]) * 1.25 <= float(eps[2]), row.description
+
+
+def check_roles(roles, plural):
+    """Role reasons in the log's words; a pain point or delight stands on a lift or sentiment."""
+    assert not roles["role_reason"].str.contains(WEB_TEXT).any()
+    assert not roles["role_reason"].str.contains("customers").any() or plural == "customers"
+    for row in roles[roles["role"].isin(["pain_point", "point_of_delight"])].itertuples():
+        assert "95% CI" in row.role_reason, row.role_reason
+        assert "end the session" not in row.role_reason
+
+
+def test_process_log_roles_need_evidence(process_log):
+    config, _, roles = process_log
+    check_roles(roles, config.entity.plural)
+    # waiting steps end most sessions (staff pausing work); that alone is no pain
+    waits = roles[roles["touchpoint"].str.contains("Wait") & (roles["drop_off_rate"] >= 0.7)]
+    assert len(waits) and (waits["role"] != "pain_point").all()
+
+
+def test_invoice_log_cancellations_are_no_delight_by_activity_alone(online_retail):
+    con, config, _, _ = online_retail
+    state = customer_churn_state(con, resolve_churn_definition(con, config.churn))
+    roles = touchpoint_insights(con, state, outcomes=config.outcomes, entity=config.entity)
+    check_roles(roles, "customers")
+    cancelled = roles.set_index("touchpoint").loc["order_cancelled"]
+    # customers who cancel are the active ones: churn 0.54x "with vs without", ~0.88x among
+    # customers of similar activity
+    assert cancelled["churn_lift"] < 0.67 < cancelled["churn_lift_adjusted"]
+    assert cancelled["role"] == "neutral"
