@@ -22,6 +22,7 @@ CANONICAL_COLUMNS = (
 )
 # Segment types the transition graphs always have; `segments:` in the config adds more.
 BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
+EMOTION_MIN_EVENTS = 30
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
 
 # Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
@@ -244,6 +245,8 @@ class Config(_Strict):
     entity: EntityNoun = EntityNoun()
     # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights).
     outcomes: OutcomeSettings = OutcomeSettings()
+    # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
+    emotion_min_events: Annotated[int, Field(ge=1, le=1_000_000)] = EMOTION_MIN_EVENTS
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()

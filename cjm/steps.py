@@ -394,4 +394,10 @@ def write_report(db_path: Path, config: Config) -> Path:
     """Write the journey map of the published database beside it (read-only on the database)."""
     from cjm.report import write_report as write_journey_map  # plotly loads only when needed
 
-    return write_journey_map(db_path, report_path_for(db_path), **duckdb_settings(config))
+    return write_journey_map(
+        db_path,
+        report_path_for(db_path),
+        entity=config.entity,
+        emotion_min_events=config.emotion_min_events,
+        **duckdb_settings(config),
+    )
