@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import cjm.churn
-from cjm.config import EntityNoun, OutcomeSettings, load_config
+from cjm import steps
+from cjm.config import EntityNoun, OutcomeSettings, load_config, parse_config
 from cjm.db import connect
 from cjm.insights import (
     CONVERSION,
@@ -413,3 +414,21 @@ def test_outcomes_drive_roles_where_conversion_and_churn_are_silent():
     assert out.loc["escalated", "success_lift_high"] < 1
     # the outcomes themselves and the steps every case takes get no role
     assert out.loc[["activated", "declined", "submitted", "checked"], "role"].eq("neutral").all()
+
+
+def test_run_summary_says_roles_need_outcomes(tmp_path):
+    con, state = engagement_log(customers=200, seed=2)
+    db = tmp_path / "build.duckdb"
+    con.execute(f"attach '{db}' as build")
+    for table in ("events", "journeys"):
+        con.execute(f"create table build.{table} as select * from {table}")
+    con.execute("update build.journeys set is_converted = false")
+    con.register("state_frame", state)
+    con.execute("create table build.customer_churn_state as select * from state_frame")
+    con.execute("update build.customer_churn_state set is_churned = false")
+    con.execute("detach build")
+    summary = steps.build_insights(db, parse_config({"entity": {"plural": "cases"}}))
+    assert summary["roles"] == {"neutral": 10}
+    (note,) = summary["notes"]
+    assert note.startswith("touchpoint roles: all neutral, roles need outcomes")
+    assert "0 of 200 cases converted" in note
