@@ -151,8 +151,11 @@ class EntityNoun(_Strict):
     @classmethod
     def _word(cls, v: str) -> str:
         v = v.strip()
-        if not v or len(v) > 40 or _CONTROL.search(v):
-            raise ValueError(f"{v!r} is not a usable noun (1 to 40 printable characters)")
+        # It is written into HTML and chart hover templates: no markup or template characters.
+        if not v or len(v) > 40 or _CONTROL.search(v) or set(v) & set('<>&%{}"'):
+            raise ValueError(
+                f'{v!r} is not a usable noun (1 to 40 printable characters, none of <>&%{{}}")'
+            )
         return v
 
 

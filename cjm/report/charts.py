@@ -74,7 +74,7 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
+def funnel_figure(funnel: pd.DataFrame, noun: str = "customers") -> go.Figure:
     """Customers who reached each journey stage or a later one."""
     touched = funnel["touched"].tolist()
     fig = go.Figure(
@@ -86,7 +86,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
             connector={"fillcolor": "#eef1f6", "line": {"color": GRID, "width": 1}},
             customdata=touched,
             hovertemplate=(
-                "<b>%{y}</b><br>%{x:,} customers reached this stage or a later one<br>"
+                f"<b>%{{y}}</b><br>%{{x:,}} {noun} reached this stage or a later one<br>"
                 "%{customdata:,} had an event in it<extra></extra>"
             ),
         )
@@ -165,7 +165,7 @@ def _flow_positions(
     return x, y
 
 
-def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
+def flow_figure(paths: pd.DataFrame, stages: dict[str, str], noun: str = "customers") -> go.Figure:
     """Sankey of the first FLOW_STEPS distinct touchpoints of every journey."""
     links = flow_links(paths)
     index: dict[FlowNode, int] = {}
@@ -205,7 +205,7 @@ def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
                     [name, f"step {n[0] + 1}"] for n, name in zip(nodes, names, strict=True)
                 ],
                 "hovertemplate": "<b>%{customdata[0]}</b> (%{customdata[1]})<br>"
-                "%{value:,} customers<extra></extra>",
+                f"%{{value:,}} {noun}<extra></extra>",
             },
             link={
                 "source": [index[a] for (a, _), _ in ordered],
@@ -213,7 +213,7 @@ def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
                 "value": [v for _, v in ordered],
                 "color": [_rgba(colors[index[a]], 0.28) for (a, _), _ in ordered],
                 "customdata": [[names[index[a]], names[index[b]]] for (a, b), _ in ordered],
-                "hovertemplate": "%{customdata[0]} → %{customdata[1]}<br>%{value:,} customers"
+                "hovertemplate": f"%{{customdata[0]}} → %{{customdata[1]}}<br>%{{value:,}} {noun}"
                 "<extra></extra>",
             },
         )
@@ -243,7 +243,9 @@ def _kept_edges(graph: nx.DiGraph) -> list[tuple[str, str, dict]]:
     return kept
 
 
-def graph_figure(graph: nx.DiGraph, insights: pd.DataFrame) -> tuple[go.Figure, int, int]:
+def graph_figure(
+    graph: nx.DiGraph, insights: pd.DataFrame, noun: str = "customers"
+) -> tuple[go.Figure, int, int]:
     """The transition graph, Kamada-Kawai layout; returns (figure, edges shown, edges in all).
 
     Kamada-Kawai is deterministic (no random start) and, unlike a spring layout, keeps loosely
@@ -295,7 +297,7 @@ def graph_figure(graph: nx.DiGraph, insights: pd.DataFrame) -> tuple[go.Figure, 
         mid_y.append(y0 + 0.6 * (y1 - y0))
         mid_text.append(
             f"{label(a)} → {label(b)}<br>{d['transition_count']:,} transitions, "
-            f"{d.get('customer_count', 0):,} customers<br>"
+            f"{d.get('customer_count', 0):,} {noun}<br>"
             f"{d['probability']:.0%} of moves out of {label(a)}"
         )
     fig.add_trace(
@@ -474,7 +476,7 @@ def emotion_figure(
     return _layout(fig, 420, margin={"l": 16, "r": 16, "t": 40, "b": 16})
 
 
-def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
+def lift_figure(insights: pd.DataFrame, noun: str = "customers") -> go.Figure | None:
     """Conversion lift against churn lift per touchpoint, sized by reach, coloured by role."""
     frame = insights.dropna(subset=["conversion_lift", "churn_lift"])
     frame = frame[(frame["conversion_lift"] > 0) & (frame["churn_lift"] > 0)]
@@ -505,7 +507,7 @@ def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
                     [part["reach"], [label(r) for r in part["role_reason"].fillna("")]]
                 ),
                 hovertemplate="<b>%{text}</b><br>conversion lift %{x:.2f}, churn lift %{y:.2f}"
-                "<br>reach %{customdata[0]:,} customers<br>%{customdata[1]}<extra></extra>",
+                f"<br>reach %{{customdata[0]:,}} {noun}<br>%{{customdata[1]}}<extra></extra>",
             )
         )
     for axis in ("x", "y"):
@@ -537,12 +539,12 @@ def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
     return _layout(fig, 460, legend={"orientation": "h", "y": 1.08, "x": 0})
 
 
-def persona_figure(personas: pd.DataFrame) -> go.Figure:
+def persona_figure(personas: pd.DataFrame, noun: str = "customers") -> go.Figure:
     """Conversion and churn rate of each persona, next to the share of customers it holds."""
     names = [label(n) for n in personas["name"]]
     fig = go.Figure()
     for column, title, color in (
-        ("share", "share of customers", "#868e96"),
+        ("share", f"share of {noun}", "#868e96"),
         ("conversion_rate", "conversion rate", "#2f9e44"),
         ("churn_rate", "churn rate", "#e03131"),
     ):

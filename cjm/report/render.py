@@ -297,7 +297,7 @@ def _shown(html: str | None = None, note: str | None = None, **extra: str) -> di
     return {"html": html, "note": note, "shown": None, "total": None, **extra}
 
 
-def _figures(data: ReportData, emotion_min_events: int) -> dict:
+def _figures(data: ReportData, emotion_min_events: int, noun: str) -> dict:
     """Each section's figure, or why the log cannot show it."""
     out: dict[str, dict] = {}
     if data.funnel.empty:
@@ -306,7 +306,8 @@ def _figures(data: ReportData, emotion_min_events: int) -> dict:
             "(map them to stages under stages: in the config)."
         )
     else:
-        out["funnel"] = _shown(charts.figure_html(charts.funnel_figure(data.funnel), "fig-funnel"))
+        fig = charts.funnel_figure(data.funnel, noun)
+        out["funnel"] = _shown(charts.figure_html(fig, "fig-funnel"))
     order = data.touchpoint_order
     stages = dict(zip(order["touchpoint"], order["stage"], strict=True))
     if data.paths.empty or data.paths["steps"].map(len).max() < 2:
@@ -314,12 +315,12 @@ def _figures(data: ReportData, emotion_min_events: int) -> dict:
             note="Every journey has a single touchpoint: there is no flow to show."
         )
     else:
-        fig = charts.flow_figure(data.paths, stages)
+        fig = charts.flow_figure(data.paths, stages, noun)
         out["flow"] = _shown(charts.figure_html(fig, "fig-flow"))
     if data.graph is None or data.graph.number_of_edges() == 0:
         out["graph"] = _shown(note="This database has no transitions.")
     else:
-        fig, shown, total = charts.graph_figure(data.graph, data.insights)
+        fig, shown, total = charts.graph_figure(data.graph, data.insights, noun)
         out["graph"] = _shown(
             charts.figure_html(fig, "fig-graph"), shown=fmt_int(shown), total=fmt_int(total)
         )
@@ -340,7 +341,7 @@ def _figures(data: ReportData, emotion_min_events: int) -> dict:
             else None
         )
         out["emotion"] = _shown(charts.figure_html(fig, "fig-emotion"), note)
-    lift = charts.lift_figure(data.insights) if not data.insights.empty else None
+    lift = charts.lift_figure(data.insights, noun) if not data.insights.empty else None
     out["moments"] = (
         _shown(charts.figure_html(lift, "fig-lifts"))
         if lift is not None
@@ -350,7 +351,7 @@ def _figures(data: ReportData, emotion_min_events: int) -> dict:
         out["personas"] = _shown(note="No personas were trained for this database.")
     else:
         out["personas"] = _shown(
-            charts.figure_html(charts.persona_figure(data.personas), "fig-personas")
+            charts.figure_html(charts.persona_figure(data.personas, noun), "fig-personas")
         )
     return out
 
@@ -392,7 +393,7 @@ def render_report(
         "has_insights": not data.insights.empty,
         "personas": _persona_cards(data),
         "churn": _churn_view(data),
-        "figures": _figures(data, emotion_min_events)
+        "figures": _figures(data, emotion_min_events, noun.plural)
         if customers
         else {key: _shown(note=data.notes["all"]) for key, _ in SECTIONS},
         "plotly_js": get_plotlyjs(),

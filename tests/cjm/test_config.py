@@ -13,7 +13,9 @@ def test_entity_is_read_and_trimmed():
     assert (entity.singular, entity.plural) == ("case", "cases")
 
 
-@pytest.mark.parametrize("bad", [{"singular": ""}, {"plural": "x" * 41}, {"noun": "case"}])
+@pytest.mark.parametrize(
+    "bad", [{"singular": ""}, {"plural": "x" * 41}, {"noun": "case"}, {"plural": "<b>cases"}]
+)
 def test_bad_entity_names_the_field(bad):
     with pytest.raises(ConfigError, match="entity"):
         parse_config({"entity": bad})

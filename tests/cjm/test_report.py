@@ -301,9 +301,10 @@ def test_emotion_points_show_the_events_they_stand_on(published_sample, tmp_path
 
 def test_report_speaks_of_the_configured_entity(published_sample, tmp_path):
     noun = EntityNoun(singular="case", plural="cases")
-    html = _visible(
-        write_report(published_sample, tmp_path / "r.html", entity=noun).read_text("utf-8")
-    )
+    page = write_report(published_sample, tmp_path / "r.html", entity=noun).read_text("utf-8")
+    assert "cases reached this stage or a later one" in page  # the charts' hover texts
+    assert "customers reached this stage" not in page
+    html = _visible(page)
     assert '<div class="label">Cases</div>' in html or ">Cases<" in html
     assert "Top at-risk cases" in html and "Behavioural groups of cases" in html
     assert "Top at-risk customers" not in html
