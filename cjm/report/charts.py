@@ -360,7 +360,7 @@ def _out_total(graph: nx.DiGraph, node: str) -> int:
 def _node_hover(graph: nx.DiGraph, node: str, reason: object) -> str:
     outs = sorted(graph.out_edges(node, data=True), key=lambda e: -e[2]["transition_count"])[:3]
     visits = max(graph.nodes[node].get("visits", 0), _out_total(graph, node))
-    lines = [f"<b>{label(node)}</b>", f"{visits:,} visits"]
+    lines = [f"<b>{label(node)}</b>", f"reached {visits:,} times"]
     if outs:
         lines.append("next: " + ", ".join(f"{label(b)} {d['probability']:.0%}" for _, b, d in outs))
     if isinstance(reason, str) and reason:

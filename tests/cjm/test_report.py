@@ -308,6 +308,7 @@ def test_report_speaks_of_the_configured_entity(published_sample, tmp_path):
     assert '<div class="label">Cases</div>' in html or ">Cases<" in html
     assert "Top at-risk cases" in html and "Behavioural groups of cases" in html
     assert "Top at-risk customers" not in html
+    assert not re.search(r"visitor|visits|browser", html, re.IGNORECASE)  # the page's own words
 
 
 def test_report_says_when_roles_need_outcomes(published_sample, tmp_path):
