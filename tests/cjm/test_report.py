@@ -306,8 +306,8 @@ def test_report_speaks_of_the_configured_entity(published_sample, tmp_path):
     assert "customers reached this stage" not in page
     html = _visible(page)
     assert '<div class="label">Cases</div>' in html or ">Cases<" in html
-    assert "Top at-risk cases" in html and "Behavioural groups of cases" in html
-    assert "Top at-risk customers" not in html
+    assert "Behavioural groups of cases" in html and "across all cases" in html
+    assert "Behavioural groups of customers" not in html
     assert not re.search(r"visitor|visits|browser", html, re.IGNORECASE)  # the page's own words
 
 
