@@ -10,6 +10,11 @@ fit sample, then every customer assigned and every persona described), and, outs
 second fit matched to the first run's centroids (what the next scheduled run adds). Per stage:
 wall seconds, CPU seconds of the process, peak RSS sampled every 20 ms, and CPU seconds other
 processes used meanwhile (contention).
+
+With --recovery it measures quality instead: logs with planted behavioural groups of several
+shapes and seeds (benchmarks/persona_recovery.py), and per log automatic k against planted and the
+adjusted Rand index of cjm's personas beside plain k-means on touchpoint and channel shares.
+Usage: python benchmarks/bench_personas.py --recovery [--seeds 101 102 103] [--customers 2000]
 """
 
 from __future__ import annotations
@@ -204,6 +209,25 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def recover(args: argparse.Namespace) -> None:
+    """Every shape x seed of persona_recovery: print the table, save JSON in the results dir."""
+    from persona_recovery import SHAPES, recovery_row, recovery_table
+
+    customers = args.customers[0] if args.customers != [1_000_000] else 2_000
+    started = datetime.now(UTC)
+    rows = []
+    for shape in SHAPES:
+        for seed in args.seeds:
+            rows.append(recovery_row(shape, customers, seed))
+            print(json.dumps(rows[-1]), flush=True)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"bench_persona_recovery_{started:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps({"started_at": started.isoformat(), "rows": rows}, indent=2))
+    print(f"\n## Persona recovery on planted groups, {started:%Y-%m-%d}\n")
+    print(recovery_table(rows))
+    print(f"JSON: {out}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (the --worker ones are internal)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -212,6 +236,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-data", action="store_true", help="keep the DuckDB file")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--recovery", action="store_true", help="persona recovery on planted groups instead"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -221,6 +249,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     """Run every requested size, print Markdown, write JSON to the results directory."""
     args = parse_args()
+    if args.recovery:
+        recover(args)
+        return
     if args.worker:
         args.customers = args.customers[0]
         worker(args)

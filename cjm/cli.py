@@ -298,7 +298,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     # The run's DuckDB limits: with DuckDB's defaults a report of 100M events may take most of
     # the machine's memory (the run's own report step reads them from the run's config).
     config = load_config(Path(args.config) if args.config else None)
-    out = write_report(Path(args.db), Path(args.out), **duckdb_settings(config))
+    out = write_report(
+        Path(args.db),
+        Path(args.out),
+        entity=config.entity,
+        emotion_min_events=config.emotion_min_events,
+        **duckdb_settings(config),
+    )
     _say(f"Wrote the journey map of {args.db} to {out} (self-contained; opens offline)")
     return 0
 

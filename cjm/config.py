@@ -22,6 +22,7 @@ CANONICAL_COLUMNS = (
 )
 # Segment types the transition graphs always have; `segments:` in the config adds more.
 BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
+EMOTION_MIN_EVENTS = 30
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
 
 # Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
@@ -140,6 +141,45 @@ class PersonaSettings(_Strict):
         return self
 
 
+class EntityNoun(_Strict):
+    """What the log calls the people or things whose journeys it holds (a case, a household)."""
+
+    singular: str = "customer"
+    plural: str = "customers"
+
+    @field_validator("singular", "plural")
+    @classmethod
+    def _word(cls, v: str) -> str:
+        v = v.strip()
+        # It is written into HTML and chart hover templates: no markup or template characters.
+        if not v or len(v) > 40 or _CONTROL.search(v) or set(v) & set('<>&%{}"'):
+            raise ValueError(
+                f'{v!r} is not a usable noun (1 to 40 printable characters, none of <>&%{{}}")'
+            )
+        return v
+
+
+class OutcomeSettings(_Strict):
+    """Touchpoints that mark how a journey ended: a loan activated, an incident reopened."""
+
+    success: tuple[str, ...] = ()
+    failure: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _names(self) -> OutcomeSettings:
+        if any(not t.strip() for t in self.success + self.failure):
+            raise ValueError("outcome touchpoints must be non-empty names")
+        both = sorted(set(self.success) & set(self.failure))
+        if both:
+            raise ValueError(f"{both} listed as both success and failure")
+        return self
+
+    @property
+    def given(self) -> bool:
+        """Whether any outcome touchpoint is configured."""
+        return bool(self.success or self.failure)
+
+
 class ScheduleSettings(_Strict):
     """When `cjm serve` runs the pipeline."""
 
@@ -204,6 +244,12 @@ class Config(_Strict):
     conversion_touchpoints: tuple[str, ...] | None = None
     # Map a rating scale onto sentiment in [-1, 1], e.g. [1, 5]
     sentiment_range: tuple[float, float] | None = None
+    # The noun used in persona names, descriptions, insight texts and the report.
+    entity: EntityNoun = EntityNoun()
+    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights).
+    outcomes: OutcomeSettings = OutcomeSettings()
+    # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
+    emotion_min_events: Annotated[int, Field(ge=1, le=1_000_000)] = EMOTION_MIN_EVENTS
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -20,28 +20,42 @@ Metrics (one row per touchpoint; customers are the rows of `journeys`):
   back-solve per touchpoint). Only the `max_removal_touchpoints` (default 1000) touchpoints of
   highest reach get a removal effect, the rest NaN; NaN for all when P == 0.
 
+Activity-adjusted lifts: customers who touch more touchpoints are the more active ones, and active
+customers convert more and churn less, so "with vs without" mostly compares engaged customers with
+disengaged ones. Each lift is therefore also computed within strata of customers of similar
+activity (their number of events: 1..8 each, then bins 1.5x wide) and pooled with the
+Mantel-Haenszel risk ratio, with its 95% confidence interval (Greenland-Robins variance):
+<outcome>_lift_adjusted, <outcome>_lift_low, <outcome>_lift_high for conversion, churn, and the
+configured success and failure outcomes (a customer succeeded / failed when any of its events is
+one of the `outcomes:` touchpoints). sentiment_low / sentiment_high: 95% interval of the mean.
+
 Role (the first rule that matches wins). Thresholds: minimum reach m = max(5, 1% of customers).
 A touchpoint below m is neutral. Lifts count only when the untouched group also has m customers
 and at least m customers have each outcome (with ~100% conversion, lifts and removal effects only
-mirror reach); sentiment counts over at least 10 rated events.
-1. pain_point: churn_lift >= 1.5; conversion_lift <= 0.67; mean_sentiment <= -0.3; or
-   drop_off_rate >= max(0.5, 1.5 x the log-wide share of events that end a session), unless its
-   customers do better (a delight lift below) or most journeys reaching it end there
-   (journey_end_rate >= 0.5: the natural end of the journey, e.g. a closed ticket).
+mirror reach); sentiment counts over at least 10 rated events. Every role needs evidence: an
+adjusted lift beyond its threshold whose confidence interval excludes 1, or a mean sentiment
+beyond its threshold whose interval excludes 0.
+1. pain_point: adjusted churn or failure lift >= 1.5; adjusted conversion or success lift
+   <= 0.67; or mean sentiment <= -0.3. A high share of events that end a session is not evidence
+   on its own (in a process log it is staff pausing work); role_reason mentions it.
 2. moment_of_truth: one of the 3 highest removal effects and >= 0.2, among touchpoints whose
-   conversion_lift is not below 1 (the memoryless chain also credits touchpoints that merely sit
-   on long journeys).
-3. point_of_delight: conversion_lift >= 1.5; churn_lift <= 0.67; or mean_sentiment >= 0.3.
-4. neutral.
+   adjusted conversion lift is >= 1.2 with its interval above 1 (the memoryless chain also
+   credits touchpoints that merely sit on long journeys of active customers).
+3. point_of_delight: adjusted conversion or success lift >= 1.5; adjusted churn or failure lift
+   <= 0.67; or mean sentiment >= 0.3.
+4. neutral. Without any outcome to compare (no conversion, churn, success or failure contrast
+   and no rated touchpoint) every role is neutral and role_reason says that roles need outcomes.
 Pain comes first: a touchpoint that hurts needs fixing even when it matters or also delights.
 Conversion touchpoints (events.is_conversion) are the outcome itself, so their conversion lift,
-removal effect and drop-off never give a role (churn lift and sentiment still do). role_reason
-states the numbers that gave the role.
+removal effect and drop-off never give a role (churn lift and sentiment still do); likewise the
+configured outcome touchpoints for success and failure. role_reason states the numbers that gave
+the role.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -49,9 +63,20 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from cjm.config import EntityNoun, OutcomeSettings
 from cjm.db import quote_ident
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+
+# Outcomes whose lifts are adjusted for activity: name -> (touched-and-yes column, touched column,
+# total-yes column, total column) in the stratified counts.
+ADJUSTED = {
+    "conversion": ("converted_with", "reach", "converted", "customers"),
+    "churn": ("churned_with", "churn_known_with", "churned", "churn_known"),
+    "success": ("succeeded_with", "reach", "succeeded", "customers"),
+    "failure": ("failed_with", "reach", "failed", "customers"),
+}
+ADJUSTED_COLUMNS = [f"{o}_lift_{part}" for o in ADJUSTED for part in ("adjusted", "low", "high")]
 
 INSIGHT_COLUMNS = [
     "touchpoint",
@@ -69,6 +94,9 @@ INSIGHT_COLUMNS = [
     "drop_off_rate",
     "journey_end_rate",
     "removal_effect",
+    *ADJUSTED_COLUMNS,
+    "sentiment_low",
+    "sentiment_high",
     "is_conversion",
     "role",
     "role_reason",
@@ -82,6 +110,19 @@ DROP_OFF_MIN, DROP_OFF_RATIO = 0.5, 1.5
 # Where most journeys that reach a touchpoint finish, ending the session is the journey's end.
 JOURNEY_END_MAX = 0.5
 MOMENT_MIN_EFFECT, MOMENT_TOP = 0.2, 3
+# A moment of truth's customers must also convert clearly more than similar customers without it.
+MOMENT_MIN_LIFT = 1.2
+Z95 = 1.959964
+# Activity strata: customers with 1..STRATUM_EXACT events each form their own stratum, then bins
+# STRATUM_STEP times wider than the last.
+STRATUM_EXACT, STRATUM_STEP = 8, 1.5
+NEED_OUTCOMES = "roles need outcomes"
+OUTCOME_VERBS = (
+    ("conversion", "converted"),
+    ("churn", "churned"),
+    ("success", "succeeded"),
+    ("failure", "failed"),
+)
 MAX_REMOVAL_TOUCHPOINTS = 1000
 # Columns of the back-solve done at once: bounds memory to states x this many doubles.
 _SOLVE_BATCH = 256
@@ -208,6 +249,7 @@ def _step_counts(
         )
         select s.group_id, s.previous, s.touchpoint, count(*) as n,
                coalesce(sum(s.sentiment), 0) as sentiment_sum, count(s.sentiment) as sentiment_n,
+               coalesce(sum(s.sentiment * s.sentiment), 0) as sentiment_sq,
                count(*) filter (where s.ends_session) as session_ends,
                count(*) filter (where s.ends_journey) as journey_ends,
                count(*) filter (where s.ends_journey and j.is_converted) as to_conversion,
@@ -218,27 +260,85 @@ def _step_counts(
     ).df()
 
 
-def _reach_counts(
-    con: duckdb.DuckDBPyConnection, churn_view: str | None, groups: tuple[str, str] | None = None
-) -> pd.DataFrame:
-    """Customers per (group, touchpoint), and how many of them converted or churned."""
-    if churn_view:
-        churn_join = f"left join {quote_ident(churn_view)} c on c.customer_id = p.customer_id"
-        churn_cols = (
-            "count(c.is_churned) as churn_known_with,"
-            " count(*) filter (where c.is_churned) as churned_with"
-        )
-    else:
-        churn_join, churn_cols = "", "0 as churn_known_with, 0 as churned_with"
+def _customer_strata_sql(groups: tuple[str, str] | None) -> str:
+    """CTE `strata`: each customer's group, activity stratum and configured outcomes (2 params)."""
     join, group = _group_sql(groups, "e")
+    return f"""
+        customers as (
+            select {group}, e.customer_id, count(*) as n_events,
+                   bool_or(list_contains(?::varchar[], e.touchpoint)) as succeeded,
+                   bool_or(list_contains(?::varchar[], e.touchpoint)) as failed
+            from events e {join}
+            group by all
+        ),
+        strata as (
+            select *,
+                   case when n_events <= {STRATUM_EXACT} then n_events
+                        else {STRATUM_EXACT}
+                             + ceil(ln(n_events / {STRATUM_EXACT}) / ln({STRATUM_STEP}))
+                   end::bigint as stratum
+            from customers
+        )"""
+
+
+def _churn_sql(churn_view: str | None, alias: str) -> tuple[str, str]:
+    """(join clause, count columns) for churn among the rows of `alias`."""
+    if not churn_view:
+        return "", "0 as churn_known_x, 0 as churned_x"
+    return (
+        f"left join {quote_ident(churn_view)} c on c.customer_id = {alias}.customer_id",
+        "count(c.is_churned) as churn_known_x, count(*) filter (where c.is_churned) as churned_x",
+    )
+
+
+def _reach_counts(
+    con: duckdb.DuckDBPyConnection,
+    churn_view: str | None,
+    groups: tuple[str, str] | None = None,
+    outcomes: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+) -> pd.DataFrame:
+    """Customers per (group, touchpoint, activity stratum), and how many had each outcome."""
+    churn_join, churn_cols = _churn_sql(churn_view, "p")
+    join, group = _group_sql(groups, "e")
+    churn_cols = churn_cols.replace("_x", "_with")
     return con.execute(
         f"""
-        with pairs as (select distinct {group}, e.customer_id, e.touchpoint from events e {join})
-        select p.group_id, p.touchpoint, count(*) as reach,
-               count(*) filter (where j.is_converted) as converted_with, {churn_cols}
-        from pairs p left join journeys j on j.customer_id = p.customer_id {churn_join}
-        group by p.group_id, p.touchpoint
-        """
+        with {_customer_strata_sql(groups)},
+        pairs as (select distinct {group}, e.customer_id, e.touchpoint from events e {join})
+        select p.group_id, p.touchpoint, s.stratum, count(*) as reach,
+               count(*) filter (where j.is_converted) as converted_with, {churn_cols},
+               count(*) filter (where s.succeeded) as succeeded_with,
+               count(*) filter (where s.failed) as failed_with
+        from pairs p
+        join strata s on s.customer_id = p.customer_id
+        left join journeys j on j.customer_id = p.customer_id {churn_join}
+        group by p.group_id, p.touchpoint, s.stratum
+        """,
+        [list(outcomes[0]), list(outcomes[1])],
+    ).df()
+
+
+def _stratum_counts(
+    con: duckdb.DuckDBPyConnection,
+    churn_view: str | None,
+    groups: tuple[str, str] | None = None,
+    outcomes: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+) -> pd.DataFrame:
+    """Customers per (group, activity stratum), and how many had each outcome."""
+    churn_join, churn_cols = _churn_sql(churn_view, "s")
+    churn_cols = churn_cols.replace("churn_known_x", "churn_known").replace("churned_x", "churned")
+    return con.execute(
+        f"""
+        with {_customer_strata_sql(groups)}
+        select s.group_id, s.stratum, count(*) as customers,
+               count(*) filter (where j.is_converted) as converted, {churn_cols},
+               count(*) filter (where s.succeeded) as succeeded,
+               count(*) filter (where s.failed) as failed
+        from strata s
+        left join journeys j on j.customer_id = s.customer_id {churn_join}
+        group by s.group_id, s.stratum
+        """,
+        [list(outcomes[0]), list(outcomes[1])],
     ).df()
 
 
@@ -296,19 +396,54 @@ def _rates(
     return rate_with, rate_without, lift
 
 
-def _lift_text(name: str, row: pd.Series) -> str:
-    return (
-        f"{name} rate {row[name + '_rate_with']:.2f} with it vs "
-        f"{row[name + '_rate_without']:.2f} without (lift {row[name + '_lift']:.2f})"
+def adjusted_lift(touched: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
+    """Mantel-Haenszel risk ratio over strata with its 95% interval, per touchpoint.
+
+    `touched`: touchpoint, stratum, n (customers who touched it), yes (of them, with the outcome);
+    `totals`: stratum, n, yes over all customers of the stratum. The untouched group of a stratum
+    is the rest. Returns touchpoint -> adjusted, low, high (NaN where undefined: no stratum with
+    both groups, nobody with the outcome on one side).
+    """
+    m = touched.merge(totals, on="stratum", suffixes=("", "_all"))
+    n1, a = m["n"].astype(float), m["yes"].astype(float)
+    big_n = m["n_all"].astype(float)
+    n0, b = big_n - n1, m["yes_all"].astype(float) - a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        parts = pd.DataFrame(
+            {
+                "touchpoint": m["touchpoint"],
+                "r": (a * n0 / big_n).where(big_n > 0, 0.0),
+                "s": (b * n1 / big_n).where(big_n > 0, 0.0),
+                "p": ((n1 * n0 * (a + b) - a * b * big_n) / big_n**2).where(big_n > 0, 0.0),
+            }
+        )
+        sums = parts.groupby("touchpoint")[["r", "s", "p"]].sum()
+        lift = (sums["r"] / sums["s"]).where(sums["s"] > 0)
+        se = np.sqrt(sums["p"] / (sums["r"] * sums["s"])).where((sums["r"] > 0) & (sums["s"] > 0))
+        low, high = lift * np.exp(-Z95 * se), lift * np.exp(Z95 * se)
+    return pd.DataFrame({"adjusted": lift, "low": low, "high": high})
+
+
+def _lift_text(name: str, row: pd.Series, entity_plural: str) -> str:
+    text = (
+        f"{name} lift {row[name + '_lift_adjusted']:.2f} (95% CI {row[name + '_lift_low']:.2f}-"
+        f"{row[name + '_lift_high']:.2f}) against {entity_plural} of similar activity"
     )
+    if name + "_rate_with" in row:
+        text += (
+            f"; rate {row[name + '_rate_with']:.2f} with it vs "
+            f"{row[name + '_rate_without']:.2f} without"
+        )
+    return text
 
 
 def _assign_roles(
     out: pd.DataFrame,
     customers: int,
     drop_off_base: float,
-    converted: tuple[int, int],
-    churned: tuple[int, int],
+    outcome_counts: Mapping[str, tuple[int, int]],
+    outcome_touchpoints: frozenset[str],
+    entity_plural: str = "customers",
 ) -> pd.DataFrame:
     """role and role_reason by the rule in the module docstring; outcomes as (yes, no) counts."""
     min_reach = max(MIN_REACH, MIN_REACH_SHARE * customers)
@@ -316,75 +451,107 @@ def _assign_roles(
     # A lift against a handful of untouched customers is noise, so both groups need the reach.
     contrast = eligible & (customers - out["reach"] >= min_reach)
     rated = eligible & (out["sentiment_count"] >= MIN_SENTIMENT_COUNT)
-    # When (nearly) every customer converts, or none does, conversion tells touchpoints apart by
-    # nothing but their reach; likewise churn.
-    conv_ok, churn_ok = min(converted) >= min_reach, min(churned) >= min_reach
-    outcome = contrast & ~out["is_conversion"] & conv_ok
-    contrast_churn = contrast & churn_ok
-    conv, churn, sentiment = out["conversion_lift"], out["churn_lift"], out["mean_sentiment"]
-    thriving = (outcome & (conv >= HIGH_LIFT)) | (contrast_churn & (churn <= LOW_LIFT))
-    drop_off_bar = max(DROP_OFF_MIN, DROP_OFF_RATIO * drop_off_base)
+    # When (nearly) every customer has an outcome, or none does, it tells touchpoints apart by
+    # nothing but their reach.
+    usable = {name: min(yes_no) >= min_reach for name, yes_no in outcome_counts.items()}
+    is_outcome = out["touchpoint"].isin(outcome_touchpoints)
+    compared = {
+        "conversion": contrast & ~out["is_conversion"],
+        "churn": contrast,
+        "success": contrast & ~is_outcome,
+        "failure": contrast & ~is_outcome,
+    }
+
+    def lift(name: str, high: bool) -> pd.Series:
+        if not usable.get(name, False):
+            return pd.Series(False, index=out.index)
+        adjusted = out[f"{name}_lift_adjusted"]
+        if high:  # beyond the threshold, and the whole interval above 1
+            return compared[name] & (adjusted >= HIGH_LIFT) & (out[f"{name}_lift_low"] > 1)
+        return compared[name] & (adjusted <= LOW_LIFT) & (out[f"{name}_lift_high"] < 1)
+
+    def text(name: str):  # noqa: ANN202
+        return lambda r: _lift_text(name, r, entity_plural)
+
+    def sentiment_text(r: pd.Series) -> str:
+        return (
+            f"mean sentiment {r.mean_sentiment:.2f} (95% CI {r.sentiment_low:.2f} to "
+            f"{r.sentiment_high:.2f}) over {r.sentiment_count} events"
+        )
+
+    sentiment = out["mean_sentiment"]
     signals = {
         "pain_point": [
-            (contrast_churn & (churn >= HIGH_LIFT), lambda r: _lift_text("churn", r)),
-            (outcome & (conv <= LOW_LIFT), lambda r: _lift_text("conversion", r)),
-            (
-                rated & (sentiment <= SENTIMENT_LOW),
-                lambda r: f"mean sentiment {r.mean_sentiment:.2f} over {r.sentiment_count} events",
-            ),
-            (
-                eligible
-                & ~out["is_conversion"]
-                & ~thriving
-                & (out["journey_end_rate"] < JOURNEY_END_MAX)
-                & (out["drop_off_rate"] >= drop_off_bar),
-                lambda r: (
-                    f"{r.drop_off_rate:.0%} of its events end the session "
-                    f"(log-wide {drop_off_base:.0%})"
-                ),
-            ),
+            (lift("churn", True), text("churn")),
+            (lift("failure", True), text("failure")),
+            (lift("conversion", False), text("conversion")),
+            (lift("success", False), text("success")),
+            (rated & (sentiment <= SENTIMENT_LOW) & (out["sentiment_high"] < 0), sentiment_text),
         ],
         "point_of_delight": [
-            (outcome & (conv >= HIGH_LIFT), lambda r: _lift_text("conversion", r)),
-            (contrast_churn & (churn <= LOW_LIFT), lambda r: _lift_text("churn", r)),
-            (
-                rated & (sentiment >= SENTIMENT_HIGH),
-                lambda r: f"mean sentiment {r.mean_sentiment:.2f} over {r.sentiment_count} events",
-            ),
+            (lift("conversion", True), text("conversion")),
+            (lift("success", True), text("success")),
+            (lift("churn", False), text("churn")),
+            (lift("failure", False), text("failure")),
+            (rated & (sentiment >= SENTIMENT_HIGH) & (out["sentiment_low"] > 0), sentiment_text),
         ],
     }
     # Moment-of-truth candidates: not the outcome itself, not a step (nearly) everyone takes, and
-    # not credited merely for lying on long journeys of customers who convert less.
-    effect = out["removal_effect"].where(outcome & ~(conv < 1))
+    # not credited merely for lying on long journeys of active customers.
+    backed = compared["conversion"] & usable.get("conversion", False)
+    effect = out["removal_effect"].where(
+        backed
+        & (out["conversion_lift_adjusted"] >= MOMENT_MIN_LIFT)
+        & (out["conversion_lift_low"] > 1)
+    )
     rank = effect.rank(ascending=False, method="min")
     moment = (rank <= MOMENT_TOP) & (effect >= MOMENT_MIN_EFFECT)
 
+    has_signal = any(usable.values()) or bool(rated.any())
     one_sided = "".join(
-        f"; {name} not compared ({yes} of {yes + no} customers {verb})"
-        for name, verb, (yes, no), ok in [
-            ("conversion", "converted", converted, conv_ok),
-            ("churn", "churned", churned, churn_ok),
-        ]
-        if not ok and yes + no
+        f"; {name} not compared ({yes} of {yes + no} {entity_plural} {verb})"
+        for name, verb in [("conversion", "converted"), ("churn", "churned")]
+        for yes, no in [outcome_counts.get(name, (0, 0))]
+        if not usable.get(name, False) and yes + no
     )
+    known = [
+        f"{yes:,} of {yes + no:,} {entity_plural} {verb}" if yes + no else f"no {name} known"
+        for name, verb in OUTCOME_VERBS
+        if name in outcome_counts
+        for yes, no in [outcome_counts[name]]
+    ]
+    no_signal = (
+        f"{NEED_OUTCOMES}: no outcome separates {min_reach:g} or more {entity_plural} on each "
+        f"side ({', '.join(known)}) and no touchpoint has {MIN_SENTIMENT_COUNT} rated events; "
+        "configure outcomes (success and failure touchpoints) or conversion_touchpoints"
+    )
+    drop_off_bar = max(DROP_OFF_MIN, DROP_OFF_RATIO * drop_off_base)
     roles, reasons = [], []
     for i, row in out.iterrows():
-        pain = [text(row) for flags, text in signals["pain_point"] if flags[i]]
-        delight = [text(row) for flags, text in signals["point_of_delight"] if flags[i]]
-        if pain:
+        pain = [say(row) for flags, say in signals["pain_point"] if flags[i]]
+        delight = [say(row) for flags, say in signals["point_of_delight"] if flags[i]]
+        if not eligible[i]:
+            role, reason = "neutral", f"reach {row['reach']} is below the minimum {min_reach:g}"
+        elif not has_signal:
+            role, reason = "neutral", no_signal
+        elif pain:
             role, reason = "pain_point", "; ".join(pain)
         elif moment[i]:
             role = "moment_of_truth"
             reason = (
                 f"removing it loses {row['removal_effect']:.0%} of conversions "
-                f"(rank {int(rank[i])} by removal effect)"
+                f"(rank {int(rank[i])} by removal effect); "
+                + _lift_text("conversion", row, entity_plural)
             )
         elif delight:
             role, reason = "point_of_delight", "; ".join(delight)
-        elif not eligible[i]:
-            role, reason = "neutral", f"reach {row['reach']} is below the minimum {min_reach:g}"
         else:
             role, reason = "neutral", "no metric passes its threshold" + one_sided
+            if row["drop_off_rate"] >= drop_off_bar and not row["is_conversion"]:
+                reason += (
+                    f"; {row['drop_off_rate']:.0%} of its events end the session (log-wide "
+                    f"{drop_off_base:.0%}), but no outcome or sentiment shows harm"
+                )
         roles.append(role)
         reasons.append(reason)
     out["role"] = pd.Series(roles, index=out.index, dtype=object)
@@ -392,17 +559,33 @@ def _assign_roles(
     return out
 
 
+def roles_note(insights: pd.DataFrame) -> str | None:
+    """The run-summary note when roles could not be judged for want of outcomes, else None."""
+    reasons = insights.get("role_reason", pd.Series(dtype=object)).dropna()
+    needing = reasons[reasons.str.startswith(NEED_OUTCOMES)]
+    if len(needing):
+        return f"touchpoint roles: all neutral, {needing.iloc[0]}"
+    return None
+
+
 def touchpoint_insights(
     con: duckdb.DuckDBPyConnection,
     churn_state: pd.DataFrame | str | None,
     max_removal_touchpoints: int = MAX_REMOVAL_TOUCHPOINTS,
+    *,
+    outcomes: OutcomeSettings | None = None,
+    entity: EntityNoun | None = None,
 ) -> pd.DataFrame:
     """One row per touchpoint: reach, lifts, sentiment, drop-off, removal effect, role.
 
     `churn_state` (customer_id, is_churned) is a frame or the name of a table with one row per
     customer; a table stays in DuckDB, so millions of customers never pass through pandas.
+    `outcomes` (success and failure touchpoints) add the success and failure lifts; `entity` is
+    the noun of role_reason (default customers).
     """
-    return grouped_touchpoint_insights(con, churn_state, None, max_removal_touchpoints)[None]
+    return grouped_touchpoint_insights(
+        con, churn_state, None, max_removal_touchpoints, outcomes=outcomes, entity=entity
+    )[None]
 
 
 def grouped_touchpoint_insights(
@@ -410,15 +593,20 @@ def grouped_touchpoint_insights(
     churn_state: pd.DataFrame | str | None,
     groups: tuple[str, str] | None,
     max_removal_touchpoints: int = MAX_REMOVAL_TOUCHPOINTS,
+    *,
+    outcomes: OutcomeSettings | None = None,
+    entity: EntityNoun | None = None,
 ) -> dict[object, pd.DataFrame]:
     """touchpoint_insights within each group of customers, from one pass over the events.
 
     `groups` is (table, column): the table has customer_id and puts each customer in at most one
     group, named by the column;
     customers in none are left out. Each group is analysed as if its customers were the whole log
-    (its own customers, outcomes and chain). Returns group_id -> insights (None -> all customers
-    when `groups` is None); a group without events is absent.
+    (its own customers, outcomes, activity strata and chain). Returns group_id -> insights (None ->
+    all customers when `groups` is None); a group without events is absent.
     """
+    outcomes = outcomes or OutcomeSettings()
+    marked = (tuple(outcomes.success), tuple(outcomes.failure))
     cursor = con.cursor()  # the churn view lives on a cursor of our own and never leaks
     try:
         churn_view = None
@@ -433,25 +621,45 @@ def grouped_touchpoint_insights(
             ).drop_duplicates("customer_id")
             churn_view = "_cjm_insights_churn_state"
             cursor.register(churn_view, state)
-        outcomes = _outcome_counts(cursor, churn_view, groups)
+        totals = _outcome_counts(cursor, churn_view, groups)
         steps = _step_counts(cursor, groups)
-        reach = _reach_counts(cursor, churn_view, groups)
+        reach = _reach_counts(cursor, churn_view, groups, marked)
+        strata = _stratum_counts(cursor, churn_view, groups, marked)
     finally:
         cursor.close()
-    has_churn = churn_view is not None
+    context = _Context(
+        churn_view is not None,
+        outcomes,
+        (entity or EntityNoun()).plural,
+        max_removal_touchpoints,
+    )
     if groups is None:
-        row = outcomes.iloc[0]
-        return {None: _insights(steps, reach, row, has_churn, max_removal_touchpoints)}
+        return {None: _insights(steps, reach, strata, totals.iloc[0], context)}
     out = {}
     steps_by, reach_by = steps.groupby("group_id"), reach.groupby("group_id")
-    for _, row in outcomes.sort_values("group_id").iterrows():
+    strata_by = strata.groupby("group_id")
+    for _, row in totals.sort_values("group_id").iterrows():
         gid = row["group_id"].item() if hasattr(row["group_id"], "item") else row["group_id"]
         if gid not in reach_by.groups:
             continue
-        part = steps_by.get_group(gid).reset_index(drop=True)
-        mine = reach_by.get_group(gid).reset_index(drop=True)
-        out[gid] = _insights(part, mine, row, has_churn, max_removal_touchpoints)
+        out[gid] = _insights(
+            steps_by.get_group(gid).reset_index(drop=True),
+            reach_by.get_group(gid).reset_index(drop=True),
+            strata_by.get_group(gid).reset_index(drop=True),
+            row,
+            context,
+        )
     return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every group's insights share: churn known, outcome settings, noun, removal cap."""
+
+    has_churn: bool
+    outcomes: OutcomeSettings
+    entity_plural: str
+    max_removal_touchpoints: int
 
 
 def empty_insights() -> pd.DataFrame:
@@ -459,9 +667,9 @@ def empty_insights() -> pd.DataFrame:
     return _insights(
         pd.DataFrame(columns=_STEP_COLUMNS).astype(_STEP_TYPES),
         pd.DataFrame(columns=_REACH_COLUMNS).astype("int64").astype({"touchpoint": object}),
+        pd.DataFrame(columns=_STRATA_COLUMNS).astype("int64"),
         pd.Series({"customers": 0, "converted": 0, "churn_known": 0, "churned": 0}),
-        False,
-        0,
+        _Context(False, OutcomeSettings(), "customers", 0),
     )
 
 
@@ -471,34 +679,56 @@ _STEP_COLUMNS = [
     "n",
     "sentiment_sum",
     "sentiment_n",
+    "sentiment_sq",
     "session_ends",
     "journey_ends",
     "to_conversion",
     "is_conversion",
 ]
 _STEP_TYPES = (
-    {"previous": object, "touchpoint": object, "sentiment_sum": float}
+    {"previous": object, "touchpoint": object, "sentiment_sum": float, "sentiment_sq": float}
     | {c: "int64" for c in ("n", "sentiment_n", "session_ends", "journey_ends", "to_conversion")}
     | {"is_conversion": bool}
 )
-_REACH_COLUMNS = ["touchpoint", "reach", "converted_with", "churn_known_with", "churned_with"]
+_REACH_COLUMNS = [
+    "touchpoint",
+    "stratum",
+    "reach",
+    "converted_with",
+    "churn_known_with",
+    "churned_with",
+    "succeeded_with",
+    "failed_with",
+]
+_STRATA_COLUMNS = [
+    "stratum",
+    "customers",
+    "converted",
+    "churn_known",
+    "churned",
+    "succeeded",
+    "failed",
+]
 
 
 def _insights(
     steps: pd.DataFrame,
     reach: pd.DataFrame,
+    strata: pd.DataFrame,
     outcomes: pd.Series,
-    has_churn: bool,
-    max_removal_touchpoints: int,
+    context: _Context,
 ) -> pd.DataFrame:
-    """The insight rows of one set of customers from its step and reach counts."""
+    """The insight rows of one set of customers from its step, reach and stratum counts."""
     customers, converted = int(outcomes["customers"]), int(outcomes["converted"])
     churn_known, churned = int(outcomes["churn_known"]), int(outcomes["churned"])
     steps = steps.drop(columns="group_id", errors="ignore")
-    reach = reach.drop(columns="group_id", errors="ignore")
+    by_stratum = reach.drop(columns="group_id", errors="ignore")
+    strata = strata.drop(columns="group_id", errors="ignore")
+    reach = by_stratum.drop(columns="stratum").groupby("touchpoint", as_index=False).sum()
     per_tp = steps.groupby("touchpoint").agg(
         event_count=("n", "sum"),
         sentiment_sum=("sentiment_sum", "sum"),
+        sentiment_sq=("sentiment_sq", "sum"),
         sentiment_count=("sentiment_n", "sum"),
         session_ends=("session_ends", "sum"),
         journey_ends=("journey_ends", "sum"),
@@ -512,7 +742,7 @@ def _insights(
         out["conversion_rate_without"],
         out["conversion_lift"],
     ) = _rates(out["converted_with"], out["reach"], converted, customers)
-    if not has_churn:
+    if not context.has_churn:
         for column in ("churn_rate_with", "churn_rate_without", "churn_lift"):
             out[column] = np.nan
     else:
@@ -521,10 +751,26 @@ def _insights(
             out["churn_rate_without"],
             out["churn_lift"],
         ) = _rates(out["churned_with"], out["churn_known_with"], churned, churn_known)
-    out["sentiment_count"] = out["sentiment_count"].astype("int64")
-    out["mean_sentiment"] = (out["sentiment_sum"] / out["sentiment_count"]).where(
-        out["sentiment_count"] > 0
-    )
+    for name, (yes_with, n_with, yes_all, n_all) in ADJUSTED.items():
+        adjusted = adjusted_lift(
+            by_stratum[["touchpoint", "stratum", n_with, yes_with]].set_axis(
+                ["touchpoint", "stratum", "n", "yes"], axis=1
+            ),
+            strata[["stratum", n_all, yes_all]].set_axis(["stratum", "n", "yes"], axis=1),
+        )
+        unknown = name == "churn" and not context.has_churn
+        for part in ("adjusted", "low", "high"):
+            values = out["touchpoint"].map(adjusted[part]).astype(float)
+            out[f"{name}_lift_{part}"] = np.nan if unknown else values
+    count = out["sentiment_count"].astype("int64")
+    out["sentiment_count"] = count
+    mean = (out["sentiment_sum"] / count).where(count > 0)
+    out["mean_sentiment"] = mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = ((out["sentiment_sq"] - count * mean**2) / (count - 1)).clip(lower=0)
+        half = Z95 * np.sqrt(variance / count)
+    out["sentiment_low"] = (mean - half).where(count > 1)
+    out["sentiment_high"] = (mean + half).where(count > 1)
     out["drop_off_rate"] = out["session_ends"] / out["event_count"]
     out["journey_end_rate"] = out["journey_ends"] / out["event_count"]
     out["is_conversion"] = out["is_conversion"].astype(bool)
@@ -533,17 +779,28 @@ def _insights(
     if len(out):
         chain = _Chain(_chain_transitions(steps), START, CONVERSION)
         # out is ordered by reach, so its head holds the most-reached touchpoints.
-        chosen = out.index[: max(int(max_removal_touchpoints), 0)]
+        chosen = out.index[: max(int(context.max_removal_touchpoints), 0)]
         indices = chain.states.get_indexer("t:" + out.loc[chosen, "touchpoint"])
         out.loc[chosen, "removal_effect"] = chain.removal_effects(indices)
 
     total_events = out["event_count"].sum()
     drop_off_base = out["session_ends"].sum() / total_events if total_events else 0.0
+    counts = {
+        "conversion": (converted, customers - converted),
+        "churn": (churned, churn_known - churned),
+    }
+    if context.outcomes.success:
+        succeeded = int(strata["succeeded"].sum())
+        counts["success"] = (succeeded, customers - succeeded)
+    if context.outcomes.failure:
+        failed = int(strata["failed"].sum())
+        counts["failure"] = (failed, customers - failed)
     out = _assign_roles(
         out,
         customers,
         float(drop_off_base),
-        (converted, customers - converted),
-        (churned, churn_known - churned),
+        counts,
+        frozenset(context.outcomes.success + context.outcomes.failure),
+        context.entity_plural,
     )
     return out[INSIGHT_COLUMNS]

@@ -16,16 +16,22 @@ import duckdb
 import pandas as pd
 
 from cjm import insights
+from cjm.config import EntityNoun, OutcomeSettings
 from cjm.db import table_exists
 
 PERSONA_INSIGHT_COLUMNS = ["persona_id", *insights.INSIGHT_COLUMNS]
 
 
-def persona_touchpoint_insights(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def persona_touchpoint_insights(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    outcomes: OutcomeSettings | None = None,
+    entity: EntityNoun | None = None,
+) -> pd.DataFrame:
     """One row per persona x touchpoint it used: touchpoint_insights within the persona."""
     churn = "customer_churn_state" if table_exists(con, "customer_churn_state") else None
     by_persona = insights.grouped_touchpoint_insights(
-        con, churn, ("customer_personas", "persona_id")
+        con, churn, ("customer_personas", "persona_id"), outcomes=outcomes, entity=entity
     )
     frames = [frame.assign(persona_id=pid) for pid, frame in sorted(by_persona.items())]
     if not frames:

@@ -1,4 +1,4 @@
-"""Personas: k-means on behavioural mix and rhythm, automatic k, plain-words names.
+"""Personas: k-means on behavioural mix and rhythm, automatic k, names in the log's own words.
 
 Clustering uses what a customer does and how (documented choice): the share of events per
 touchpoint (tp_*) and per channel (ch_*), sessions per week, events per session, session length,
@@ -10,6 +10,11 @@ typical spread of the shares (the root mean variance of all tp_/ch_ columns). St
 own, a touchpoint that a few customers use once (an exit page, a cancellation) would weigh as much
 as the main ones, and a fading customer's one-off last session (complaint, cancellation) would
 outweigh the habits that define their persona.
+
+Names say what sets a persona apart in this log: its channel, its distinguishing touchpoints (the
+log's own names), its rhythm and its outcome, with the configured entity noun (tickets, cases,
+customers). A rhythm adjective ("regular", "quick") is used only where the persona's figure is in
+fact far from everyone's and from the other personas' (RHYTHM_WORDS).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from cjm.config import PersonaSettings
+from cjm.config import EntityNoun, PersonaSettings
 from cjm.db import connect, quote_ident, write_table
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
 from cjm.persona_identity import (
@@ -232,6 +237,7 @@ def fit_personas(
     random_state: int,
     churned: pd.Series | None = None,
     previous: PreviousPersonas | None = None,
+    entity: EntityNoun | None = None,
 ) -> PersonaResult:
     """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them.
 
@@ -258,6 +264,7 @@ def fit_personas(
             churn_table=churn_table,
             previous=previous,
             labels=feature_labels(features),
+            entity=entity,
         )
         result.customer_personas = con.execute(
             "select * from customer_personas order by customer_id"
@@ -275,6 +282,7 @@ def fit_personas_table(
     previous: PreviousPersonas | None = None,
     labels: dict[str, str] | None = None,
     out_table: str = "customer_personas",
+    entity: EntityNoun | None = None,
 ) -> PersonaResult:
     """fit_personas on a customer_features table, writing the assignments to `out_table`.
 
@@ -282,7 +290,8 @@ def fit_personas_table(
     is assigned in batches of PREDICT_BATCH rows, and personas are described from aggregates
     computed in DuckDB. Customers are taken in customer_id order, so results do not depend on the
     table's row order. `churn_table` has customer_id, is_churned; `labels` name the tp_/ch_
-    columns in plain words. The result's customer_personas is None (see `out_table`).
+    columns in plain words; `entity` is the noun of names and descriptions (default customers).
+    The result's customer_personas is None (see `out_table`).
     """
     with threadpool_limits(limits=MODEL_THREADS):
         try:
@@ -295,6 +304,7 @@ def fit_personas_table(
                 previous,
                 labels,
                 out_table,
+                entity or EntityNoun(),
             )
         finally:
             con.execute(f"drop table if exists {INPUT_TABLE}")
@@ -318,6 +328,7 @@ def _fit_personas(
     previous: PreviousPersonas | None,
     labels: dict[str, str] | None,
     out_table: str,
+    entity: EntityNoun,
 ) -> PersonaResult:
     names = [r[0] for r in con.execute(f"describe {quote_ident(features_table)}").fetchall()]
     columns = persona_feature_columns(pd.DataFrame(columns=names))
@@ -441,7 +452,7 @@ def _fit_personas(
     stats = _persona_stats(con, names, has_churn)
     con.unregister(_ASSIGNED)
     del assigned
-    personas = _describe(stats, names, ids, labels, n, has_churn)
+    personas = _describe(stats, names, ids, labels, n, has_churn, entity)
     return PersonaResult(
         personas, None, pipeline, columns, k, note, scores, centroids, len(matched)
     )
@@ -477,10 +488,10 @@ def _stat_columns(names: list[str]) -> tuple[list[str], list[str]]:
     mean_cols = [c for c in names if c.startswith((TOUCHPOINT_PREFIX, CHANNEL_PREFIX))]
     mean_cols += [
         c
-        for c in ("is_converted", "monetary", "sessions_per_week", *RHYTHM_TEXT)
+        for c in ("is_converted", "monetary", "frequency", "sessions_per_week", *RHYTHM_TEXT)
         if c in names and c not in mean_cols
     ]
-    rhythm = [c for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS) if c in names]
+    rhythm = [c for c in dict.fromkeys(f for f, *_ in RHYTHM_WORDS) if c in names]
     return mean_cols, rhythm
 
 
@@ -554,18 +565,24 @@ def _mix_text(ranked: list[tuple[str, float, float]], labels: dict[str, str]) ->
     return ", ".join(f"{labels.get(c, c)} ({ratio:.1f}x)" for c, _, ratio in _over(ranked))
 
 
-# Rhythm words: (feature, direction, noun, |z| needed). The noun of the feature that sets the
-# persona apart most (largest |z| / needed, at least 1) names it; z is the persona's mean against
-# all customers in the clustering scale (heavy-tailed columns log1p'd, as k-means saw them).
-RHYTHM_NOUNS = (
-    ("sessions_per_week", 1, "regulars", 0.5),
-    ("sessions_per_week", -1, "occasional visitors", 0.5),
-    ("events_per_session", 1, "deep browsers", 0.5),
-    ("events_per_session", -1, "quick visitors", 0.5),
-    ("mean_session_seconds", 1, "long-session visitors", 0.5),
-    ("night_share", 1, "night owls", 1.0),
-    ("weekend_share", 1, "weekenders", 1.0),
+# Rhythm adjectives: (feature, direction, adjective, |z| needed). The adjective of the feature that
+# sets the persona apart most (largest |z| / needed, at least 1) goes into its name; z is the
+# persona's mean against all customers in the clustering scale (heavy-tailed columns log1p'd, as
+# k-means saw them). The raw mean must also differ from the other personas' customers by
+# RHYTHM_RATIO, so a tiny spread cannot turn an ordinary figure into a trait.
+RHYTHM_WORDS = (
+    ("sessions_per_week", 1, "regular", 0.5),
+    ("sessions_per_week", -1, "occasional", 0.5),
+    ("events_per_session", 1, "many-step", 0.5),
+    ("events_per_session", -1, "quick", 0.5),
+    ("mean_session_seconds", 1, "long-running", 0.5),
+    ("night_share", 1, "night-time", 1.0),
+    ("weekend_share", 1, "weekend", 1.0),
 )
+RHYTHM_RATIO = 1.25
+# "Regular" needs repeat activity: sessions per week count the first week as a week, so one
+# session on one day is one a week, as high as a weekly habit.
+REGULAR_MIN_SESSIONS = 2.0
 RHYTHM_TEXT = {
     "events_per_session": ("events per session", "{:.1f}"),
     "mean_session_seconds": ("average session length in minutes", "{:.1f}"),
@@ -577,7 +594,7 @@ RHYTHM_TEXT = {
 def _rhythm_z(persona: pd.Series, population: pd.Series) -> dict[str, float]:
     """Persona mean minus population mean, in population standard deviations (clustering scale)."""
     out = {}
-    for c in dict.fromkeys(f for f, *_ in RHYTHM_NOUNS):
+    for c in dict.fromkeys(f for f, *_ in RHYTHM_WORDS):
         if "t:" + c not in population:
             continue
         sd = _value(population, "sd:" + c)
@@ -586,13 +603,43 @@ def _rhythm_z(persona: pd.Series, population: pd.Series) -> dict[str, float]:
     return out
 
 
-def _rhythm_noun(z: dict[str, float]) -> str:
-    best, noun = 1.0, "customers"
-    for feature, sign, word, needed in RHYTHM_NOUNS:
+def _others_mean(persona: pd.Series, population: pd.Series, column: str) -> float:
+    """Mean of `column` over the customers of every other persona."""
+    n, total = _value(persona, "n"), _value(population, "n")
+    mine, pop = _value(persona, "m:" + column), _value(population, "m:" + column)
+    return (pop * total - mine * n) / (total - n) if total > n else float("nan")
+
+
+def _stands_apart(persona: pd.Series, population: pd.Series, column: str, sign: int) -> bool:
+    """Whether the persona's raw mean is RHYTHM_RATIO beyond the other personas' (by sign)."""
+    if "m:" + column not in persona:
+        return True  # the clustering-scale z alone is all there is to judge by
+    mine, others = _value(persona, "m:" + column), _others_mean(persona, population, column)
+    if np.isnan(mine) or np.isnan(others):
+        return False
+    return mine >= RHYTHM_RATIO * others if sign > 0 else mine * RHYTHM_RATIO <= others
+
+
+def _rhythm_word(z: dict[str, float], persona: pd.Series, population: pd.Series) -> str:
+    """The adjective of the rhythm that sets the persona apart most, or ''."""
+    best, chosen = 1.0, ""
+    for feature, sign, word, needed in RHYTHM_WORDS:
         strength = sign * z.get(feature, 0.0) / needed
-        if strength >= best:
-            best, noun = strength, word
-    return noun
+        if strength < best or not _stands_apart(persona, population, feature, sign):
+            continue
+        if word == "regular" and not _value(persona, "m:frequency") >= REGULAR_MIN_SESSIONS:
+            continue
+        best, chosen = strength, word
+    return chosen
+
+
+def _outcome_words(
+    conv: float, pop_conv: float, rate: float, pop_churn: float, has_conversion: bool
+) -> list[str]:
+    """'high conversion', 'low churn' ...: the outcomes on which the persona differs clearly."""
+    words = [_relative_word(conv, pop_conv, "conversion")] if has_conversion else []
+    words.append(_relative_word(rate, pop_churn, "churn"))
+    return [w for w in words if w]
 
 
 def _describe(
@@ -602,9 +649,11 @@ def _describe(
     labels: dict[str, str],
     customers: int,
     has_churn: bool,
+    entity: EntityNoun,
 ) -> pd.DataFrame:
     """Name and describe each persona from its aggregates (see _persona_stats)."""
     per, population = stats
+    one, many = entity.singular, entity.plural
     tp_cols = [c for c in names if c.startswith(TOUCHPOINT_PREFIX)]
     ch_cols = [c for c in names if c.startswith(CHANNEL_PREFIX)]
     has_revenue = "monetary" in names and int(population["revenue_n"]) > 0
@@ -628,23 +677,26 @@ def _describe(
         revenue = _value(part, "m:monetary") if has_revenue else float("nan")
 
         z = _rhythm_z(part, population)
-        noun = _rhythm_noun(z)
-        prefix = labels.get(channel[0], "").replace("_", " ") + " " if channel else ""
-        head = (prefix + noun).strip()
+        adjective = _rhythm_word(z, part, population)
+        via = labels.get(channel[0], "").replace("_", " ") if channel else ""
+        head = " ".join(w for w in (adjective, via, many) if w)
+        outcome = _outcome_words(conv, pop_conv, rate, pop_churn, has_conversion)
+        if not (adjective or via or standout or outcome):
+            head = f"typical {many}"
         name = head[0].upper() + head[1:]
         if standout:
             name += ": " + " & ".join(labels.get(c, c) for c, _, _ in standout)
-        elif not channel and noun == "customers":
-            name = "Mainstream customers"
+        if outcome:
+            name += f" ({', '.join(outcome)})"
 
-        summary = name.split(":")[0]
+        summary = name.split(":")[0].split(" (")[0]
         if standout:
             standout_names = " and ".join(labels.get(c, c) for c, _, _ in standout)
             summary += f": {standout_names} far above average"
-        churn_word = _relative_word(rate, pop_churn, "churn")
-        if churn_word:
-            summary += f", {churn_word}"
-        sentences = [summary + ".", f"{count:,} customers ({share_of_all:.0%})."]
+        if outcome:
+            summary += ", " + ", ".join(outcome)
+        counted = f"{count:,} {one if count == 1 else many} ({share_of_all:.0%})."
+        sentences = [summary + ".", counted]
         if tps:
             mix = ", ".join(
                 f"{labels.get(c, c)} {s:.0%} of events ({r:.1f}x the population)"
@@ -664,7 +716,7 @@ def _describe(
         if "sessions_per_week" in names:
             sentences.append(
                 f"{_rate(_value(part, 'm:sessions_per_week'))} sessions a week "
-                f"(all customers {_rate(pop_spw)})."
+                f"(all {many} {_rate(pop_spw)})."
             )
         for c, (what, fmt) in RHYTHM_TEXT.items():
             if abs(z.get(c, 0.0)) >= 0.5:
@@ -672,16 +724,16 @@ def _describe(
                 mine = _value(part, "m:" + c) * scale
                 pop = _value(population, "m:" + c) * scale
                 sentences.append(
-                    f"{what.capitalize()}: {fmt.format(mine)} (all customers {fmt.format(pop)})."
+                    f"{what.capitalize()}: {fmt.format(mine)} (all {many} {fmt.format(pop)})."
                 )
         if has_conversion:
-            sentences.append(f"Converted: {conv:.0%} (all customers {pop_conv:.0%}).")
+            sentences.append(f"Converted: {conv:.0%} (all {many} {pop_conv:.0%}).")
         if not has_churn:
             sentences.append("Churn rate not computed (no churn labels were given).")
         elif not np.isnan(rate):
-            sentences.append(f"Churned: {rate:.0%} (all customers {pop_churn:.0%}).")
+            sentences.append(f"Churned: {rate:.0%} (all {many} {pop_churn:.0%}).")
         if has_revenue:
-            sentences.append(f"Revenue per customer {revenue:,.2f} (all customers {pop_rev:,.2f}).")
+            sentences.append(f"Revenue per {one} {revenue:,.2f} (all {many} {pop_rev:,.2f}).")
         else:
             sentences.append("The log has no revenue, so value is not described.")
         rows.append(

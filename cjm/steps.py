@@ -179,6 +179,7 @@ def build_personas(
             churn_table="customer_churn_state",
             previous=previous,
             labels=query.labels,
+            entity=config.entity,
         )
         write_table(con, "personas", personas.add_top_paths(con, result.personas))
         write_table(
@@ -202,10 +203,13 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
     with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights (absorbing Markov chain)")
-        frame = insights.touchpoint_insights(con, "customer_churn_state")
+        frame = insights.touchpoint_insights(
+            con, "customer_churn_state", outcomes=config.outcomes, entity=config.entity
+        )
         write_table(con, "touchpoint_insights", frame)
         roles = frame["role"].value_counts().to_dict() if len(frame) else {}
-        return {"counts": {"touchpoints": len(frame)}, "roles": roles}
+        note = insights.roles_note(frame)
+        return {"counts": {"touchpoints": len(frame)}, "roles": roles, "notes": [note] * bool(note)}
 
 
 def build_paths(build_path: Path, config: Config, progress: Progress = None) -> dict:
@@ -221,7 +225,9 @@ def build_persona_insights(build_path: Path, config: Config, progress: Progress 
     with _open(build_path, config) as con:
         if progress:
             progress("computing touchpoint insights per persona")
-        frame = persona_insights.persona_touchpoint_insights(con)
+        frame = persona_insights.persona_touchpoint_insights(
+            con, outcomes=config.outcomes, entity=config.entity
+        )
         write_table(con, "persona_touchpoint_insights", frame)
         return {"counts": {"persona_touchpoints": len(frame)}}
 
@@ -393,4 +399,10 @@ def write_report(db_path: Path, config: Config) -> Path:
     """Write the journey map of the published database beside it (read-only on the database)."""
     from cjm.report import write_report as write_journey_map  # plotly loads only when needed
 
-    return write_journey_map(db_path, report_path_for(db_path), **duckdb_settings(config))
+    return write_journey_map(
+        db_path,
+        report_path_for(db_path),
+        entity=config.entity,
+        emotion_min_events=config.emotion_min_events,
+        **duckdb_settings(config),
+    )

@@ -74,7 +74,7 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
+def funnel_figure(funnel: pd.DataFrame, noun: str = "customers") -> go.Figure:
     """Customers who reached each journey stage or a later one."""
     touched = funnel["touched"].tolist()
     fig = go.Figure(
@@ -86,7 +86,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
             connector={"fillcolor": "#eef1f6", "line": {"color": GRID, "width": 1}},
             customdata=touched,
             hovertemplate=(
-                "<b>%{y}</b><br>%{x:,} customers reached this stage or a later one<br>"
+                f"<b>%{{y}}</b><br>%{{x:,}} {noun} reached this stage or a later one<br>"
                 "%{customdata:,} had an event in it<extra></extra>"
             ),
         )
@@ -165,7 +165,7 @@ def _flow_positions(
     return x, y
 
 
-def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
+def flow_figure(paths: pd.DataFrame, stages: dict[str, str], noun: str = "customers") -> go.Figure:
     """Sankey of the first FLOW_STEPS distinct touchpoints of every journey."""
     links = flow_links(paths)
     index: dict[FlowNode, int] = {}
@@ -205,7 +205,7 @@ def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
                     [name, f"step {n[0] + 1}"] for n, name in zip(nodes, names, strict=True)
                 ],
                 "hovertemplate": "<b>%{customdata[0]}</b> (%{customdata[1]})<br>"
-                "%{value:,} customers<extra></extra>",
+                f"%{{value:,}} {noun}<extra></extra>",
             },
             link={
                 "source": [index[a] for (a, _), _ in ordered],
@@ -213,7 +213,7 @@ def flow_figure(paths: pd.DataFrame, stages: dict[str, str]) -> go.Figure:
                 "value": [v for _, v in ordered],
                 "color": [_rgba(colors[index[a]], 0.28) for (a, _), _ in ordered],
                 "customdata": [[names[index[a]], names[index[b]]] for (a, b), _ in ordered],
-                "hovertemplate": "%{customdata[0]} → %{customdata[1]}<br>%{value:,} customers"
+                "hovertemplate": f"%{{customdata[0]}} → %{{customdata[1]}}<br>%{{value:,}} {noun}"
                 "<extra></extra>",
             },
         )
@@ -243,7 +243,9 @@ def _kept_edges(graph: nx.DiGraph) -> list[tuple[str, str, dict]]:
     return kept
 
 
-def graph_figure(graph: nx.DiGraph, insights: pd.DataFrame) -> tuple[go.Figure, int, int]:
+def graph_figure(
+    graph: nx.DiGraph, insights: pd.DataFrame, noun: str = "customers"
+) -> tuple[go.Figure, int, int]:
     """The transition graph, Kamada-Kawai layout; returns (figure, edges shown, edges in all).
 
     Kamada-Kawai is deterministic (no random start) and, unlike a spring layout, keeps loosely
@@ -295,7 +297,7 @@ def graph_figure(graph: nx.DiGraph, insights: pd.DataFrame) -> tuple[go.Figure, 
         mid_y.append(y0 + 0.6 * (y1 - y0))
         mid_text.append(
             f"{label(a)} → {label(b)}<br>{d['transition_count']:,} transitions, "
-            f"{d.get('customer_count', 0):,} customers<br>"
+            f"{d.get('customer_count', 0):,} {noun}<br>"
             f"{d['probability']:.0%} of moves out of {label(a)}"
         )
     fig.add_trace(
@@ -358,7 +360,7 @@ def _out_total(graph: nx.DiGraph, node: str) -> int:
 def _node_hover(graph: nx.DiGraph, node: str, reason: object) -> str:
     outs = sorted(graph.out_edges(node, data=True), key=lambda e: -e[2]["transition_count"])[:3]
     visits = max(graph.nodes[node].get("visits", 0), _out_total(graph, node))
-    lines = [f"<b>{label(node)}</b>", f"{visits:,} visits"]
+    lines = [f"<b>{label(node)}</b>", f"reached {visits:,} times"]
     if outs:
         lines.append("next: " + ", ".join(f"{label(b)} {d['probability']:.0%}" for _, b, d in outs))
     if isinstance(reason, str) and reason:
@@ -372,8 +374,43 @@ def _sentiment_colors(values: pd.Series) -> list[str]:
     ]
 
 
-def emotion_figure(stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame) -> go.Figure:
-    """Mean sentiment by stage and by touchpoint, touchpoints in stage and journey order."""
+def _support_marker(colors: list[str], counts: pd.Series, min_events: int, size: int) -> dict:
+    """Filled markers for points on at least min_events rated events, hollow ones below it."""
+    thin = (counts < min_events).to_numpy()
+    return {
+        "size": size,
+        "symbol": ["circle-open" if t else "circle" for t in thin],
+        "color": colors,
+        "line": {"width": [3 if t else 1 for t in thin], "color": colors},
+    }
+
+
+def thin_emotion_points(
+    stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame, min_events: int
+) -> list[str]:
+    """'Purchase stage (12 events)' for every emotion-curve point below min_events events."""
+    stages = [
+        f"{s.capitalize()} stage ({n:,} events)"
+        for s, n in zip(stage_sentiment["stage"], stage_sentiment["sentiment_count"], strict=True)
+        if n < min_events
+    ]
+    rated = touchpoints[touchpoints["sentiment_count"] > 0]
+    points = [
+        f"{label(t)} ({n:,} events)"
+        for t, n in zip(rated["touchpoint"], rated["sentiment_count"], strict=True)
+        if n < min_events
+    ]
+    return stages + points
+
+
+def emotion_figure(
+    stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame, min_events: int = 1
+) -> go.Figure:
+    """Mean sentiment by stage and by touchpoint, touchpoints in stage and journey order.
+
+    Each point is labelled with the number of rated events it averages; points on fewer than
+    `min_events` are hollow.
+    """
     rated = touchpoints[touchpoints["sentiment_count"] > 0].copy()
     rank = {s: i for i, s in enumerate((*JOURNEY_STAGES, "exit"))}
     rated["stage_rank"] = rated["stage"].map(rank).fillna(len(rank))
@@ -385,17 +422,23 @@ def emotion_figure(stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame) -> 
         horizontal_spacing=0.08,
         subplot_titles=("By journey stage", "By touchpoint, in journey order"),
     )
+    stage_counts = stage_sentiment["sentiment_count"]
     fig.add_trace(
         go.Scatter(
             x=[s.capitalize() for s in stage_sentiment["stage"]],
             y=stage_sentiment["mean_sentiment"],
-            mode="lines+markers",
+            mode="lines+markers+text",
             line={"shape": "spline", "color": "#495057", "width": 3},
-            marker={
-                "size": 12,
-                "color": [STAGE_COLORS.get(s, NO_STAGE_COLOR) for s in stage_sentiment["stage"]],
-            },
-            customdata=stage_sentiment["sentiment_count"],
+            marker=_support_marker(
+                [STAGE_COLORS.get(s, NO_STAGE_COLOR) for s in stage_sentiment["stage"]],
+                stage_counts,
+                min_events,
+                12,
+            ),
+            text=[f"n={n:,}" for n in stage_counts],
+            textposition="top center",
+            textfont={"size": 10, "color": MUTED},
+            customdata=stage_counts,
             hovertemplate="<b>%{x}</b><br>mean sentiment %{y:+.2f}<br>"
             "%{customdata:,} rated events<extra></extra>",
             showlegend=False,
@@ -407,13 +450,14 @@ def emotion_figure(stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame) -> 
         go.Scatter(
             x=[label(t) for t in rated["touchpoint"]],
             y=rated["mean_sentiment"],
-            mode="lines+markers",
+            mode="lines+markers+text",
             line={"shape": "spline", "color": "#adb5bd", "width": 2},
-            marker={
-                "size": 11,
-                "color": _sentiment_colors(rated["mean_sentiment"]),
-                "line": {"width": 1, "color": "white"},
-            },
+            marker=_support_marker(
+                _sentiment_colors(rated["mean_sentiment"]), rated["sentiment_count"], min_events, 11
+            ),
+            text=[f"n={n:,}" for n in rated["sentiment_count"]],
+            textposition="top center",
+            textfont={"size": 9, "color": MUTED},
             customdata=np.column_stack(
                 [rated["sentiment_count"], [label(s or "no stage") for s in rated["stage"]]]
             ),
@@ -426,13 +470,13 @@ def emotion_figure(stage_sentiment: pd.DataFrame, touchpoints: pd.DataFrame) -> 
     )
     for col in (1, 2):
         fig.add_hline(y=0, line={"color": MUTED, "width": 1, "dash": "dot"}, row=1, col=col)
-        fig.update_yaxes(range=[-1.05, 1.05], zeroline=False, gridcolor=GRID, row=1, col=col)
+        fig.update_yaxes(range=[-1.05, 1.15], zeroline=False, gridcolor=GRID, row=1, col=col)
     fig.update_yaxes(title_text="mean sentiment (−1 … +1)", row=1, col=1)
     fig.update_xaxes(tickangle=-35, row=1, col=2)
     return _layout(fig, 420, margin={"l": 16, "r": 16, "t": 40, "b": 16})
 
 
-def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
+def lift_figure(insights: pd.DataFrame, noun: str = "customers") -> go.Figure | None:
     """Conversion lift against churn lift per touchpoint, sized by reach, coloured by role."""
     frame = insights.dropna(subset=["conversion_lift", "churn_lift"])
     frame = frame[(frame["conversion_lift"] > 0) & (frame["churn_lift"] > 0)]
@@ -463,7 +507,7 @@ def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
                     [part["reach"], [label(r) for r in part["role_reason"].fillna("")]]
                 ),
                 hovertemplate="<b>%{text}</b><br>conversion lift %{x:.2f}, churn lift %{y:.2f}"
-                "<br>reach %{customdata[0]:,} customers<br>%{customdata[1]}<extra></extra>",
+                f"<br>reach %{{customdata[0]:,}} {noun}<br>%{{customdata[1]}}<extra></extra>",
             )
         )
     for axis in ("x", "y"):
@@ -495,12 +539,12 @@ def lift_figure(insights: pd.DataFrame) -> go.Figure | None:
     return _layout(fig, 460, legend={"orientation": "h", "y": 1.08, "x": 0})
 
 
-def persona_figure(personas: pd.DataFrame) -> go.Figure:
+def persona_figure(personas: pd.DataFrame, noun: str = "customers") -> go.Figure:
     """Conversion and churn rate of each persona, next to the share of customers it holds."""
     names = [label(n) for n in personas["name"]]
     fig = go.Figure()
     for column, title, color in (
-        ("share", "share of customers", "#868e96"),
+        ("share", f"share of {noun}", "#868e96"),
         ("conversion_rate", "conversion rate", "#2f9e44"),
         ("churn_rate", "churn rate", "#e03131"),
     ):

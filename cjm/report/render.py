@@ -12,6 +12,8 @@ import jinja2
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+from cjm.config import EMOTION_MIN_EVENTS, EntityNoun
+from cjm.insights import roles_note
 from cjm.query import open_published
 from cjm.report import charts
 from cjm.report.data import FLOW_STEPS, ReportData, read_report_data
@@ -87,7 +89,7 @@ def fmt_time(value: object) -> str:
     return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _kpi_cards(data: ReportData) -> list[dict]:
+def _kpi_cards(data: ReportData, noun: EntityNoun) -> list[dict]:
     k, deltas = data.kpis, data.runs["deltas"]
     has_previous = data.runs["previous"] is not None
 
@@ -97,7 +99,11 @@ def _kpi_cards(data: ReportData) -> list[dict]:
         return fmt_delta(deltas.get(key)) if key in deltas else None
 
     cards = [
-        {"label": "Customers", "value": fmt_int(k["customers"]), "sub": delta("customers")},
+        {
+            "label": noun.plural.capitalize(),
+            "value": fmt_int(k["customers"]),
+            "sub": delta("customers"),
+        },
         {"label": "Events", "value": fmt_int(k["events"]), "sub": delta("events")},
         {"label": "Sessions", "value": fmt_int(k["sessions"]), "sub": delta("sessions")},
         {
@@ -115,7 +121,7 @@ def _kpi_cards(data: ReportData) -> list[dict]:
         {
             "label": "Revenue",
             "value": fmt_money(k["revenue"]),
-            "sub": f"{fmt_money(k['revenue_per_customer'])} per customer"
+            "sub": f"{fmt_money(k['revenue_per_customer'])} per {noun.singular}"
             if k["revenue"] is not None
             else "this log carries no revenue",
         },
@@ -123,7 +129,9 @@ def _kpi_cards(data: ReportData) -> list[dict]:
             "label": "High churn risk",
             "value": fmt_int(k["flagged"]),
             "sub": delta("flagged")
-            or ("customers in the high tier" if k["flagged"] is not None else "no churn scores"),
+            or (
+                f"{noun.plural} in the high tier" if k["flagged"] is not None else "no churn scores"
+            ),
         },
     ]
     return cards
@@ -170,9 +178,9 @@ def _top_paths(paths: pd.DataFrame, customers: int) -> list[dict]:
 def _role_groups(insights: pd.DataFrame) -> list[dict]:
     groups = []
     blurbs = {
-        "pain_point": "Tied to drop-off, churn or negative sentiment: fix these first.",
+        "pain_point": "Tied to failure, churn or negative sentiment: fix these first.",
         "moment_of_truth": "Removing them would lose the most conversions.",
-        "point_of_delight": "Tied to conversion, retention or positive sentiment: grow these.",
+        "point_of_delight": "Tied to success, retention or positive sentiment: grow these.",
     }
     titles = {
         "pain_point": "Pain points",
@@ -314,7 +322,7 @@ def _shown(html: str | None = None, note: str | None = None, **extra: str) -> di
     return {"html": html, "note": note, "shown": None, "total": None, **extra}
 
 
-def _figures(data: ReportData) -> dict:
+def _figures(data: ReportData, emotion_min_events: int, noun: str) -> dict:
     """Each section's figure, or why the log cannot show it."""
     out: dict[str, dict] = {}
     if data.funnel.empty:
@@ -323,7 +331,8 @@ def _figures(data: ReportData) -> dict:
             "(map them to stages under stages: in the config)."
         )
     else:
-        out["funnel"] = _shown(charts.figure_html(charts.funnel_figure(data.funnel), "fig-funnel"))
+        fig = charts.funnel_figure(data.funnel, noun)
+        out["funnel"] = _shown(charts.figure_html(fig, "fig-funnel"))
     order = data.touchpoint_order
     stages = dict(zip(order["touchpoint"], order["stage"], strict=True))
     if data.paths.empty or data.paths["steps"].map(len).max() < 2:
@@ -331,12 +340,12 @@ def _figures(data: ReportData) -> dict:
             note="Every journey has a single touchpoint: there is no flow to show."
         )
     else:
-        fig = charts.flow_figure(data.paths, stages)
+        fig = charts.flow_figure(data.paths, stages, noun)
         out["flow"] = _shown(charts.figure_html(fig, "fig-flow"))
     if data.graph is None or data.graph.number_of_edges() == 0:
         out["graph"] = _shown(note="This database has no transitions.")
     else:
-        fig, shown, total = charts.graph_figure(data.graph, data.insights)
+        fig, shown, total = charts.graph_figure(data.graph, data.insights, noun)
         out["graph"] = _shown(
             charts.figure_html(fig, "fig-graph"), shown=fmt_int(shown), total=fmt_int(total)
         )
@@ -346,9 +355,18 @@ def _figures(data: ReportData) -> dict:
             "score column onto sentiment in the config (sentiment_range) to get one."
         )
     else:
-        fig = charts.emotion_figure(data.stage_sentiment, data.touchpoint_order)
-        out["emotion"] = _shown(charts.figure_html(fig, "fig-emotion"))
-    lift = charts.lift_figure(data.insights) if not data.insights.empty else None
+        fig = charts.emotion_figure(data.stage_sentiment, data.touchpoint_order, emotion_min_events)
+        thin = charts.thin_emotion_points(
+            data.stage_sentiment, data.touchpoint_order, emotion_min_events
+        )
+        note = (
+            f"Hollow: fewer than {emotion_min_events} rated events, too few to read as the "
+            f"emotion of that step: {', '.join(thin)}."
+            if thin
+            else None
+        )
+        out["emotion"] = _shown(charts.figure_html(fig, "fig-emotion"), note)
+    lift = charts.lift_figure(data.insights, noun) if not data.insights.empty else None
     out["moments"] = (
         _shown(charts.figure_html(lift, "fig-lifts"))
         if lift is not None
@@ -358,14 +376,20 @@ def _figures(data: ReportData) -> dict:
         out["personas"] = _shown(note="No personas were trained for this database.")
     else:
         out["personas"] = _shown(
-            charts.figure_html(charts.persona_figure(data.personas), "fig-personas")
+            charts.figure_html(charts.persona_figure(data.personas, noun), "fig-personas")
         )
     return out
 
 
-def render_report(data: ReportData, source: str) -> str:
-    """The report page as HTML text."""
+def render_report(
+    data: ReportData,
+    source: str,
+    entity: EntityNoun | None = None,
+    emotion_min_events: int = EMOTION_MIN_EVENTS,
+) -> str:
+    """The report page as HTML text, speaking of `entity` (default customers)."""
     customers = data.kpis["customers"]
+    noun = entity or EntityNoun()
     context = {
         "title": "Customer journey map",
         "source": source,
@@ -374,7 +398,15 @@ def render_report(data: ReportData, source: str) -> str:
         "period": (fmt_time(data.kpis["first_seen_at"]), fmt_time(data.kpis["last_seen_at"])),
         "sections": SECTIONS,
         "notes": data.notes,
-        "kpis": _kpi_cards(data),
+        "kpis": _kpi_cards(data, noun),
+        "noun": {
+            "one": noun.singular,
+            "many": noun.plural,
+            "One": noun.singular.capitalize(),
+            "Many": noun.plural.capitalize(),
+        },
+        "emotion_min_events": emotion_min_events,
+        "roles_note": roles_note(data.insights),
         "run": _run_summary(data),
         "kpi_raw": data.kpis,
         "flow_steps": FLOW_STEPS,
@@ -386,7 +418,7 @@ def render_report(data: ReportData, source: str) -> str:
         "has_insights": not data.insights.empty,
         "personas": _persona_cards(data),
         "churn": _churn_view(data),
-        "figures": _figures(data)
+        "figures": _figures(data, emotion_min_events, noun.plural)
         if customers
         else {key: _shown(note=data.notes["all"]) for key, _ in SECTIONS},
         "plotly_js": get_plotlyjs(),
@@ -408,9 +440,13 @@ def write_report(
     threads: int | None = None,
     memory_limit: str | None = None,
     temp_directory: Path | None = None,
+    entity: EntityNoun | None = None,
+    emotion_min_events: int = EMOTION_MIN_EVENTS,
 ) -> Path:
     """Read the published database read-only and write the report to `out` atomically.
 
+    `entity` is the noun the page speaks of; emotion-curve points on fewer than
+    `emotion_min_events` rated events are drawn hollow and listed.
     threads, memory_limit and temp_directory are DuckDB's (default: DuckDB's own, which lets a
     report of 100M events take most of the machine's memory).
     """
@@ -421,7 +457,7 @@ def write_report(
         data = read_report_data(con)
     finally:
         con.close()
-    page = render_report(data, source=db_path.name)
+    page = render_report(data, db_path.name, entity, emotion_min_events)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(page, encoding="utf-8")

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import cjm.churn
-from cjm.config import load_config
+from cjm import steps
+from cjm.config import EntityNoun, OutcomeSettings, load_config, parse_config
 from cjm.db import connect
 from cjm.insights import (
     CONVERSION,
@@ -14,8 +15,10 @@ from cjm.insights import (
     NULL,
     START,
     absorption_probability,
+    adjusted_lift,
     grouped_touchpoint_insights,
     removal_effects,
+    roles_note,
     touchpoint_insights,
 )
 from tests.conftest import SAMPLE_DIR, build
@@ -262,17 +265,13 @@ def test_log_without_sentiment_or_conversions():
         assert out[column].isna().all(), column
     assert out["conversion_rate_with"].tolist() == [0.0] * 4
     assert out["sentiment_count"].tolist() == [0] * 4
-    # c ends every session it is in (log-wide: 30 sessions in 80 events); d does too, but it is
-    # where every journey ends.
+    # c ends every session it is in (log-wide: 30 sessions in 80 events), but without any outcome
+    # that is no evidence of pain: every role is neutral and says what is missing.
     assert out["drop_off_rate"].to_dict() == {"a": 0.0, "b": 0.0, "d": 1.0, "c": 1.0}
-    assert out["role"].to_dict() == {
-        "a": "neutral",
-        "b": "neutral",
-        "d": "neutral",
-        "c": "pain_point",
-    }
-    assert out.loc["c", "role_reason"] == "100% of its events end the session (log-wide 38%)"
-    assert "conversion not compared (0 of 20 customers converted)" in out.loc["a", "role_reason"]
+    assert set(out["role"]) == {"neutral"}
+    assert out["role_reason"].str.startswith("roles need outcomes: ").all()
+    assert "0 of 20 customers converted" in out.loc["c", "role_reason"]
+    assert roles_note(out.reset_index()).startswith("touchpoint roles: all neutral, roles need")
 
     nobody_churns = pd.DataFrame({"customer_id": [f"c{c}" for c in range(20)], "is_churned": False})
     out = touchpoint_insights(con, nobody_churns)
@@ -316,3 +315,120 @@ def test_churn_table_and_groups_match_frames_and_separate_logs():
             alone.unregister("_part")
         pd.testing.assert_frame_equal(frame, touchpoint_insights(alone, state))
         alone.close()
+
+
+def test_adjusted_lift_is_the_mantel_haenszel_risk_ratio():
+    # stratum 1: touched 2 of 10 with the outcome, untouched 4 of 10; stratum 2: touched 10 of 20,
+    # untouched 3 of 5; stratum 3 has no untouched customers and adds nothing.
+    # R = 2*10/20 + 10*5/25 = 3, S = 4*10/20 + 3*20/25 = 4.4, RR = 3 / 4.4
+    # Greenland-Robins: P = (10*10*6 - 2*4*20)/20^2 + (20*5*13 - 10*3*25)/25^2 = 1.1 + 0.88,
+    # var(ln RR) = P / (R S) = 1.98 / 13.2 = 0.15
+    touched = pd.DataFrame(
+        {"touchpoint": "t", "stratum": [1, 2, 3], "n": [10, 20, 5], "yes": [2, 10, 5]}
+    )
+    totals = pd.DataFrame({"stratum": [1, 2, 3], "n": [20, 25, 5], "yes": [6, 13, 5]})
+    got = adjusted_lift(touched, totals).loc["t"]
+    rr, se = 3 / 4.4, math.sqrt(0.15)
+    assert got["adjusted"] == pytest.approx(rr)
+    assert got["low"] == pytest.approx(rr * math.exp(-1.959964 * se))
+    assert got["high"] == pytest.approx(rr * math.exp(1.959964 * se))
+
+
+def engagement_log(customers=3000, seed=5):
+    """Touchpoints drawn uniformly per event; only activity drives conversion and churn."""
+    rng = np.random.default_rng(seed)
+    activity = rng.lognormal(0, 1.0, customers)
+    n_events = 1 + rng.poisson(2 * activity)
+    churned = rng.random(customers) < 1 / (1 + 2 * activity)
+    converted = rng.random(customers) < activity / (1 + activity)
+    customer = np.repeat([f"c{i}" for i in range(customers)], n_events)
+    index = np.concatenate([np.arange(1, n + 1) for n in n_events])
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(customer))],
+            "customer_id": customer,
+            "touchpoint": rng.choice([f"step_{k}" for k in range(10)], len(customer)),
+            "session_id": [f"{c}-{i // 3}" for c, i in zip(customer, index, strict=True)],
+            "event_index": index,
+            "sentiment": np.nan,
+            "is_conversion": False,
+        }
+    )
+    ids = [f"c{i}" for i in range(customers)]
+    con = load_frames(events, pd.DataFrame({"customer_id": ids, "is_converted": converted}))
+    return con, pd.DataFrame({"customer_id": ids, "is_churned": churned})
+
+
+def load_frames(events: pd.DataFrame, journeys: pd.DataFrame):
+    """An in-memory database with these events and journeys rows."""
+    con = connect()
+    con.execute(EVENTS_DDL)
+    con.execute(JOURNEYS_DDL)
+    for table, frame in (("events", events), ("journeys", journeys)):
+        con.register("_frame", frame)
+        con.execute(f"insert into {table} select * from _frame")
+        con.unregister("_frame")
+    return con
+
+
+def test_reach_alone_gives_no_role_on_a_log_without_touchpoint_effects():
+    con, state = engagement_log()
+    out = touchpoint_insights(con, state).set_index("touchpoint")
+    # "with vs without" sees every step as a delight: its customers are the active ones
+    assert (out["churn_lift"] <= 0.67).sum() >= 3, out["churn_lift"]
+    # among customers of similar activity the steps change nothing
+    assert set(out["role"]) == {"neutral"}, out["role_reason"].to_dict()
+    assert out["churn_lift_adjusted"].between(0.8, 1.25).all(), out["churn_lift_adjusted"]
+    assert out["conversion_lift_adjusted"].between(0.8, 1.25).all()
+    assert ((out["churn_lift_low"] < 1) & (out["churn_lift_high"] > 1)).sum() >= 8
+
+
+def test_outcomes_drive_roles_where_conversion_and_churn_are_silent():
+    # Applications: 25% are escalated, which raises the chance of a decline from 20% to 60%;
+    # every application ends activated or declined. Nobody converts, no churn is known.
+    rng = np.random.default_rng(11)
+    rows = []
+    for c in range(800):
+        steps = ["submitted", "checked"] + (["escalated"] if rng.random() < 0.25 else [])
+        steps += ["checked"] * int(rng.integers(0, 3))
+        declined = rng.random() < (0.6 if "escalated" in steps else 0.2)
+        steps.append("declined" if declined else "activated")
+        rows += [(f"e{c}-{i}", f"c{c}", t, f"s{c}", i + 1) for i, t in enumerate(steps)]
+    events = pd.DataFrame(
+        rows, columns=["event_id", "customer_id", "touchpoint", "session_id", "event_index"]
+    ).assign(sentiment=np.nan, is_conversion=False)
+    journeys = pd.DataFrame({"customer_id": [f"c{c}" for c in range(800)], "is_converted": False})
+    con = load_frames(events, journeys)
+
+    silent = touchpoint_insights(con, None)
+    assert silent["role_reason"].str.startswith("roles need outcomes").all()
+
+    outcomes = OutcomeSettings(success=("activated",), failure=("declined",))
+    out = touchpoint_insights(
+        con, None, outcomes=outcomes, entity=EntityNoun(singular="case", plural="cases")
+    ).set_index("touchpoint")
+    assert out.loc["escalated", "role"] == "pain_point"
+    reason = out.loc["escalated", "role_reason"]
+    assert reason.startswith("failure lift ") and "cases of similar activity" in reason
+    assert out.loc["escalated", "failure_lift_low"] > 1
+    assert out.loc["escalated", "success_lift_high"] < 1
+    # the outcomes themselves and the steps every case takes get no role
+    assert out.loc[["activated", "declined", "submitted", "checked"], "role"].eq("neutral").all()
+
+
+def test_run_summary_says_roles_need_outcomes(tmp_path):
+    con, state = engagement_log(customers=200, seed=2)
+    db = tmp_path / "build.duckdb"
+    con.execute(f"attach '{db}' as build")
+    for table in ("events", "journeys"):
+        con.execute(f"create table build.{table} as select * from {table}")
+    con.execute("update build.journeys set is_converted = false")
+    con.register("state_frame", state)
+    con.execute("create table build.customer_churn_state as select * from state_frame")
+    con.execute("update build.customer_churn_state set is_churned = false")
+    con.execute("detach build")
+    summary = steps.build_insights(db, parse_config({"entity": {"plural": "cases"}}))
+    assert summary["roles"] == {"neutral": 10}
+    (note,) = summary["notes"]
+    assert note.startswith("touchpoint roles: all neutral, roles need outcomes")
+    assert "0 of 200 cases converted" in note

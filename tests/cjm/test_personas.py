@@ -54,6 +54,7 @@ def synthetic_features(n_per_group=150, seed=1):
                 "is_converted": int(rng.random() < 0.3),
                 "monetary": float(rng.gamma(2, 20)),
             }
+            row["frequency"] = max(1, round(8 * row["sessions_per_week"]))  # over eight weeks
             row |= {f"tp_{GROUPS[j][0]}": mix[j] for j in range(3)}
             row |= {f"tp30_{GROUPS[j][0]}": int(10 * mix[j]) for j in range(3)}
             row |= {f"ch_{GROUPS[j][1]}": channels[j] for j in range(3)}
@@ -98,7 +99,7 @@ def test_recovers_well_separated_groups_with_automatic_k():
         assert row["top_channels"].startswith(channel + " (")
         assert "%" in row["description"]
     app = personas.set_index("persona_id").loc[np.bincount(assigned[truth == 0]).argmax()]
-    assert app["name"].startswith("Mobile app regulars")
+    assert app["name"].startswith("Regular mobile app customers: app_open")
     assert "low churn" in app["description"]
     assert app["churn_rate"] < personas["churn_rate"].max()
 

@@ -14,7 +14,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from cjm.cli import main
-from cjm.config import parse_config
+from cjm.config import EntityNoun, parse_config
 from cjm.db import connect
 from cjm.report import write_report
 from cjm.report.charts import flow_links
@@ -271,3 +271,58 @@ def test_cli_report_reads_with_the_limits_of_its_config(markup_db, tmp_path, mon
     assert seen["threads"] == 1
     assert seen["temp_directory"] == str(tmp_path / "spill")
     assert seen["memory_limit"] in {"300.0 MiB", "314.5 MB"}
+
+
+def _visible(html: str) -> str:
+    """The page's text outside its scripts (figures and plotly.js)."""
+    return re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.S)
+
+
+def test_emotion_points_show_the_events_they_stand_on(published_sample, tmp_path):
+    con = duckdb.connect(str(published_sample), read_only=True)
+    purchase = con.execute(
+        "select count(sentiment) from events where stage = 'purchase'"
+    ).fetchone()[0]
+    con.close()
+    html = write_report(
+        published_sample, tmp_path / "r.html", emotion_min_events=purchase + 1
+    ).read_text(encoding="utf-8")
+    note = re.search(r'<p class="empty-note" id="emotion-support">(.*?)</p>', html, flags=re.S)
+    assert note and f"fewer than {purchase + 1} rated events" in note[1]
+    assert f"Purchase stage ({purchase:,} events)" in note[1]
+    figures = html.replace(get_plotlyjs(), "")
+    assert f'"n={purchase:,}"' in figures and "circle-open" in figures  # labelled, drawn hollow
+    enough = write_report(published_sample, tmp_path / "all.html", emotion_min_events=1)
+    text = enough.read_text(encoding="utf-8")
+    assert 'id="emotion-support"' not in text and "circle-open" not in text.replace(
+        get_plotlyjs(), ""
+    )
+
+
+def test_report_speaks_of_the_configured_entity(published_sample, tmp_path):
+    noun = EntityNoun(singular="case", plural="cases")
+    page = write_report(published_sample, tmp_path / "r.html", entity=noun).read_text("utf-8")
+    assert "cases reached this stage or a later one" in page  # the charts' hover texts
+    assert "customers reached this stage" not in page
+    html = _visible(page)
+    assert '<div class="label">Cases</div>' in html or ">Cases<" in html
+    assert "Behavioural groups of cases" in html and "across all cases" in html
+    assert "Behavioural groups of customers" not in html
+    assert not re.search(r"visitor|visits|browser", html, re.IGNORECASE)  # the page's own words
+
+
+def test_report_says_when_roles_need_outcomes(published_sample, tmp_path):
+    db = tmp_path / "no_outcomes.duckdb"
+    shutil.copyfile(published_sample, db)
+    con = duckdb.connect(str(db))
+    con.execute(
+        "update touchpoint_insights set role = 'neutral', "
+        "role_reason = 'roles need outcomes: no outcome separates 10 or more customers'"
+    )
+    con.close()
+    html = write_report(db, tmp_path / "r.html").read_text(encoding="utf-8")
+    note = re.search(r'id="roles-need-outcomes">(.*?)</p>', html, flags=re.S)
+    assert note and "roles need outcomes" in note[1]
+    assert 'id="roles-need-outcomes"' not in write_report(
+        published_sample, tmp_path / "s.html"
+    ).read_text(encoding="utf-8")
