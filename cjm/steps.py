@@ -265,6 +265,7 @@ def score_churn(build_path: Path, config: Config, progress: Progress = None) -> 
             customers=identified,
             on_batch=cite_patterns,
             risk_table="churn_risk",
+            entity=config.entity.singular,
         )
         try:
             result = churn.score_churn(

@@ -31,6 +31,7 @@ from cjm.churn.reasons import (
     reasons_for,
     with_exit_reason,
 )
+from cjm.churn.wording import in_entity_words
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
 from cjm.features import (
@@ -70,6 +71,7 @@ class ScoringOutput:
     customers: str | None = None
     on_batch: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     risk_table: str | None = None
+    entity: str = "customer"  # the noun reasons compare with ("typical ticket")
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def _score_batch(
             "customer_state": current["customer_state"].to_numpy(),
             "risk_score": p,
             "risk_tier": tier,
-            "reasons": with_exit_reason(texts, exited),
+            "reasons": in_entity_words(with_exit_reason(texts, exited), scoring.output.entity),
             "last_seen_at": current["last_seen_at"].to_numpy(),
             "scored_at": pd.Timestamp(end),
             "score_source": scoring.source,

@@ -226,3 +226,16 @@ def _usual_per_30d(row: dict, share_column: str | None, recent: float) -> float 
         return None  # too new to have a usual
     earlier = max(row[share_column] * row["event_count"] - recent, 0)
     return round(earlier * 30 / earlier_days, 1)
+
+
+def in_entity_words(texts: list[str], entity: str) -> list[str]:
+    """Reasons in the log's own noun: the templates say 'customer' (`typical customer`,
+    `customer for N days`), which a ticket or incident log calls otherwise."""
+    if entity == "customer":
+        return texts
+    return [
+        t.replace("typical customer", f"typical {entity}").replace(
+            "customer for ", f"{entity} for "
+        )
+        for t in texts
+    ]

@@ -68,3 +68,12 @@ def test_warning_travels_with_the_list_and_the_report(published, tmp_path):
     with out.open(newline="", encoding="utf-8") as handle:
         states = {r["customer_state"] for r in csv.DictReader(handle)}
     assert states == {"exited"}
+
+
+@pytest.mark.slow
+def test_reasons_speak_of_the_logs_own_entity(published):
+    con = duckdb.connect(str(published), read_only=True)
+    reasons = con.execute("select reasons from churn_risk").df()["reasons"]
+    con.close()
+    assert not reasons.str.contains("customer").any()
+    assert reasons.str.contains(r"typical (?:ticket|incident)").any()
