@@ -364,6 +364,7 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
         previous = read_previous_runs(db_path)
         write_pipeline_runs(con, record, previous, read_failed_runs(db_path, previous))
+        paths.create_path_macros(con)
         return record
 
 
