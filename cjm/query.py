@@ -187,20 +187,21 @@ def _copy_to_stream(
 
     def pump() -> None:
         with os.fdopen(read_end, "rb") as source:
-            broken = False
             while chunk := source.read(1 << 16):
-                if broken:
-                    continue  # keep draining so the writer never blocks on a full pipe
                 try:
                     stream.write(chunk)
-                except BrokenPipeError as exc:  # the reader (head, less) has gone
-                    broken = True
+                except BrokenPipeError as exc:
+                    # The reader (head, less) has gone: closing our end stops DuckDB's writes too.
                     failure.append(exc)
+                    return
 
     thread = threading.Thread(target=pump, daemon=True)
     thread.start()
     try:
         _copy(con, relation, fmt, f"/dev/fd/{write_end}")
+    except duckdb.Error:
+        if not failure:
+            raise
     finally:
         os.close(write_end)
         thread.join()

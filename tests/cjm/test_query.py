@@ -177,3 +177,20 @@ def test_cli_query_options_and_help(tmp_path, capsys):
     assert {a.dest for a in options} >= {"db", "format", "out", "max_rows", "max_col_width"}
     assert all("default" in (a.help or "") for a in options)
     assert any(a.dest == "sql" and a.help for a in query._actions)
+
+
+class _ClosedAfterOneWrite(io.BytesIO):
+    """A reader that goes away after the first chunk, as `| head` does."""
+
+    def write(self, data):
+        if self.tell():
+            raise BrokenPipeError
+        return super().write(data)
+
+
+def test_export_stops_when_the_reader_goes(tmp_path):
+    db = _wide_table(tmp_path, rows=300_000)
+    stream = _ClosedAfterOneWrite()
+    with pytest.raises(BrokenPipeError):
+        export_query(db, "select * from t", "csv", None, stream)
+    assert stream.getvalue().startswith(b"n,label,wide,half\n")
