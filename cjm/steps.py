@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cjm import (
+    catalog,
     changes,
     churn,
     graph,
@@ -364,7 +365,9 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
         previous = read_previous_runs(db_path)
         write_pipeline_runs(con, record, previous, read_failed_runs(db_path, previous))
+        # Last, so that every published table is there to be described (pipeline_runs included).
         paths.create_path_macros(con)
+        catalog.publish_catalog(con, catalog.read_schema())
         return record
 
 

@@ -20,7 +20,12 @@ con = duckdb.connect(sys.argv[1], read_only=True)
 tables = [r[0] for r in con.execute(
     "select table_name from duckdb_tables() where schema_name = 'main' order by 1").fetchall()]
 counts = {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables}
-print(json.dumps({"version": duckdb.__version__, "counts": counts}))
+extras = {
+    "comments": con.execute("select count(comment) from duckdb_tables()").fetchone()[0],
+    "schema_rows": con.execute("select count(*) from cjm_schema").fetchone()[0],
+    "anchored": len(con.sql("from anchored_paths_for('payment_error', 2, 3)").fetchall()),
+}
+print(json.dumps({"version": duckdb.__version__, "counts": counts, **extras}))
 """
 
 
@@ -100,4 +105,10 @@ def test_oldest_supported_duckdb_reads_every_published_table(published_sample, t
     with duckdb.connect(str(published_sample), read_only=True) as con:
         tables = _tables(con)
         counts = {t: con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
+        anchored = con.execute("select count(*) from anchored_paths_for('payment_error', 2, 3)")
+        anchored = anchored.fetchone()[0]
+        schema_rows = con.execute("select count(*) from cjm_schema").fetchone()[0]
     assert len(tables) > 20 and read["counts"] == counts
+    # the comments, the cjm_schema view and the path macros work in DuckDB 1.4 as well
+    assert read["comments"] == len(tables)
+    assert read["schema_rows"] == schema_rows > 0 and read["anchored"] == anchored > 0
