@@ -64,6 +64,7 @@ def copy_database(source: Path, target: Path, version: str) -> None:
     target.with_name(target.name + ".wal").unlink(missing_ok=True)
     con = duckdb.connect()
     try:
+        con.execute("set enable_progress_bar = false")  # it would draw on the run's stdout
         con.execute(f"attach {sql_literal(str(source))} as cjm_source (read_only)")
         current = storage_version(con, "cjm_source")
         if version in (current, "latest"):

@@ -77,6 +77,8 @@ MARKDOWN_BATCH = 10_000
 
 
 def _relation(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+    # DuckDB draws its progress bar on stdout, where a csv or json export may be going.
+    con.execute("set enable_progress_bar = false")
     try:
         relation = con.sql(sql)
     except duckdb.Error as exc:

@@ -199,3 +199,22 @@ def test_export_stops_when_the_reader_goes(tmp_path):
     with pytest.raises(BrokenPipeError):
         export_query(db, sql, "csv", None, stream)
     assert stream.getvalue().startswith(b"n,label\n0,x\n")
+
+
+def test_exports_print_no_progress_bar(tmp_path, monkeypatch, capfd):
+    import cjm.query
+
+    db = _wide_table(tmp_path, rows=1)
+    opened = cjm.query.open_published
+
+    def eager_progress_bar(path, **settings):
+        con = opened(path, **settings)
+        con.execute("set progress_bar_time = 1")  # milliseconds
+        return con
+
+    monkeypatch.setattr(cjm.query, "open_published", eager_progress_bar)
+    sql = "select count(distinct range % 1000003) as n from range(20000000)"
+    export_query(db, sql, "csv", tmp_path / "n.csv", io.BytesIO())
+    show_query(db, sql, max_rows=5, max_col_width=10)
+    # DuckDB draws its progress bar on stdout, where a csv or json export may be going
+    assert capfd.readouterr().out == ""
