@@ -48,17 +48,6 @@ def open_published(
         raise QueryError(f"{db_path}: cannot open read-only: {exc}") from None
 
 
-def run_query(db_path: Path, sql: str) -> pd.DataFrame:
-    """Run one SQL statement read-only and return its rows."""
-    con = open_published(db_path)
-    try:
-        return con.execute(sql).df()
-    except duckdb.Error as exc:
-        raise QueryError(_query_message(exc)) from None
-    finally:
-        con.close()
-
-
 def _query_message(exc: duckdb.Error) -> str:
     message = str(exc).strip().splitlines()[0]
     if "read-only" in message.lower() or "read only" in message.lower():
