@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 DEFAULT_DB = Path("output") / "cjm.duckdb"
+# `cjm query`'s terminal view: enough rows to see the shape of a result, cells short enough that a
+# path or a description does not push every other column off the screen.
+DEFAULT_MAX_ROWS = 40
+DEFAULT_MAX_COL_WIDTH = 40
 
 # Offline, quiet defaults for the temporary Prefect API a run starts when no server is configured.
 PREFECT_DEFAULTS = {
@@ -113,18 +118,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run read-only SQL against the published database."""
-    from cjm.query import run_query
+    from cjm.query import export_query, show_query
 
-    frame = run_query(Path(args.db), args.sql)
-    if args.format == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif args.format == "json":
-        _say(frame.to_json(orient="records", date_format="iso"))
-    else:
-        import pandas as pd
+    out = Path(args.out) if args.out else None
+    if args.format == "table":
+        if out is not None:
+            from cjm.query import QueryError
 
-        with pd.option_context("display.max_rows", args.max_rows, "display.width", 200):
-            _say(frame.to_string(index=False) if len(frame) else "(no rows)")
+            raise QueryError("--out goes with --format csv|json|parquet|markdown")
+        width = args.max_width or shutil.get_terminal_size((120, 24)).columns
+        _say(
+            show_query(
+                Path(args.db),
+                args.sql,
+                max_rows=args.max_rows,
+                max_width=width,
+                max_col_width=args.max_col_width,
+            )
+        )
+        return 0
+    sys.stdout.flush()
+    try:
+        export_query(Path(args.db), args.sql, args.format, out, sys.stdout.buffer)
+    except BrokenPipeError:
+        # The reader (head, less) stopped early: not an error; keep Python's exit flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if out is not None:
+        _say(f"Wrote the {args.format} result to {out}")
     return 0
 
 
@@ -352,10 +373,42 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     query = sub.add_parser("query", help="read-only SQL against the published database")
-    query.add_argument("sql")
-    query.add_argument("--db", default=str(DEFAULT_DB))
-    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    query.add_argument("--max-rows", type=int, default=100)
+    query.add_argument("sql", help="one SQL query (select, with, from, show, describe ...)")
+    query.add_argument(
+        "--db", default=str(DEFAULT_DB), help="published DuckDB file (default: %(default)s)"
+    )
+    query.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet", "markdown"],
+        default="table",
+        help="table: the first rows drawn for the terminal; the others write every row "
+        "(to --out, or to stdout for csv, json and markdown); default: %(default)s",
+    )
+    query.add_argument(
+        "--out",
+        metavar="FILE",
+        help="file for --format csv|json|parquet|markdown (default: stdout)",
+    )
+    query.add_argument(
+        "--max-rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="table format: rows shown; the rest are counted (default: %(default)s)",
+    )
+    query.add_argument(
+        "--max-col-width",
+        type=int,
+        default=DEFAULT_MAX_COL_WIDTH,
+        metavar="W",
+        help="table format: text longer than W characters is cut (default: %(default)s)",
+    )
+    query.add_argument(
+        "--max-width",
+        type=int,
+        metavar="W",
+        help="table format: width of the whole table (default: the terminal's)",
+    )
     query.set_defaults(func=cmd_query)
 
     paths = sub.add_parser(

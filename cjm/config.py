@@ -264,6 +264,10 @@ class Config(_Strict):
     # Where DuckDB spills what does not fit in duckdb_memory_limit (default: beside the database,
     # `<db>.tmp`); a disk with room for the largest intermediate result of the run.
     duckdb_temp_directory: Path | None = None
+    # The DuckDB storage format the published file is written in: the oldest line DuckDB still
+    # supports, so BI tools and drivers that lag behind DuckDB releases can open it ("latest" for
+    # the running DuckDB's own format, which older readers refuse).
+    duckdb_storage_version: str = "v1.4.0"
     # Partitioned execution (cjm.partition): buckets of customers, run by Prefect's task runner.
     partitions: Annotated[int, Field(ge=1, le=4096)] = 1
     task_runner: Literal["local", "dask"] = "local"
@@ -313,6 +317,19 @@ class Config(_Strict):
     def _memory(cls, v: str | None) -> str | None:
         if v is not None and not _MEMORY.match(v):
             raise ValueError(f"{v!r} is not an amount of memory like '2GB' or '500MiB'")
+        return v
+
+    @field_validator("duckdb_storage_version")
+    @classmethod
+    def _storage_version(cls, v: str) -> str:
+        import duckdb
+
+        try:
+            duckdb.connect(config={"storage_compatibility_version": v}).close()
+        except duckdb.Error:
+            raise ValueError(
+                f"{v!r} is not a storage version this DuckDB knows (like 'v1.4.0' or 'latest')"
+            ) from None
         return v
 
     @field_validator("timezone")

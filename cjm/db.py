@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,9 +16,13 @@ def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
     temp_directory: Path | str | None = None,
+    storage_version: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with the session settings every cjm step relies on (UTC timestamps)."""
-    con = duckdb.connect(str(path), read_only=read_only)
+    """Open DuckDB with the session settings every cjm step relies on (UTC timestamps);
+    `storage_version` is the format a file created by this connection is written in."""
+    # Only a new file takes it: an existing file keeps the format it was created with.
+    options = {"storage_compatibility_version": storage_version} if storage_version else {}
+    con = duckdb.connect(str(path), read_only=read_only, config=options)
     con.execute("set TimeZone = 'UTC'")
     if threads:
         con.execute("set threads = ?", [int(threads)])
@@ -39,6 +44,41 @@ def open_if_exists(path: Path, *, unreadable_ok: bool = False) -> duckdb.DuckDBP
         if unreadable_ok:
             return None
         raise
+
+
+def storage_version(con: duckdb.DuckDBPyConnection, database: str | None = None) -> str:
+    """The storage format of an attached database (default: the connection's own), e.g. v1.4.0."""
+    row = con.execute(
+        "select tags['storage_version'] from duckdb_databases() "
+        "where database_name = coalesce(?, current_database())",
+        [database],
+    ).fetchone()
+    return (row[0] or "").rstrip("+") if row else ""
+
+
+def copy_database(source: Path, target: Path, version: str) -> None:
+    """Copy a DuckDB file to `target` (replaced) written in storage format `version`: a byte copy
+    when the source already has that format (or `version` is "latest", which any file meets),
+    else every object copied into a new file."""
+    target.unlink(missing_ok=True)
+    target.with_name(target.name + ".wal").unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute("set enable_progress_bar = false")  # it would draw on the run's stdout
+        con.execute(f"attach {sql_literal(str(source))} as cjm_source (read_only)")
+        current = storage_version(con, "cjm_source")
+        if version in (current, "latest"):
+            con.close()
+            shutil.copyfile(source, target)
+            return
+        con.execute(
+            f"attach {sql_literal(str(target))} as cjm_target "
+            f"(storage_version {sql_literal(version)})"
+        )
+        con.execute("copy from database cjm_source to cjm_target")
+        con.execute("detach cjm_target")
+    finally:
+        con.close()
 
 
 def sql_literal(value: str) -> str:

@@ -15,13 +15,12 @@ events table, so the result equals a full build over all loaded files.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from cjm.db import connect, quote_ident, table_exists
+from cjm.db import connect, copy_database, quote_ident, table_exists
 from cjm.manifest import MANIFEST_TABLE, IncrementalLoadError
 from cjm.models import SQL_DIR, run_model
 from cjm.publish import discard
@@ -37,11 +36,12 @@ _DISPLACED = "select event_id from int_dedup_conflicts where is_new_first"
 _TOUCHED = "select customer_id from int_touched_customers"
 
 
-def seed_build(db_path: Path, build_path: Path) -> None:
-    """Copy the published file to the build path and keep only what the merge needs."""
+def seed_build(db_path: Path, build_path: Path, storage_version: str) -> None:
+    """Copy the published file to the build path, in `storage_version`'s format, and keep only
+    what the merge needs."""
     # A retried load must not replay the write-ahead log of its failed attempt onto the copy.
     discard(build_path)
-    shutil.copyfile(db_path, build_path)
+    copy_database(db_path, build_path, storage_version)
     with connect(build_path) as con:
         keep_carried_tables(con)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import yaml
 
 from cjm.config import STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
@@ -71,35 +72,46 @@ PER_CUSTOMER = (
     "int_transition_steps",
     "int_transition_edges",
 )
-# Cheap, single-pass steps stay views so DuckDB fuses them into the next materialised model
-# instead of writing tens of millions of wide rows to disk one extra time.
-VIEWS = (
-    "stg_events",
-    "int_events_deduplicated",
-    "int_events_stitched",
-    "int_events_sessionised",
-    "int_transition_steps",
-    "int_transition_edges",
-    "int_transition_seconds",
-)
-# Validation parses every row read, and five models read it (de-duplication, the files and
-# touchpoints, events, rejected_events, file_loads). Where every event time arrives typed (Parquet
-# TIMESTAMPTZ read in place) parsing is cheap and it is a view, parsed again by each reader: at 10M
-# events a pass took 0.3-0.8 s against 4 s to write the table, and at 100M the table took 41-61 s to
-# write, or as a TEMP table spilled about 25 GB that events read back. Where times come as text
-# (CSV, JSON Lines, string columns) a pass took 1.3-1.5 s at 10M, and it is a compressed table of
-# the build file, parsed once (parses_text).
+
+
+def declared_models(sql_dir: Path = SQL_DIR) -> dict[str, dict]:
+    """Every model declared in the properties files (schema.yml, dbt's format) under `sql_dir`,
+    by name: materialisation and storage are declared there, beside the SQL."""
+    models: dict[str, dict] = {}
+    for path in sorted(sql_dir.rglob("schema.yml")):
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+            if entry["name"] in models:
+                raise ValueError(f"{path}: model {entry['name']} is declared twice")
+            models[entry["name"]] = entry
+    return models
+
+
+def _config(entry: dict) -> dict:
+    return entry.get("config") or {}
+
+
+_DECLARED = declared_models()
+# materialized: view (DuckDB fuses a view into the model that reads it)
+VIEWS = tuple(n for n, e in _DECLARED.items() if _config(e).get("materialized") == "view")
+# The model whose materialisation each build decides (see sql/intermediate/schema.yml).
 VALIDATED = "int_events_validated"
-# Intermediate tables read only by the load models (de-duplication, stitching, source files,
-# touchpoint stages, events, rejected_events, file_loads): TEMP tables, which live in DuckDB's
-# buffer pool (spilling to its temp directory when memory runs short), are never written into the
-# build file, and are dropped once LAST_LOAD_READER is built. All are small: the later copies of
-# events, the identity links, and the pairs of source file and touchpoint.
-TEMPORARY = ("int_event_duplicates", "int_identity_map", "int_file_touchpoints")
+# meta temporary: TEMP tables, dropped once LAST_LOAD_READER is built
+TEMPORARY = tuple(
+    n for n, e in _DECLARED.items() if (_config(e).get("meta") or {}).get("temporary")
+)
 LAST_LOAD_READER = "file_loads"
-# Columns of unique, random-looking text (UUIDs, hashes): DuckDB's string compression shrinks them
-# by about half, and compressing event_id alone took a fifth of the events model's time.
-UNCOMPRESSED = {"events": ("event_id", "session_id"), "sessions": ("session_id",)}
+# column meta compression: uncompressed, by table
+UNCOMPRESSED = {
+    name: columns
+    for name, entry in _DECLARED.items()
+    if (
+        columns := tuple(
+            c["name"]
+            for c in entry.get("columns") or []
+            if (c.get("meta") or {}).get("compression") == "uncompressed"
+        )
+    )
+}
 # Views that only exist while a run builds (raw_events reads Parquet files in place: cjm.ingest).
 BUILD_VIEWS = ("raw_events",)
 # Tables that only exist while a run builds; they are dropped before publishing.

@@ -163,3 +163,63 @@ def between_paths(
     sql += " where path_rank <= ?" if top is not None else ""
     sql += " order by path_rank"
     return con.execute(sql, [int(top)] if top is not None else []).df()
+
+
+# Table macros over the published file, made from the path marts' own SQL with the run's variables
+# replaced by the macro's arguments, so an analyst gets `cjm paths`' answers from any DuckDB:
+#   select * from anchored_paths_for('payment_error', 2, 3)
+#   select * from between_paths_for('product_view', 'purchase')
+#   select * from funnel_steps_for(['product_view', 'add_to_cart', 'purchase'])
+# (argument names differ from the marts' columns: a macro argument hides a column of its name).
+FUNNEL_STEPS_ARG = (
+    "list_transform(funnel_touchpoints, lambda touchpoint, step_number: "
+    "{'funnel': array_to_string(funnel_touchpoints, ' > '), 'step_number': step_number, "
+    "'touchpoint': touchpoint})"
+)
+PATH_MACROS = {
+    "anchored_paths_for": (
+        ("marts", "anchored_paths"),
+        ("anchor_touchpoint", "steps_before", "steps_after"),
+        {
+            "getvariable('cjm_path_anchors')": "[anchor_touchpoint]",
+            "getvariable('cjm_path_steps_before')": "steps_before",
+            "getvariable('cjm_path_steps_after')": "steps_after",
+        },
+    ),
+    "between_paths_for": (
+        ("marts", "between_paths"),
+        ("start_touchpoint", "end_touchpoint"),
+        {"getvariable('cjm_path_between')": "[[start_touchpoint, end_touchpoint]]"},
+    ),
+    "funnel_reached_for": (
+        ("intermediate", "int_funnel_reached"),
+        ("funnel_touchpoints",),
+        {"getvariable('cjm_funnel_steps')": FUNNEL_STEPS_ARG},
+    ),
+    "funnel_steps_for": (
+        ("marts", "funnel_steps"),
+        ("funnel_touchpoints",),
+        {
+            "getvariable('cjm_funnel_steps')": FUNNEL_STEPS_ARG,
+            "from int_funnel_reached": "from funnel_reached_for(funnel_touchpoints)",
+        },
+    ),
+}
+
+
+def macro_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
+    """The `create or replace macro` statement of one of PATH_MACROS."""
+    (layer, model), arguments, replacements = PATH_MACROS[name]
+    body = _model_sql(layer, model, sql_dir)
+    for variable, argument in replacements.items():
+        if variable not in body:
+            raise ValueError(f"{layer}/{model}.sql no longer has {variable}; update PATH_MACROS")
+        body = body.replace(variable, argument)
+    return f"create or replace macro {name}({', '.join(arguments)}) as table\n{body}"
+
+
+def create_path_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Store the path and funnel table macros in the database (persistent, in its main schema)."""
+    for name in PATH_MACROS:
+        con.execute(macro_sql(name, sql_dir))
+    return list(PATH_MACROS)

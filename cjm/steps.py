@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cjm import (
+    catalog,
     changes,
     churn,
     graph,
@@ -27,7 +27,7 @@ from cjm import (
 )
 from cjm.churn import patterns
 from cjm.config import Config, duckdb_settings
-from cjm.db import connect, write_table
+from cjm.db import connect, copy_database, write_table
 from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
@@ -51,7 +51,10 @@ class ReconciliationError(RuntimeError):
 
 
 def _open(build_path: Path, config: Config):
-    return connect(build_path, **duckdb_settings(config))
+    # The first step to open the build creates it, in the configured storage format.
+    return connect(
+        build_path, storage_version=config.duckdb_storage_version, **duckdb_settings(config)
+    )
 
 
 def plan_load(
@@ -61,10 +64,11 @@ def plan_load(
     return manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
 
 
-def reuse_published(build_path: Path, db_path: Path) -> None:
-    """Start the build as a copy of the published file (a run with nothing new to load)."""
+def reuse_published(build_path: Path, db_path: Path, config: Config) -> None:
+    """Start the build as a copy of the published file (a run with nothing new to load), in the
+    configured storage format."""
     discard(build_path)
-    shutil.copyfile(db_path, build_path)
+    copy_database(db_path, build_path, config.duckdb_storage_version)
 
 
 def load_events(
@@ -79,7 +83,7 @@ def load_events(
     if plan.mode == "incremental":
         if progress:
             progress(f"seeding the build from {plan.db_path}")
-        incremental.seed_build(Path(plan.db_path), build_path)
+        incremental.seed_build(Path(plan.db_path), build_path, config.duckdb_storage_version)
     with _open(build_path, config) as con:
         loads = load_files(con, plan.files, config, progress)
         write_file_reads(con, loads)
@@ -365,6 +369,9 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         record.stage_seconds["finish"] = round(time.perf_counter() - started, 3)
         previous = read_previous_runs(db_path)
         write_pipeline_runs(con, record, previous, read_failed_runs(db_path, previous))
+        # Last, so that every published table is there to be described (pipeline_runs included).
+        paths.create_path_macros(con)
+        catalog.publish_catalog(con, catalog.read_schema())
         return record
 
 

@@ -66,9 +66,9 @@ def plan_load_task(
 
 
 @task(name="reuse-published", cache_policy=NO_CACHE)
-def reuse_published_task(build_path: Path, db_path: Path) -> None:
+def reuse_published_task(build_path: Path, db_path: Path, config: Config) -> None:
     """Nothing new to load: the build is a copy of the published file."""
-    steps.reuse_published(build_path, db_path)
+    steps.reuse_published(build_path, db_path, config)
 
 
 @task(
@@ -249,7 +249,7 @@ def _build_and_publish(
             record.load_mode, record.files_loaded = plan.mode, [str(p) for p in plan.files]
             record.notes += plan.notes
             if plan.mode == "unchanged":
-                reuse_published_task(build_path, db_path)
+                reuse_published_task(build_path, db_path, config)
             else:
                 _build(build_path, db_path, files, config, plan, record)
             record = finish_run_task(build_path, record, db_path)

@@ -242,3 +242,34 @@ def test_cli_paths_rejects_bad_questions(published, capsys):
 def test_anchored_paths_refuses_zero_steps(con):
     with pytest.raises(PathQueryError):
         anchored_paths(con, "purchase", before=0, after=0)
+
+
+def test_path_macros_answer_like_cjm_paths_from_plain_duckdb(published, capsys):
+    args = ["paths", "--db", str(published), "--anchor", "payment_error"]
+    assert main([*args, "--before", "2", "--after", "3", "--format", "json"]) == 0
+    expected = pd.DataFrame(json.loads(capsys.readouterr().out))
+    between = ["paths", "--db", str(published), "--between", "product_view", "purchase"]
+    assert main([*between, "--format", "json"]) == 0
+    expected_between = pd.DataFrame(json.loads(capsys.readouterr().out))
+    with duckdb.connect(str(published), read_only=True) as plain:
+        got = plain.execute(
+            "select * from anchored_paths_for('payment_error', 2, 3) "
+            "order by direction desc, path_rank"
+        ).df()
+        got_between = plain.execute(
+            "select * from between_paths_for('product_view', 'purchase') order by path_rank"
+        ).df()
+        funnel = plain.execute(
+            "select step_number, touchpoint, customer_count from "
+            "funnel_steps_for(['product_view', 'add_to_cart', 'checkout', 'purchase']) "
+            "order by step_number"
+        ).fetchall()
+        published_funnel = plain.execute(
+            "select step_number, touchpoint, customer_count from funnel_steps "
+            "where funnel = 'checkout' order by step_number"
+        ).fetchall()
+    assert len(expected) > 3 and set(expected["direction"]) == {"before", "after"}
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(got_between, expected_between, check_dtype=False)
+    # the sample's configured checkout funnel, asked for ad hoc
+    assert funnel == published_funnel and len(funnel) == 4

@@ -191,7 +191,7 @@ def test_database_without_events_still_gets_a_report(published_sample, tmp_path)
     db = tmp_path / "empty.duckdb"
     shutil.copyfile(published_sample, db)
     con = duckdb.connect(str(db))
-    for (table,) in con.execute("show tables").fetchall():
+    for (table,) in con.execute("select table_name from duckdb_tables()").fetchall():
         if table != "pipeline_runs":
             con.execute(f'delete from "{table}"')
     con.close()

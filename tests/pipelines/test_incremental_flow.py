@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
+from cjm.db import storage_version
 from cjm.manifest import IncrementalLoadError
 from cjm.sample import generate_sample
 from tests.pipelines.tables import data_table_differences, table_hashes
@@ -33,6 +34,14 @@ def _query(db: Path, sql: str):
     con = duckdb.connect(str(db), read_only=True)
     try:
         return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _storage_version(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return storage_version(con)
     finally:
         con.close()
 
@@ -69,8 +78,12 @@ def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_
     config = load_config(config_path)
     inc, full = tmp_path / "inc.duckdb", tmp_path / "full.duckdb"
 
-    first = _run(land / "web_2.csv", inc, config)
+    # The first file in the running DuckDB's own format, as cjm wrote before duckdb_storage_version:
+    # the incremental run converts it to the configured format.
+    latest = config.model_copy(update={"duckdb_storage_version": "latest"})
+    first = _run(land / "web_2.csv", inc, latest)
     assert first["load_mode"] == "full"
+    assert _storage_version(inc) not in ("", config.duckdb_storage_version)
     # The rebuild starts from the same published run, so persona ids are matched to the same
     # predecessor in both databases and can be compared as they are.
     shutil.copyfile(inc, full)
@@ -78,6 +91,7 @@ def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_
     before = dict(_query(inc, journeys_sql))
     second = _run(land, inc, config)  # the whole folder: only the four new files are read
     assert second["load_mode"] == "incremental"
+    assert _storage_version(inc) == config.duckdb_storage_version == "v1.4.0"
     assert sorted(f["source_file"] for f in second["files"]) == sorted(
         str(p.resolve()) for p in land.iterdir() if p.name != "web_2.csv"
     )
@@ -101,6 +115,7 @@ def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_
     before_rerun = table_hashes(inc)
     rerun = _run(land, inc, config)
     assert rerun["load_mode"] == "unchanged" and rerun["files"] == []
+    assert _storage_version(inc) == "v1.4.0"
     after_rerun = table_hashes(inc)
     assert set(after_rerun) == set(before_rerun)
     for table in set(before_rerun) - {"pipeline_runs"}:

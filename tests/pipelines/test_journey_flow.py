@@ -11,9 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.catalog import read_schema
 from cjm.config import load_config
 from cjm.errors import release_frames
 from cjm.ingest import IngestError
+from tests.cjm.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR, write_csv
 
 READER = Path(__file__).with_name("reader.py")
@@ -49,6 +51,9 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
     expected |= {"churn_model_metrics", "churn_model_calibration", "churn_model_card"}
     assert expected <= tables
     assert not any(t.startswith(("raw_", "stg_", "int_", "cfg_")) for t in tables)
+    # every table a full run publishes is declared in sql/schema.yml, commented, typed (no NULL
+    # type on this first run) and listed in cjm_schema
+    assert check_declared_and_commented(db) == tables - {"cjm_schema"} == set(read_schema())
     truth = json.loads((SAMPLE_DIR / "truth" / "truth.json").read_text())
     con = duckdb.connect(str(db), read_only=True)
     loads = con.execute(

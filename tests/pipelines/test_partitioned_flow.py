@@ -8,6 +8,7 @@ import os
 import duckdb
 
 from cjm.config import load_config, with_execution
+from cjm.db import storage_version
 from tests.conftest import SAMPLE_DIR, column_compression
 from tests.pipelines.tables import data_table_differences
 
@@ -67,6 +68,7 @@ def test_dask_run_in_four_buckets_equals_single_process_run(prefect_harness, tmp
     try:
         assert column_compression(con, "events", "event_id") == {"Uncompressed"}
         assert column_compression(con, "sessions", "session_id") == {"Uncompressed"}
+        assert storage_version(con) == config.duckdb_storage_version
     finally:
         con.close()
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import duckdb
 
 from cjm.config import Config
-from cjm.models import EVENTS_COLUMNS, LAST_LOAD_READER, TEMPORARY, model_plan, set_parameters
+from cjm.models import (
+    EVENTS_COLUMNS,
+    LAST_LOAD_READER,
+    TEMPORARY,
+    UNCOMPRESSED,
+    VIEWS,
+    declared_models,
+    model_plan,
+    set_parameters,
+)
 from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
@@ -76,3 +85,38 @@ def test_load_tables_are_dropped_before_the_per_customer_marts(tmp_path):
     assert con.execute("select count(*) from sessions").fetchone()[0] == 1
     plan = [name for _, name in model_plan()]
     assert plan.index(LAST_LOAD_READER) < plan.index("sessions")
+
+
+def test_materialisation_is_read_from_the_properties_files():
+    assert set(VIEWS) == {
+        "stg_events",
+        "int_events_deduplicated",
+        "int_events_stitched",
+        "int_events_sessionised",
+        "int_transition_steps",
+        "int_transition_edges",
+        "int_transition_seconds",
+    }
+    assert set(TEMPORARY) == {"int_event_duplicates", "int_identity_map", "int_file_touchpoints"}
+    assert UNCOMPRESSED == {"events": ("event_id", "session_id"), "sessions": ("session_id",)}
+    # every model the runner builds is declared, once, beside its SQL
+    declared = declared_models()
+    assert {name for _, name in model_plan()} | {"int_transition_seconds"} <= set(declared)
+
+
+def test_built_models_are_what_the_properties_files_declare(tmp_path):
+    rows = [
+        {"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"},
+        {"customer_id": "c1", "event_time": "2026-01-01T10:05:00Z", "touchpoint": "cart"},
+    ]
+    con = build([write_csv(tmp_path / "e.csv", rows)])
+    views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    for _, name in model_plan():
+        kind = declared_models()[name]["config"]["materialized"]
+        if name in TEMPORARY or name == "int_events_validated":
+            assert name not in views | tables, name  # dropped after file_loads
+        elif kind == "view":
+            assert name in views and name not in tables, name
+        else:
+            assert name in tables and name not in views, name
