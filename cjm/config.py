@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -147,6 +148,27 @@ class ScheduleSettings(_Strict):
     events: str | None = None
 
 
+class EventTimeWindow(_Strict):
+    """Event times outside this window are rejected (`event_time_out_of_range`)."""
+
+    # A date or a time; a time without an offset is UTC.
+    not_before: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+    # How far past the run's clock an event may be: clocks of sources drift, years do not.
+    days_after_clock: Annotated[float, Field(ge=0, le=36_500)] = 1
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _as_time(cls, v: object) -> object:
+        if isinstance(v, date) and not isinstance(v, datetime):
+            return datetime.combine(v, time(), tzinfo=UTC)
+        return v
+
+    @field_validator("not_before")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
 class PathSettings(_Strict):
     """Which paths path_variants, anchored_paths and between_paths report."""
 
@@ -204,6 +226,7 @@ class Config(_Strict):
     conversion_touchpoints: tuple[str, ...] | None = None
     # Map a rating scale onto sentiment in [-1, 1], e.g. [1, 5]
     sentiment_range: tuple[float, float] | None = None
+    event_time_window: EventTimeWindow = EventTimeWindow()
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -47,6 +47,7 @@ RAW_EVENTS_COLUMNS = """
     revenue varchar,
     sentiment varchar,
     properties json,
+    nested_columns varchar[],
     typed_event_time timestamptz,
     typed_revenue double,
     typed_sentiment double

@@ -28,6 +28,7 @@ LOAD_SETTINGS = (
     "stages",
     "conversion_touchpoints",
     "sentiment_range",
+    "event_time_window",
 )
 # Hashing reads the whole file: this chunk size keeps memory flat on multi-GB inputs.
 _CHUNK = 1 << 20
