@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import glob
+import gzip
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +26,10 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+
+# Compressed CSV and JSON Lines (`events.csv.gz`, `events.jsonl.zst`), which DuckDB reads natively.
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
+READABLE = ".csv, .tsv, .txt, .jsonl, .ndjson, .json, .parquet, .pq (text formats also .gz or .zst)"
 
 # Longest line a CSV or JSON Lines file may have (DuckDB's default is 2 MB); a longer line stops
 # the file with an error naming the line.
@@ -87,41 +94,116 @@ class IngestError(RuntimeError):
 
 @dataclass(frozen=True)
 class FileLoad:
-    """What was read from one file: rows read, and rows that could not be parsed at all."""
+    """What was read from one file: rows read, and rows that could not be parsed at all.
+
+    A file that is not read (status `skipped`: unknown type, symlink loop) says why in `reason`.
+    """
 
     source_file: str
-    file_format: str
+    file_format: str | None
     rows_read: int
     rows_unparseable: int
+    status: str = "loaded"
+    reason: str | None = None
+
+
+def file_format(path: Path) -> str | None:
+    """csv, jsonl or parquet by the file's extension (after .gz or .zst); None if unknown."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        inner = FORMATS.get(suffixes[-2]) if len(suffixes) > 1 else None
+        return inner if inner in ("csv", "jsonl") else None
+    return FORMATS.get(path.suffix.lower())
+
+
+def compression(path: Path) -> str:
+    """DuckDB's name of the file's compression: gzip, zstd or none."""
+    return COMPRESSIONS.get(path.suffix.lower(), "none")
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a discovered path is not read (listed as skipped), or None when it is an event file."""
+    if path.is_symlink():
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symlink loop: the link resolves to itself"
+            return f"broken symlink ({exc.strerror})"
+        if path.is_dir():
+            return f"symlink loop: points to {os.path.realpath(path)}, a directory that contains it"
+    if not path.is_file():
+        return "not a regular file"
+    if file_format(path) is None:
+        kind = "".join(path.suffixes[-2:]) or path.name
+        return f"unknown file type {kind!r}; read are {READABLE}"
+    return None
 
 
 def discover_files(spec: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Resolve a file, a directory (searched recursively) or a glob into event files, sorted."""
+    """Resolve a file, a directory (searched recursively) or a glob into paths, sorted.
+
+    Files of other types, symlink loops and broken links found in a directory or by a glob are
+    returned too, to be listed as skipped (skip_reason); a file named on its own must be readable.
+    """
     specs = [spec] if isinstance(spec, str | Path) else list(spec)
     found: list[Path] = []
     for item in specs:
         path = Path(item).expanduser()
         if path.is_dir():
-            matches = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS]
-            if not matches:
-                raise IngestError(
-                    f"{path}: no event files (.csv, .jsonl, .json, .parquet) in this directory"
-                )
+            matches = _walk(path)
+            if not any(skip_reason(p) is None for p in matches):
+                raise IngestError(f"{path}: no event files ({READABLE}) in this directory")
             found.extend(matches)
         elif path.is_file():
+            reason = skip_reason(path)
+            if reason is not None:
+                raise IngestError(f"{path}: {reason}")
             found.append(path)
+        elif path.is_symlink() and not glob.has_magic(str(item)):
+            raise IngestError(f"{path}: {skip_reason(path)}")
         else:
-            matches = [Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()]
+            matches = [
+                Path(p)
+                for p in glob.glob(str(path), recursive=True)
+                if Path(p).is_file() or Path(p).is_symlink()
+            ]
             if not matches:
                 raise IngestError(f"{item}: no such file, directory or matching glob")
             found.extend(matches)
-    unique = sorted({p.resolve() for p in found})
-    for p in unique:
-        if p.suffix.lower() not in FORMATS:
-            raise IngestError(
-                f"{p}: unknown file type {p.suffix!r}; use .csv, .jsonl/.json or .parquet"
-            )
-    return unique
+    return sorted({_resolved(p) for p in found})
+
+
+def _walk(root: Path) -> list[Path]:
+    """Every non-directory path under root, following directory links but not around a loop:
+    a link to a directory it is in is returned itself (skip_reason reports it)."""
+    found: list[Path] = []
+    stack = [(root, frozenset({os.path.realpath(root)}))]
+    while stack:
+        directory, ancestors = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                try:
+                    is_dir = entry.is_dir()  # follows links; False for broken ones
+                except OSError:  # a link that resolves to itself
+                    is_dir = False
+                if not is_dir:
+                    found.append(path)
+                    continue
+                real = os.path.realpath(path)
+                if real in ancestors:
+                    found.append(path)
+                else:
+                    stack.append((path, ancestors | {real}))
+    return found
+
+
+def _resolved(path: Path) -> Path:
+    """The resolved path of an event file; links that cannot be resolved keep their own path."""
+    if skip_reason(path) is not None and path.is_symlink():
+        return path.absolute()
+    return path.resolve()
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -152,6 +234,12 @@ def load_files(
     create_raw_tables(con)
     loads = []
     for i, path in enumerate(files, 1):
+        reason = skip_reason(path)
+        if reason is not None:
+            if progress:
+                progress(f"skipping {path.name} ({i}/{len(files)}): {reason}")
+            loads.append(FileLoad(str(path), file_format(path), 0, 0, "skipped", reason))
+            continue
         if progress:
             progress(f"reading {path.name} ({i}/{len(files)})")
         loads.append(load_file(con, path, config))
@@ -160,8 +248,10 @@ def load_files(
 
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> FileLoad:
     """Load one file; structural parse failures go to raw_rejects with their line."""
-    fmt = FORMATS[path.suffix.lower()]
-    if fmt != "parquet" and _is_blank(path):
+    fmt = file_format(path)
+    if fmt is None:
+        raise IngestError(f"{path}: {skip_reason(path)}")
+    if fmt != "parquet" and _is_blank(con, path):
         # No header and no rows: nothing to map and nothing to lose; file_loads shows 0 rows read.
         return FileLoad(str(path), fmt, 0, 0)
     if fmt == "parquet" and path.is_absolute() and not config.expressions:
@@ -295,8 +385,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         "create or replace temp table _cjm_csv as select * from read_csv(?, all_varchar = true, "
         "header = true, store_rejects = true, rejects_scan = '_cjm_scans', "
         "rejects_table = '_cjm_errors', strict_mode = true, null_padding = false, "
-        "max_line_size = ?, encoding = ?)",
-        [str(path), MAX_LINE_BYTES, _encoding(path)],
+        "max_line_size = ?, encoding = ?, compression = ?)",
+        [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)],
     )
     # A fresh table keeps file order in rowid, so the n-th good record is the n-th line that
     # is not a rejected one (line 1 is the header).
@@ -339,8 +429,9 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     con.execute(
         "create or replace temp table _cjm_text as select text from read_csv(?,"
         " columns = {'text': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false,"
-        " auto_detect = false, strict_mode = false, max_line_size = ?, encoding = ?)",
-        [str(path), MAX_LINE_BYTES, _encoding(path)],
+        " auto_detect = false, strict_mode = false, max_line_size = ?, encoding = ?,"
+        " compression = ?)",
+        [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)],
     )
     # A fresh table keeps file order in rowid, which gives each line its number; DuckDB does not
     # short-circuit `and`, hence the case guarding json_type.
@@ -373,8 +464,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         ).fetchall()
     ]
     if not keys and con.execute("select count(*) from _cjm_lines").fetchone()[0] == 0:
-        with path.open("rb") as handle:
-            array = handle.read(64).lstrip().startswith(b"[")
+        array = (_head(path, 64) or b"").lstrip().startswith(b"[")
         hint = " (this file holds a JSON array: convert it with `jq -c '.[]'`)" if array else ""
         raise IngestError(
             f"{path}: no line is a JSON object; JSON Lines has one object per line{hint}"
@@ -439,17 +529,46 @@ def _reason(exc: Exception) -> str:
     return _CONTROL_CHARS.sub("?", text)[:400]
 
 
+def _head(path: Path, size: int) -> bytes | None:
+    """The first `size` bytes of the file's content (decompressed from gzip); None for zstd,
+    which Python cannot decompress here (DuckDB reads it)."""
+    kind = compression(path)
+    if kind == "zstd":
+        return None
+    try:
+        opener = gzip.open if kind == "gzip" else open
+        with opener(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError):
+        return None  # not gzip after all: DuckDB's read names the fault
+
+
 def _encoding(path: Path) -> str:
     """UTF-16 when the file starts with its byte-order mark, else UTF-8."""
-    with path.open("rb") as handle:
-        return "utf-16" if handle.read(2) in UTF16_BOMS else "utf-8"
+    return "utf-16" if (_head(path, 2) or b"") in UTF16_BOMS else "utf-8"
 
 
-def _is_blank(path: Path) -> bool:
+def _is_blank(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     """Whether a text file holds nothing but whitespace (an empty export)."""
+    if path.stat().st_size == 0:
+        return True
     limit = 1 << 20
-    with path.open("rb") as handle:
-        head = handle.read(limit + 1)
+    head = _head(path, limit + 1)
+    if head is None:
+        if compression(path) != "zstd":
+            return False
+        # Stops at the first line with text; an empty zstd frame has no line at all.
+        try:
+            lines = con.execute(
+                "select count(*) from (select text from read_csv(?, columns = {'text': 'VARCHAR'}, "
+                "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
+                "strict_mode = false, max_line_size = ?, compression = 'zstd') "
+                "where trim(replace(text, chr(0), '')) <> '' limit 1)",
+                [str(path), MAX_LINE_BYTES],
+            ).fetchone()[0]
+        except duckdb.Error:
+            return False  # the read that follows names the fault
+        return lines == 0
     if len(head) > limit:
         return False
     for bom in (b"\xef\xbb\xbf", *UTF16_BOMS):

@@ -208,11 +208,19 @@ def check_out_of_range_files(con: duckdb.DuckDBPyConnection, config: Config) -> 
 
 
 def write_file_reads(con: duckdb.DuckDBPyConnection, loads: Sequence[FileLoad]) -> None:
-    """Record how many rows each file held, for the reconciliation in file_loads."""
+    """Record how many rows each file held (and the files skipped, with why), for file_loads."""
     frame = pd.DataFrame(
-        [(x.source_file, x.file_format, x.rows_read) for x in loads],
-        columns=["source_file", "file_format", "rows_read"],
-    ).astype({"source_file": "string", "file_format": "string", "rows_read": "int64"})
+        [(x.source_file, x.file_format, x.rows_read, x.status, x.reason) for x in loads],
+        columns=["source_file", "file_format", "rows_read", "status", "reason"],
+    ).astype(
+        {
+            "source_file": "string",
+            "file_format": "string",
+            "rows_read": "int64",
+            "status": "string",
+            "reason": "string",
+        }
+    )
     write_table(con, "raw_file_reads", frame)
 
 

@@ -91,7 +91,8 @@ def load_events(
             progress(f"seeding the build from {plan.db_path}")
         incremental.seed_build(Path(plan.db_path), build_path)
     with _open(build_path, config) as con:
-        loads = load_files(con, plan.files, config, progress)
+        skipped = [Path(path) for path, _reason in plan.skipped]
+        loads = load_files(con, [*plan.files, *skipped], config, progress)
         write_file_reads(con, loads)
         write_run_clock(con, clock or datetime.now(UTC))
         manifest.write_manifest(con, plan, loads)
