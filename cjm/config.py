@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cjm.expressions import ExpressionError, check_expression
+
 CANONICAL_COLUMNS = (
     "customer_id",
     "anonymous_id",
@@ -216,7 +218,7 @@ class Config(_Strict):
 
     # canonical column -> source column name
     columns: dict[str, str] = Field(default_factory=dict)
-    # canonical column -> SQL expression over source columns (trusted configuration)
+    # canonical column -> SQL expression over source columns (checked by cjm.expressions)
     expressions: dict[str, str] = Field(default_factory=dict)
     timezone: str = "UTC"
     session_gap_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 30
@@ -266,6 +268,10 @@ class Config(_Strict):
             # One expression, never a statement: the text is trusted, but a stray ';' is a mistake.
             if not expr.strip() or ";" in expr or _CONTROL.search(expr):
                 raise ValueError(f"{key}: {expr!r} is not a single SQL expression")
+            try:
+                check_expression(expr)
+            except ExpressionError as exc:
+                raise ValueError(f"{key}: expression {expr!r} is refused: {exc}") from None
         return v
 
     @field_validator("funnels")
