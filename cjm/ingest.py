@@ -65,6 +65,11 @@ TYPED_COLUMNS = {
     "revenue": "DOUBLE",
     "sentiment": "DOUBLE",
 }
+# Canonical columns that must hold one plain value: a JSON object or array in one is rejected
+# (`<column>_not_scalar`), and a Parquet column of a nested type is an error.
+SCALAR_COLUMNS = ("customer_id", "anonymous_id", "event_id", "touchpoint", "channel")
+# DuckDB type names of nested values: STRUCT(...), MAP(...), UNION(...), lists T[] and arrays T[n].
+_NESTED_TYPE = re.compile(r"^(STRUCT|MAP|UNION)\(|\]$")
 # CSV and JSON Lines rows land in this table; Parquet files read through views of the file (see
 # _land_parquet_view), and raw_events is the union of both.
 LANDED_TABLE = "raw_events_landed"
@@ -257,6 +262,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     if fmt == "parquet" and path.is_absolute() and not config.expressions:
         return _land_parquet_view(con, path, config)
     reader = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}[fmt]
+    if fmt == "parquet":
+        _check_scalar_columns(path, _parquet_types(con, path), config)
     try:
         unparseable = reader(con, path)
     except duckdb.Error as exc:
@@ -268,7 +275,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
             "and not starts_with(column_name, '_cjm_') order by ordinal_position"
         ).fetchall()
     ]
-    select, params = _mapping_select(path, columns, config)
+    select, params = _mapping_select(path, columns, config, from_json=fmt == "jsonl")
     try:
         con.execute(
             f"insert into {LANDED_TABLE} by name select ? as source_file, _cjm_row as source_row, "
@@ -293,12 +300,12 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
     references and casts to text, which cannot fail on any value, so a file that describes here
     also reads in the models; a file that cannot be read stops the run here.
     """
+    types = _parquet_types(con, path)
     try:
-        described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
         rows = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read as parquet: {_reason(exc)}") from None
-    types = {r[0]: r[1] for r in described}
+    _check_scalar_columns(path, types, config)
     columns = list(types)
     parts = [f"{sql_literal(str(path))} as source_file", "file_row_number + 1 as source_row"]
     used: set[str] = set()
@@ -314,7 +321,16 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
             parts.append(f"cast({quote_ident(source)} as varchar) as {canonical}")
     extra = [c for c in columns if c not in used]
     if extra:
-        fields = ", ".join(f"{sql_literal(c)}, cast({quote_ident(c)} as varchar)" for c in extra)
+        # nested values stay JSON; scalars become their text, as everywhere else
+        fields = ", ".join(
+            f"{sql_literal(c)}, "
+            + (
+                f"to_json({quote_ident(c)})"
+                if _NESTED_TYPE.search(types[c])
+                else f"cast({quote_ident(c)} as varchar)"
+            )
+            for c in extra
+        )
         parts.append(f"json_object({fields}) as properties")
     # The view reads the file by absolute path: it must not depend on the reader's directory.
     select = (
@@ -327,16 +343,20 @@ def _land_parquet_view(con: duckdb.DuckDBPyConnection, path: Path, config: Confi
     return FileLoad(str(path), "parquet", rows, 0)
 
 
-def _mapping_select(path: Path, columns: list[str], config: Config) -> tuple[str, list[str]]:
+def _mapping_select(
+    path: Path, columns: list[str], config: Config, from_json: bool = False
+) -> tuple[str, list[str]]:
     """Select list (and its parameters) mapping a file's columns onto the canonical ones.
 
     Columns the mapping does not use are kept as a JSON object of properties. Column names are
     quoted identifiers and property keys are `?` parameters; only the configured expressions are
-    SQL text, and they are trusted configuration.
+    SQL text, and they are checked at config load (cjm.expressions). `from_json`: the file is
+    JSON Lines with each line in _cjm_json, so a JSON object or array in a scalar column is
+    listed in nested_columns and one in a property stays JSON.
     """
     available = set(columns)
     used: set[str] = set()
-    parts = []
+    parts, params, nested = [], [], []
     for canonical in CANONICAL_COLUMNS:
         if canonical in config.expressions:
             parts.append(f"cast(({config.expressions[canonical]}) as varchar) as {canonical}")
@@ -345,16 +365,63 @@ def _mapping_select(path: Path, columns: list[str], config: Config) -> tuple[str
         if source in available:
             used.add(source)
             parts.append(f"{quote_ident(source)} as {canonical}")
+            if from_json and canonical in SCALAR_COLUMNS:
+                nested.append((source, canonical))
         else:
             _require(path, canonical, source, columns, config)
             parts.append(f"null::varchar as {canonical}")
+    if nested:
+        flags = ", ".join(
+            f"case when {_IS_NESTED_JSON} then {sql_literal(canonical)} end"
+            for _source, canonical in nested
+        )
+        params += [_json_path(source) for source, _canonical in nested]
+        parts.append(f"list_filter([{flags}], lambda c: c is not null) as nested_columns")
     extra = [c for c in columns if c not in used]
-    if extra:
+    if extra and from_json:
+        fields = ", ".join(
+            f"?, case when {_IS_NESTED_JSON} then json_extract(_cjm_json, ?) "
+            f"else to_json({quote_ident(c)}) end"
+            for c in extra
+        )
+        params += [x for c in extra for x in (c, _json_path(c), _json_path(c))]
+        parts.append(f"json_object({fields}) as properties")
+    elif extra:
         fields = ", ".join(f"?, {quote_ident(c)}" for c in extra)
+        params += extra
         parts.append(f"json_object({fields}) as properties")
     else:
         parts.append("null::json as properties")
-    return ", ".join(parts), extra
+    return ", ".join(parts), params
+
+
+# Whether the value at a `?` JSON path of the line is an object or an array.
+_IS_NESTED_JSON = "coalesce(json_type(_cjm_json, ?) in ('OBJECT', 'ARRAY'), false)"
+
+
+def _parquet_types(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """Column name -> DuckDB type of a Parquet file."""
+    try:
+        described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot read as parquet: {_reason(exc)}") from None
+    return {r[0]: r[1] for r in described}
+
+
+def _check_scalar_columns(path: Path, types: dict[str, str], config: Config) -> None:
+    """Raise when a column mapped onto a canonical column is of a nested type (struct, list,
+    map): its values would only become text like "{'id': 7}"."""
+    for canonical in CANONICAL_COLUMNS:
+        source = config.source_column(canonical)
+        if canonical in config.expressions or source not in types:
+            continue
+        if _NESTED_TYPE.search(types[source]):
+            mapped = f" (source column {source!r})" if source != canonical else ""
+            raise IngestError(
+                f"{path}: column {canonical!r}{mapped} is of the nested type {types[source]}; "
+                "it must hold one plain value per row. Flatten it in the file, or derive the "
+                "column under `expressions:` in the config"
+            )
 
 
 def _require(path: Path, canonical: str, source: str, columns: list[str], config: Config) -> None:
@@ -404,6 +471,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                 for line, kind, raw in rejected
             ],
         )
+    _check_header(con, path)
     total = con.execute("select count(*) from _cjm_csv").fetchone()[0]
     con.execute(
         """
@@ -422,6 +490,35 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     con.execute("drop table _cjm_csv")
     con.execute("drop table _cjm_rej_lines")
     return len(rejected)
+
+
+def _check_header(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise when two header fields have the same name (DuckDB would rename the second)."""
+    read = [r[0] for r in con.execute("describe _cjm_csv").fetchall()]
+    try:
+        header = con.execute(
+            "select * from read_csv(?, header = false, all_varchar = true, max_line_size = ?, "
+            "encoding = ?, compression = ?) limit 1",
+            [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)],
+        ).fetchone()
+    except duckdb.Error:
+        return  # read with a header it parsed; without one the sniffer gave up: nothing to add
+    if header is None or len(header) != len(read):
+        return  # the header is the line DuckDB read it from: nothing else to compare
+    seen: dict[str, tuple[int, str]] = {}
+    for position, name in enumerate(header, 1):
+        # DuckDB's names are case-insensitive: Id and id are one column to it
+        key = (name or "").strip().lower()
+        if not key:
+            continue  # unnamed fields get distinct names from DuckDB
+        if key in seen:
+            first, first_name = seen[key]
+            same = "twice" if first_name == name else f"twice ({first_name!r} and {name!r})"
+            raise IngestError(
+                f"{path}: the header has column {first_name!r} {same}, as fields {first} and "
+                f"{position}; rename one of them in the file"
+            )
+        seen[key] = (position, name)
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -475,8 +572,8 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     else:
         fields = "null::varchar as _cjm_empty"
     con.execute(
-        f"create or replace temp table _cjm_file as select line as _cjm_row, {fields} "
-        "from _cjm_lines order by line",
+        f"create or replace temp table _cjm_file as select line as _cjm_row, {fields}, "
+        "json(text) as _cjm_json from _cjm_lines order by line",
         [_json_path(k) for k in keys],
     )
     unparseable = con.execute(
@@ -487,10 +584,18 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Parquet into _cjm_file with every column cast to text (times keep their offset)."""
+    """Parquet into _cjm_file with every column cast to text (times keep their offset), nested
+    ones to JSON."""
     described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    # a nested column (never a canonical one: _check_scalar_columns) becomes JSON, not text
     casts = ", ".join(
-        f"cast({quote_ident(r[0])} as varchar) as {quote_ident(r[0])}" for r in described
+        (
+            f"to_json({quote_ident(r[0])})"
+            if _NESTED_TYPE.search(r[1])
+            else f"cast({quote_ident(r[0])} as varchar)"
+        )
+        + f" as {quote_ident(r[0])}"
+        for r in described
     )
     con.execute(
         "create or replace temp table _cjm_file as select file_row_number + 1 as _cjm_row, "
