@@ -256,8 +256,9 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, config: Config) -> Fil
     fmt = file_format(path)
     if fmt is None:
         raise IngestError(f"{path}: {skip_reason(path)}")
-    if fmt != "parquet" and _is_blank(con, path):
-        # No header and no rows: nothing to map and nothing to lose; file_loads shows 0 rows read.
+    if path.stat().st_size == 0 or (fmt != "parquet" and _is_blank(con, path)):
+        # No header and no rows (any format, a zero-byte Parquet file too): nothing to map and
+        # nothing to lose; file_loads shows 0 rows read.
         return FileLoad(str(path), fmt, 0, 0)
     if fmt == "parquet" and path.is_absolute() and not config.expressions:
         return _land_parquet_view(con, path, config)
