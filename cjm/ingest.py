@@ -511,7 +511,7 @@ def _check_header(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except duckdb.Error:
         return  # read with a header it parsed; without one the sniffer gave up: nothing to add
     if header is None or len(header) != len(read):
-        return  # the header is the line DuckDB read it from: nothing else to compare
+        return  # read without a header, the file sniffs as another dialect: nothing to compare
     seen: dict[str, tuple[int, str]] = {}
     for position, name in enumerate(header, 1):
         # DuckDB's names are case-insensitive: Id and id are one column to it

@@ -13,6 +13,7 @@ from cjm.config import Config
 from cjm.ingest import IngestError, discover_files, skip_reason
 from cjm.manifest import full_plan
 from tests.conftest import build
+from tests.published import publish_journeys
 
 HEADER = "customer_id,event_time,touchpoint\n"
 
@@ -123,24 +124,6 @@ def test_a_file_named_on_its_own_must_be_an_event_file(tmp_path):
         discover_files(tmp_path)
 
 
-def _run(landing, db, config, full_refresh=False):
-    """Load and build the journeys of the new files (a plan against `db`), then publish."""
-    from cjm import steps
-    from cjm.publish import build_path_for, publish
-    from cjm.runs import new_run
-
-    record = new_run(db, config.model_dump(mode="json"))
-    files = discover_files(landing)
-    plan = steps.plan_load(db, files, config, full_refresh, record.run_id)
-    record.load_mode, record.files_loaded = plan.mode, [str(p) for p in plan.files]
-    build_path = build_path_for(db, record.run_id)
-    steps.load_events(build_path, files, config, plan=plan)
-    steps.build_journeys(build_path, config)
-    steps.finish_run(build_path, record, db)
-    publish(build_path, db)
-    return plan
-
-
 def test_an_incremental_run_lists_the_paths_it_skipped_not_earlier_ones(tmp_path):
     from cjm.db import connect
 
@@ -148,7 +131,7 @@ def test_an_incremental_run_lists_the_paths_it_skipped_not_earlier_ones(tmp_path
     landing.mkdir()
     (landing / "a.csv").write_text(HEADER + "c1,2026-01-01T10:00:00Z,view\n", encoding="utf-8")
     (landing / "old.bak").write_text("x", encoding="utf-8")
-    _run(landing, db, config)
+    publish_journeys(landing, db, config)
     with connect(db) as con:
         # as published before files were listed as skipped
         con.execute("delete from file_loads where status = 'skipped'")
@@ -159,7 +142,7 @@ def test_an_incremental_run_lists_the_paths_it_skipped_not_earlier_ones(tmp_path
         gzip.compress((HEADER + "c2,2026-01-02T10:00:00Z,cart\n").encode())
     )
     (landing / "new.bak").write_text("x", encoding="utf-8")
-    plan = _run(landing, db, config)
+    plan = publish_journeys(landing, db, config)
     assert plan.mode == "incremental" and [p.name for p in plan.files] == ["b.csv.gz"]
     assert plan.skipped == [(str(landing.resolve() / "new.bak"), plan.skipped[0][1])]
     with connect(db, read_only=True) as con:

@@ -8,8 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cjm.config import Config
+from cjm.db import connect
 from cjm.ingest import IngestError
 from tests.conftest import build, validation_kind
+from tests.published import publish_journeys
 
 CLOCK = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 HEADER = "customer_id,event_time,touchpoint,revenue,sentiment\n"
@@ -115,3 +118,42 @@ def test_a_file_with_every_time_out_of_range_is_an_error_naming_it(tmp_path):
     wrong.write_text(HEADER + "c1,20454,view,,\nc2,2026-01-02T00:00:00Z,view,,\n")
     con = build([good, wrong], clock=CLOCK)
     assert _rejected(con) == [(2, "event_time_out_of_range")]
+
+
+def _rows(db, table: str, order: str) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(f"select * from {table} order by {order}").fetchall()
+
+
+def test_an_incremental_run_judges_new_rows_as_a_full_rebuild_does(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a.csv").write_text(
+        HEADER + "c1,2026-01-01T00:00:00Z,view,,\nc2,2026-01-02T00:00:00Z,view,5,\n",
+        encoding="utf-8",
+    )
+    incremental, full = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    publish_journeys(landing, incremental, Config(), clock=CLOCK)
+    (landing / "b.csv").write_text(
+        HEADER
+        + "c1,9999-01-01T00:00:00Z,purchase,,\n"
+        + "c2,2026-01-03T00:00:00Z,purchase,NaN,\n"
+        + "c2,2026-01-04T00:00:00Z,purchase,1e309,0.5\n"
+        + "c3,2026-12-08T00:00:00Z,purchase,7,\n",
+        encoding="utf-8",
+    )
+    plan = publish_journeys(landing, incremental, Config(), clock=CLOCK)
+    assert plan.mode == "incremental"
+    publish_journeys(landing, full, Config(), full_refresh=True, clock=CLOCK)
+    for table, order in {
+        "events": "event_id",
+        "rejected_events": "source_file, source_row",
+        "file_loads": "source_file",
+        "journeys": "customer_id",
+    }.items():
+        assert _rows(incremental, table, order) == _rows(full, table, order), table
+    assert [r[2] for r in _rows(full, "rejected_events", "source_file, source_row")] == [
+        "event_time_out_of_range",
+        "revenue_not_finite",
+        "revenue_not_finite",
+    ]
