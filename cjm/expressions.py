@@ -33,7 +33,8 @@ ALLOWED_CLASSES = frozenset(
         "WINDOW",
     }
 )
-# Built-in scalars that read the environment, settings, secrets or the running query.
+# Built-in scalars that read the environment, settings, secrets or the running query, or write
+# to DuckDB's log.
 ENVIRONMENT_READERS = frozenset(
     {
         "getenv",
@@ -44,6 +45,7 @@ ENVIRONMENT_READERS = frozenset(
         "json_serialize_sql",
         "json_serialize_plan",
         "getvariable",
+        "write_log",
     }
 )
 
@@ -60,7 +62,8 @@ def allowed_functions() -> frozenset[str]:
             "select distinct lower(function_name) from duckdb_functions() "
             "where function_type in ('scalar', 'aggregate', 'window')"
         ).fetchall()
-    return frozenset(n for (n,) in names) - ENVIRONMENT_READERS
+    # __internal_* functions are DuckDB's own plumbing (COPY TO helpers), not for expressions
+    return frozenset(n for (n,) in names if not n.startswith("__")) - ENVIRONMENT_READERS
 
 
 def check_expression(text: str) -> None:
@@ -123,7 +126,7 @@ def _check_node(node: object) -> None:
             raise ExpressionError(f"function {name!r} is qualified by a schema: not allowed")
         if name not in allowed_functions():
             reason = (
-                "reads outside the expression's arguments"
+                "reaches outside the expression's arguments"
                 if name in ENVIRONMENT_READERS
                 else "is not a built-in scalar function (file and table functions such as "
                 "read_csv, read_text or glob never are)"
