@@ -136,7 +136,10 @@ def skip_reason(path: Path) -> str | None:
                 return "symlink loop: the link resolves to itself"
             return f"broken symlink ({exc.strerror})"
         if path.is_dir():
-            return f"symlink loop: points to {os.path.realpath(path)}, a directory that contains it"
+            real, parent = os.path.realpath(path), os.path.realpath(path.parent)
+            if parent == real or parent.startswith(real.rstrip(os.sep) + os.sep):
+                return f"symlink loop: points to {real}, a directory that contains it"
+            return f"a link to the directory {real} (name the directory itself to read it)"
     if not path.is_file():
         return "not a regular file"
     if file_format(path) is None:

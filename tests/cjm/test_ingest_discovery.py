@@ -117,6 +117,14 @@ def test_a_file_named_on_its_own_must_be_an_event_file(tmp_path):
     (tmp_path / "notes.xlsx").write_bytes(b"")
     with pytest.raises(IngestError, match=r"notes\.xlsx: unknown file type"):
         discover_files(tmp_path / "notes.xlsx")
+    # a glob that matches a link to another directory lists it, not as a loop
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "other")
+    (tmp_path / "a.csv").write_text(HEADER + "c1,2026-01-01T10:00:00Z,view\n", encoding="utf-8")
+    found = {p.name: skip_reason(p) for p in discover_files(str(tmp_path / "*"))}
+    assert found["a.csv"] is None
+    assert found["link"].startswith(f"a link to the directory {tmp_path / 'other'}")
+    (tmp_path / "a.csv").unlink()
     os.symlink(tmp_path / "loop", tmp_path / "loop")
     with pytest.raises(IngestError, match=r"loop: symlink loop"):
         discover_files(tmp_path / "loop")
