@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cjm.expressions import ExpressionError, check_expression
 
 CANONICAL_COLUMNS = (
     "customer_id",
@@ -187,6 +190,27 @@ class ScheduleSettings(_Strict):
     events: str | None = None
 
 
+class EventTimeWindow(_Strict):
+    """Event times outside this window are rejected (`event_time_out_of_range`)."""
+
+    # A date or a time; a time without an offset is UTC.
+    not_before: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+    # How far past the run's clock an event may be: clocks of sources drift, years do not.
+    days_after_clock: Annotated[float, Field(ge=0, le=36_500)] = 1
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _as_time(cls, v: object) -> object:
+        if isinstance(v, date) and not isinstance(v, datetime):
+            return datetime.combine(v, time(), tzinfo=UTC)
+        return v
+
+    @field_validator("not_before")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
 class PathSettings(_Strict):
     """Which paths path_variants, anchored_paths and between_paths report."""
 
@@ -234,7 +258,7 @@ class Config(_Strict):
 
     # canonical column -> source column name
     columns: dict[str, str] = Field(default_factory=dict)
-    # canonical column -> SQL expression over source columns (trusted configuration)
+    # canonical column -> SQL expression over source columns (checked by cjm.expressions)
     expressions: dict[str, str] = Field(default_factory=dict)
     timezone: str = "UTC"
     session_gap_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 30
@@ -250,6 +274,7 @@ class Config(_Strict):
     outcomes: OutcomeSettings = OutcomeSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
     emotion_min_events: Annotated[int, Field(ge=1, le=1_000_000)] = EMOTION_MIN_EVENTS
+    event_time_window: EventTimeWindow = EventTimeWindow()
     churn: ChurnSettings = ChurnSettings()
     personas: PersonaSettings = PersonaSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -293,6 +318,10 @@ class Config(_Strict):
             # One expression, never a statement: the text is trusted, but a stray ';' is a mistake.
             if not expr.strip() or ";" in expr or _CONTROL.search(expr):
                 raise ValueError(f"{key}: {expr!r} is not a single SQL expression")
+            try:
+                check_expression(expr)
+            except ExpressionError as exc:
+                raise ValueError(f"{key}: expression {expr!r} is refused: {exc}") from None
         return v
 
     @field_validator("funnels")

@@ -152,7 +152,14 @@ def merge_rejected_events(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def merge_file_loads(con: duckdb.DuckDBPyConnection) -> None:
-    """Earlier files keep their counts, except accepted rows now duplicates of an earlier copy."""
+    """Earlier files keep their counts, except accepted rows now duplicates of an earlier copy.
+
+    Skipped paths are those of this run: an earlier run's list is not carried.
+    """
+    if "status" not in _columns(con, "prior_file_loads"):
+        # published before files were listed as skipped: every row is a loaded file
+        con.execute("alter table prior_file_loads add column status varchar default 'loaded'")
+        con.execute("alter table prior_file_loads add column reason varchar")
     con.execute(
         """
         insert into file_loads by name
@@ -168,5 +175,6 @@ def merge_file_loads(con: duckdb.DuckDBPyConnection) -> None:
         )
         from prior_file_loads
         left join displaced on prior_file_loads.source_file = displaced.source_file
+        where prior_file_loads.status = 'loaded'
         """
     )

@@ -14,7 +14,7 @@ import pandas as pd
 
 from cjm.config import Config
 from cjm.db import open_if_exists, table_exists, write_table
-from cjm.ingest import FORMATS, FileLoad
+from cjm.ingest import FileLoad, file_format, skip_reason
 from cjm.models import EVENTS_COLUMNS
 
 MANIFEST_TABLE = "loaded_files"
@@ -28,6 +28,7 @@ LOAD_SETTINGS = (
     "stages",
     "conversion_touchpoints",
     "sentiment_range",
+    "event_time_window",
 )
 # Hashing reads the whole file: this chunk size keeps memory flat on multi-GB inputs.
 _CHUNK = 1 << 20
@@ -59,6 +60,8 @@ class LoadPlan:
     db_path: str = ""
     already_loaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (path, reason) of the paths found that are not event files (cjm.ingest.skip_reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def files(self) -> list[Path]:
@@ -93,9 +96,33 @@ def fingerprint(path: Path, known: dict | None = None) -> FileFingerprint:
     return FileFingerprint(str(path), stat.st_size, modified, digest)
 
 
+def split_skipped(files: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The event files among `files`, and (path, reason) of the others, which are not read."""
+    readable, skipped = [], []
+    for path in files:
+        reason = skip_reason(path)
+        if reason is None:
+            readable.append(path)
+        else:
+            skipped.append((str(path), reason))
+    return readable, skipped
+
+
+def _skipped_notes(skipped: list[tuple[str, str]]) -> list[str]:
+    return [f"skipped {path}: {reason}" for path, reason in skipped]
+
+
 def full_plan(files: Sequence[Path], config: Config, run_id: str | None = None) -> LoadPlan:
-    """A plan that loads every file into an empty build."""
-    return LoadPlan("full", run_id, settings_hash(config), [fingerprint(p) for p in files])
+    """A plan that loads every event file into an empty build (other paths are skipped)."""
+    readable, skipped = split_skipped(files)
+    return LoadPlan(
+        "full",
+        run_id,
+        settings_hash(config),
+        [fingerprint(p) for p in readable],
+        notes=_skipped_notes(skipped),
+        skipped=skipped,
+    )
 
 
 def _check_events_columns(db_path: Path) -> None:
@@ -180,9 +207,10 @@ def plan_load(
             "from all input files under the new settings"
         )
     _check_events_columns(db_path)
+    files, skipped = split_skipped(files)
     known = {row["source_file"]: row for row in manifest.to_dict("records")}
     loaded_hashes = {row["sha256"]: name for name, row in known.items()}
-    to_load, already, notes = [], [], []
+    to_load, already, notes = [], [], _skipped_notes(skipped)
     for path in files:
         previous = known.get(str(path))
         found = fingerprint(path, previous)
@@ -207,7 +235,7 @@ def plan_load(
             f"no new input files ({len(already)} already loaded): published tables unchanged"
         )
     mode = "incremental" if to_load else "unchanged"
-    return LoadPlan(mode, run_id, current, to_load, str(db_path), already, notes)
+    return LoadPlan(mode, run_id, current, to_load, str(db_path), already, notes, skipped)
 
 
 def write_manifest(
@@ -219,7 +247,7 @@ def write_manifest(
     frame = pd.DataFrame(
         {
             "source_file": [f.source_file for f in plan.to_load],
-            "file_format": [FORMATS[Path(f.source_file).suffix.lower()] for f in plan.to_load],
+            "file_format": [file_format(Path(f.source_file)) for f in plan.to_load],
             "size_bytes": [f.size_bytes for f in plan.to_load],
             "modified_at": [f.modified_at for f in plan.to_load],
             "sha256": [f.sha256 for f in plan.to_load],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,7 +13,7 @@ import yaml
 
 from cjm.config import STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
-from cjm.ingest import FileLoad
+from cjm.ingest import FileLoad, IngestError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The columns of the events mart (sql/marts/events.sql), in order: an incremental run can only
@@ -117,6 +118,7 @@ BUILD_VIEWS = ("raw_events",)
 # Tables that only exist while a run builds; they are dropped before publishing.
 BUILD_ONLY = (
     "raw_events_landed",
+    "raw_run_clock",
     "raw_parquet_sources",
     "raw_rejects",
     "raw_file_reads",
@@ -158,14 +160,79 @@ def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     low, high = config.sentiment_range or (None, None)
     con.execute("set variable cjm_sentiment_low = ?::double", [low])
     con.execute("set variable cjm_sentiment_high = ?::double", [high])
+    window = config.event_time_window
+    con.execute("set variable cjm_earliest_event_time = ?::timestamptz", [window.not_before])
+    clock = run_clock(con)
+    latest = None if clock is None else clock + timedelta(days=window.days_after_clock)
+    con.execute("set variable cjm_latest_event_time = ?::timestamptz", [latest])
+
+
+def write_run_clock(con: duckdb.DuckDBPyConnection, clock: datetime) -> None:
+    """Record the run's clock in the build: the latest event time allowed is measured from it."""
+    if clock.tzinfo is None:
+        raise ValueError("the run's clock must be timezone-aware")
+    con.execute("create or replace table raw_run_clock (clock timestamptz)")
+    con.execute("insert into raw_run_clock values (?)", [clock])
+
+
+def run_clock(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The clock write_run_clock recorded in this build; None where none was (no upper bound)."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'main' "
+        "and table_name = 'raw_run_clock'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute("select max(clock) from raw_run_clock").fetchone()
+    return row[0] if row else None
+
+
+def check_out_of_range_files(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Stop the run when every row of a file has an event time outside the window: the file
+    (a wrong epoch unit, a wrong column) is the fault, not its rows."""
+    files = [
+        r[0]
+        for r in con.execute(
+            """
+            select file_loads.source_file
+            from file_loads
+            join rejected_events using (source_file)
+            where file_loads.rows_read > 0
+            group by file_loads.source_file, file_loads.rows_read
+            having count(*) filter (where rejected_events.reason like '%event_time_out_of_range%')
+                = file_loads.rows_read
+            order by 1
+            """
+        ).fetchall()
+    ]
+    if not files:
+        return
+    window = config.event_time_window
+    latest = con.execute("select getvariable('cjm_latest_event_time')").fetchone()[0]
+    bound = f" and at most {latest.isoformat()}" if latest is not None else ""
+    raise IngestError(
+        f"{files[0]}: every row's event time is outside the allowed window (not before "
+        f"{window.not_before.isoformat()}{bound}); check the time column, its unit (epoch "
+        "seconds, milliseconds or microseconds) and its timezone, or widen `event_time_window` "
+        "in the config"
+        + (f" (also {len(files) - 1} more file(s): {files[1:4]})" if len(files) > 1 else "")
+    )
 
 
 def write_file_reads(con: duckdb.DuckDBPyConnection, loads: Sequence[FileLoad]) -> None:
-    """Record how many rows each file held, for the reconciliation in file_loads."""
+    """Record how many rows each file held (and the files skipped, with why), for file_loads."""
     frame = pd.DataFrame(
-        [(x.source_file, x.file_format, x.rows_read) for x in loads],
-        columns=["source_file", "file_format", "rows_read"],
-    ).astype({"source_file": "string", "file_format": "string", "rows_read": "int64"})
+        [(x.source_file, x.file_format, x.rows_read, x.status, x.reason) for x in loads],
+        columns=["source_file", "file_format", "rows_read", "status", "reason"],
+    ).astype(
+        {
+            "source_file": "string",
+            "file_format": "string",
+            "rows_read": "int64",
+            "status": "string",
+            "reason": "string",
+        }
+    )
     write_table(con, "raw_file_reads", frame)
 
 
@@ -266,6 +333,7 @@ def build_models(
             hooks[name](con)
         if name == LAST_LOAD_READER:
             drop_load_tables(con)
+            check_out_of_range_files(con, config)
         timings[name] = round(time.perf_counter() - started, 3)
     return timings
 

@@ -33,6 +33,7 @@ from cjm.models import (
     SQL_DIR,
     STAGING,
     UNCOMPRESSED,
+    check_out_of_range_files,
     create_table,
     run_model,
     set_parameters,
@@ -92,6 +93,7 @@ def export_buckets(
     write_touchpoint_stages(con, config)
     for name in LOAD_MARTS:
         run_model(con, "marts", name)
+    check_out_of_range_files(con, config)
     shutil.rmtree(part_dir, ignore_errors=True)
     (part_dir / "input").mkdir(parents=True)
     con.execute(

@@ -30,7 +30,13 @@ from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
-from cjm.models import build_models, drop_build_tables, run_model, write_file_reads
+from cjm.models import (
+    build_models,
+    drop_build_tables,
+    run_model,
+    write_file_reads,
+    write_run_clock,
+)
 from cjm.observe import run_summary_markdown, top_churn_risks
 from cjm.publish import discard
 from cjm.runs import (
@@ -77,16 +83,22 @@ def load_events(
     config: Config,
     progress: Progress = None,
     plan: manifest.LoadPlan | None = None,
+    clock: datetime | None = None,
 ) -> list[FileLoad]:
-    """Land the files of the plan (default: all `files`) and record them in loaded_files."""
+    """Land the files of the plan (default: all `files`) and record them in loaded_files.
+
+    `clock` (default: now) is the run's clock, which bounds the event times accepted.
+    """
     plan = plan or manifest.full_plan(files, config)
     if plan.mode == "incremental":
         if progress:
             progress(f"seeding the build from {plan.db_path}")
         incremental.seed_build(Path(plan.db_path), build_path, config.duckdb_storage_version)
     with _open(build_path, config) as con:
-        loads = load_files(con, plan.files, config, progress)
+        skipped = [Path(path) for path, _reason in plan.skipped]
+        loads = load_files(con, [*plan.files, *skipped], config, progress)
         write_file_reads(con, loads)
+        write_run_clock(con, clock or datetime.now(UTC))
         manifest.write_manifest(con, plan, loads)
         return loads
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gc
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,7 @@ import pytest
 from cjm.config import Config, parse_config
 from cjm.db import connect
 from cjm.ingest import discover_files, load_files
-from cjm.models import build_models, write_file_reads
+from cjm.models import build_models, write_file_reads, write_run_clock
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -50,15 +51,18 @@ def build(
     config: Config | dict | None = None,
     db: Path | str = ":memory:",
     hooks: Mapping[str, Callable[[duckdb.DuckDBPyConnection], None]] | None = None,
+    clock: datetime | None = None,
 ):
     """Load files and build every SQL model in a database (in memory unless `db` is a path);
-    `hooks` run right after the model they are named for (build_models)."""
+    `hooks` run right after the model they are named for (build_models); `clock` is the run's
+    clock (default: now)."""
     if not isinstance(config, Config):
         config = parse_config(config or {})
     con = connect(db)
     _OPEN.append(con)
     loads = load_files(con, discover_files(files), config)
     write_file_reads(con, loads)
+    write_run_clock(con, clock or datetime.now(UTC))
     build_models(con, config, hooks=hooks)
     return con
 

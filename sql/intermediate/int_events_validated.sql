@@ -1,8 +1,11 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
 -- Names every reason a row cannot be used; rows with no reason are valid. A valid row gets the id
 -- that identifies it: its event_id, or without one a hash of its content. A rejected row keeps its
--- source values as JSON in `raw` for rejected_events. A view where every event time arrives typed,
--- a table where any comes as text (cjm.models.VALIDATED).
+-- source values as JSON in `raw` for rejected_events. Plausibility: event times inside the
+-- configured window (cjm_earliest_event_time, and cjm_latest_event_time from the run's clock when
+-- it is known), finite revenue and sentiment, and ids, touchpoints and channels that were scalars
+-- in the file (nested_columns, set by cjm.ingest for JSON objects and arrays). A view where every
+-- event time arrives typed, a table where any comes as text (cjm.models.VALIDATED).
 with
 
 staged as (
@@ -35,8 +38,29 @@ checked as (
                 when sentiment_text is not null and sentiment is null then 'invalid_sentiment'
             end,
             case
-                when sentiment < -1 or sentiment > 1 then 'sentiment_out_of_range'
-            end
+                when
+                    isfinite(sentiment) and (sentiment < -1 or sentiment > 1)
+                    then 'sentiment_out_of_range'
+            end,
+            case
+                when
+                    event_time < getvariable('cjm_earliest_event_time')
+                    or event_time > getvariable('cjm_latest_event_time')
+                    then 'event_time_out_of_range'
+            end,
+            case when not isfinite(revenue) then 'revenue_not_finite' end,
+            case when not isfinite(sentiment) then 'sentiment_not_finite' end,
+            case
+                when list_contains(nested_columns, 'customer_id') then 'customer_id_not_scalar'
+            end,
+            case
+                when list_contains(nested_columns, 'anonymous_id') then 'anonymous_id_not_scalar'
+            end,
+            case when list_contains(nested_columns, 'event_id') then 'event_id_not_scalar' end,
+            case
+                when list_contains(nested_columns, 'touchpoint') then 'touchpoint_not_scalar'
+            end,
+            case when list_contains(nested_columns, 'channel') then 'channel_not_scalar' end
         ) as rejection_reason
     from staged
 ),

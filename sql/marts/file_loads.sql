@@ -2,7 +2,9 @@
 -- Reconciles every file: rows_read = rows_accepted + rows_duplicate + rows_rejected. rows_read is
 -- counted while landing (cjm.ingest), accepted and duplicate rows in int_events_deduplicated, and
 -- rejected rows in rejected_events (unparseable rows and rows that failed validation), so a row
--- lost or counted twice between landing and the marts shows as is_reconciled = false.
+-- lost or counted twice between landing and the marts shows as is_reconciled = false. A path
+-- found among the inputs that is not an event file (another type, a symlink loop) has
+-- status = 'skipped', 0 rows read and the reason; every other file has status = 'loaded'.
 with
 
 reads as (
@@ -37,7 +39,9 @@ final as (
         reads.rows_read
         = coalesce(deduplicated.accepted_count, 0)
         + coalesce(deduplicated.duplicate_count, 0)
-        + coalesce(rejected.row_count, 0) as is_reconciled
+        + coalesce(rejected.row_count, 0) as is_reconciled,
+        reads.status,
+        reads.reason
     from reads
     left join rejected on reads.source_file = rejected.source_file
     left join deduplicated on reads.source_file = deduplicated.source_file

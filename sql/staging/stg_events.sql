@@ -16,6 +16,7 @@ trimmed as (
         source_file,
         source_row,
         properties,
+        nested_columns,
         cjm_clean_text(event_id) as source_event_id,
         cjm_clean_text(customer_id) as customer_id,
         cjm_clean_text(anonymous_id) as anonymous_id,

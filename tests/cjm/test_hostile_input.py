@@ -169,7 +169,7 @@ def test_parquet_with_wrong_column_types_reconciles(tmp_path):
         {
             "customer_id": [1.5, 2.0, None],
             "event_time": [True, False, True],
-            "touchpoint": [[1, 2], [3], []],
+            "touchpoint": [1, 2, 3],
             "revenue": ["abc", "1", "2"],
         }
     )
@@ -183,18 +183,33 @@ def test_parquet_with_wrong_column_types_reconciles(tmp_path):
     )
 
 
-def test_epoch_and_nested_parquet_values_load(tmp_path):
+def test_epoch_parquet_values_load_and_nested_ones_are_an_error(tmp_path):
     path = tmp_path / "typed.parquet"
     table = pa.table(
         {
             "customer_id": pa.array([7, 8], pa.int64()),
             "event_time": pa.array([1767261600, 1767261700], pa.int64()),
-            "touchpoint": [{"page": "home"}, {"page": "cart"}],
+            "touchpoint": ["home", "cart"],
+            "page": [{"path": "/home"}, {"path": "/cart"}],
         }
     )
     pq.write_table(table, path)
     con = build([path])
     assert con.execute("select count(*) from events").fetchone() == (2,)
+    # a nested property stays JSON, not the text of a Python-like struct
+    assert con.execute("select properties from events order by source_row").fetchall() == [
+        ('{"page":{"path":"/home"}}',),
+        ('{"page":{"path":"/cart"}}',),
+    ]
+    for column, values in {
+        "touchpoint": [{"page": "home"}, {"page": "cart"}],
+        "customer_id": [[1], [2]],
+    }.items():
+        pq.write_table(
+            table.set_column(table.schema.get_field_index(column), column, [values]), path
+        )
+        with pytest.raises(IngestError, match=rf"^{path}: column '{column}' is of the nested type"):
+            build([path])
 
 
 def test_every_hostile_file_in_one_run_reconciles_per_file(tmp_path):

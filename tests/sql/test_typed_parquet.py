@@ -75,9 +75,9 @@ def test_typed_parquet_builds_the_same_tables_as_its_text(tmp_path):
         assert _rows(typed, table) == _rows(text, table), table
     reasons = dict(typed.execute("select source_row, reason from rejected_events").fetchall())
     assert reasons == {
-        6: "missing_customer_id",
+        6: "missing_customer_id; revenue_not_finite",
         7: "missing_event_time",
-        8: "missing_touchpoint",
+        8: "missing_touchpoint; event_time_out_of_range",
         4: "sentiment_out_of_range",
     }
     assert typed.execute(
