@@ -383,10 +383,11 @@ def explain_churn_model(db_path: Path) -> str:
     definition = card.get("definition") or {}
     if definition:
         lines.append(f"Definition: {definition.get('note')}")
-        lines.append(
-            f"Risk score: chance of counting as churned {definition.get('horizon_days')} days "
-            "after the scoring time"
-        )
+    if card.get("question"):
+        lines.append(f"Question: {card['question']}")
+    if card.get("score_source"):
+        trust = "tiers given" if card.get("trusted") else "not trusted: no tiers"
+        lines.append(f"Scores from: {card['score_source']} ({trust}); {card.get('choice')}")
     lines.append(f"Scored at: {card.get('scored_at')}")
     cutoffs = card.get("cutoffs") or []
     if cutoffs:
@@ -399,7 +400,16 @@ def explain_churn_model(db_path: Path) -> str:
         lines.append(f"Training rows: {card.get('training_sample')}")
     for warning in card.get("warnings") or []:
         lines.append(f"Warning: {warning}")
-    columns = ["model", "roc_auc", "pr_auc", "precision_at_top10pct", "brier", "n_holdout"]
+    columns = [
+        "model",
+        "roc_auc",
+        "roc_auc_low",
+        "roc_auc_high",
+        "pr_auc",
+        "precision_at_top10pct",
+        "brier",
+        "n_holdout",
+    ]
     lines += [
         "",
         "Forward holdout metrics:",

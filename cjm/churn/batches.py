@@ -26,6 +26,7 @@ from cjm.churn.model import (
 )
 from cjm.churn.probabilistic import fit_bgnbd
 from cjm.churn.reasons import (
+    NOTHING_STANDS_OUT,
     ReasonReference,
     reason_reference,
     reasons_for,
@@ -142,7 +143,24 @@ def _scoring_query(
     return sql, f_params | c_params | a_params | s_params
 
 
-def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, int]:
+@dataclass(frozen=True)
+class ScoredCounts:
+    """How many customers were scored, and how many of them got no reason."""
+
+    scored: int
+    without_reason: int
+
+    def card(self) -> dict:
+        """The model card's entries: the count and the share with no reason."""
+        share = self.without_reason / self.scored if self.scored else None
+        return {
+            "reason": None if self.scored else "no identified customers to score",
+            "customers_scored": self.scored,
+            "share_without_reason": share,
+        }
+
+
+def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, ScoredCounts]:
     """Score every customer seen by the end of the log (active, lapsed or exited; only the
     output's allowed customers), settings.score_batch_customers at a time (by id); returns the
     ranked rows (None when they went to the output's risk_table) and their count.
@@ -192,11 +210,16 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
             rows = _score_batch(current, X, scoring, reference, run.end)
             if output.on_batch is not None:
                 rows = output.on_batch(rows)
+            # After the pattern reasons, which read the default wording.
+            rows["reasons"] = in_entity_words(rows["reasons"].tolist(), output.entity)
             store.register("_cjm_churn_batch", rows)
             store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
             store.unregister("_cjm_churn_batch")
-        n_scored = int(store.execute(f"select count(*) from {_SCORED}").fetchone()[0])
-        return _ranked(store, output.risk_table), n_scored
+        counts = store.execute(
+            f"select count(*), count(*) filter (where reasons = ?) from {_SCORED}",
+            in_entity_words([NOTHING_STANDS_OUT], output.entity),
+        ).fetchone()
+        return _ranked(store, output.risk_table), ScoredCounts(int(counts[0]), int(counts[1]))
     finally:
         store.close()
         drop_table(con, chosen)
@@ -267,7 +290,7 @@ def _score_batch(
             "customer_state": current["customer_state"].to_numpy(),
             "risk_score": p,
             "risk_tier": tier,
-            "reasons": in_entity_words(with_exit_reason(texts, exited), scoring.output.entity),
+            "reasons": with_exit_reason(texts, exited),
             "last_seen_at": current["last_seen_at"].to_numpy(),
             "scored_at": pd.Timestamp(end),
             "score_source": scoring.source,

@@ -54,7 +54,7 @@ def add_pattern_reasons(risk: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFra
     cited = ("followed " + steps + " (churn lift " + lifts + ")").to_numpy(dtype=object)
     texts = out["reasons"].to_numpy(dtype=object).copy()
     for i, (reasons, text) in enumerate(zip(texts[hit], cited, strict=True)):
-        parts = [] if reasons == _NOTHING_STANDS_OUT else reasons.split("; ")
+        parts = [] if reasons == NOTHING_STANDS_OUT else reasons.split("; ")
         cited[i] = "; ".join(parts[: MAX_REASONS - 1] + [text])
     texts[hit] = cited
     out["reasons"] = texts.tolist()
@@ -68,12 +68,12 @@ def with_exit_reason(texts: list[str], exited: np.ndarray) -> list[str]:
     for i in np.flatnonzero(exited):
         if EXIT_REASON in out[i]:
             continue
-        rest = [] if out[i] == _NOTHING_STANDS_OUT else out[i].split("; ")
+        rest = [] if out[i] == NOTHING_STANDS_OUT else out[i].split("; ")
         out[i] = "; ".join([EXIT_REASON] + rest[: MAX_REASONS - 1])
     return out
 
 
-_NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
+NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
 
 
 # Columns a reason's wording may quote besides its own family's (see reason_text).
@@ -262,5 +262,5 @@ def reasons_for(
         use = np.not_equal(col, None) & (taken < MAX_REASONS)
         out[use] = out[use] + np.where(taken[use] > 0, "; ", "").astype(object) + col[use]
         taken[use] += 1
-    out[taken == 0] = _NOTHING_STANDS_OUT
+    out[taken == 0] = NOTHING_STANDS_OUT
     return out.tolist()

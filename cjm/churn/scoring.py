@@ -153,7 +153,7 @@ def _score_churn(
     base_rate = float(y[active.to_numpy()].mean()) if active.any() else float(y.mean())
     thresholds = (min(2 * base_rate, (1 + base_rate) / 2), base_rate) if choice.trusted else None
     scoring = Scorer(scorer, features, labels, thresholds, random_state, output, choice.source)
-    risk, n_scored = score_customers(run, scoring)
+    risk, counts = score_customers(run, scoring)
     card = model_card(
         definition,
         cutoffs,
@@ -173,7 +173,7 @@ def _score_churn(
         },
         features=(features, unused, labels),
     )
-    card["reason"] = None if n_scored else "no identified customers to score"
+    card |= counts.card()
     pipeline = scorer if choice.source == "churn_model" else None
     return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
 
@@ -186,9 +186,9 @@ def _score_probabilistic(run: ScoringRun, why: str) -> ChurnResult:
     scoring = Scorer(
         scorer, features, run.labels, None, run.random_state, run.output, PROBABILISTIC_SOURCE
     )
-    risk, n_scored = score_customers(run, scoring)
+    risk, counts = score_customers(run, scoring)
     card = probabilistic_card(run.definition, run.end, run.settings, why)
-    card["reason"] = None if n_scored else "no identified customers to score"
+    card |= counts.card()
     metrics, calibration = metric_rows(f"not computed: {why}")
     card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
     return ChurnResult(risk, metrics, card, run.definition, None, [], calibration, scorer)

@@ -524,7 +524,7 @@ def _reference_reasons(pipeline, X, labels, random_state):
             wording.reason_text(keys[j], families[keys[j]], row, typical, labels) for j in order
         ]
         parts = [p for p in parts if p][: reasons.MAX_REASONS]
-        texts.append("; ".join(parts) if parts else reasons._NOTHING_STANDS_OUT)
+        texts.append("; ".join(parts) if parts else reasons.NOTHING_STANDS_OUT)
     return texts
 
 
@@ -546,7 +546,7 @@ def test_reasons_match_the_row_by_row_definition(scored, monkeypatch, sample_row
     )
     got = reasons.reasons_for(result.pipeline, X, labels, random_state=0)
     assert got == _reference_reasons(result.pipeline, X, labels, random_state=0)
-    assert any(text != reasons._NOTHING_STANDS_OUT for text in got)
+    assert any(text != reasons.NOTHING_STANDS_OUT for text in got)
 
 
 def _linear_risk(column: str, slope: float):
@@ -565,7 +565,7 @@ def test_thinly_spread_risk_still_gets_its_strongest_unusual_reason():
     assert got[100] == "a session every 100 days (typical customer: every 50 days)"
     assert got[90] == "a session every 90 days (typical customer: every 50 days)"
     # inside the middle half, or sessions more often than typical (typical would raise the risk)
-    assert got[60] == got[10] == reasons._NOTHING_STANDS_OUT
+    assert got[60] == got[10] == reasons.NOTHING_STANDS_OUT
     assert got == _reference_reasons(pipeline, X, {}, random_state=0)
 
 
@@ -573,9 +573,9 @@ def test_favourable_behaviour_is_never_a_reason_even_when_the_model_says_so():
     # a model (wrongly) finding more events riskier: its what-if would cite "100 events so far"
     X, pipeline = _linear_risk("event_count", 0.05)
     got = reasons.reasons_for(pipeline, X, {}, random_state=0)
-    assert got[100] == got[95] == reasons._NOTHING_STANDS_OUT
+    assert got[100] == got[95] == reasons.NOTHING_STANDS_OUT
     # fewer events than typical lowers the risk here, so it is no reason either
-    assert got[0] == reasons._NOTHING_STANDS_OUT
+    assert got[0] == reasons.NOTHING_STANDS_OUT
 
 
 def test_every_cited_reason_lowers_the_risk_when_typical_and_points_the_risky_way():
@@ -585,7 +585,7 @@ def test_every_cited_reason_lowers_the_risk_when_typical_and_points_the_risky_wa
     base = pipeline.predict_proba(X)[:, 1]
     typical = X.assign(monetary=X["monetary"].median())
     lowered = base - pipeline.predict_proba(typical)[:, 1]
-    cited = [i for i, g in enumerate(got) if g != reasons._NOTHING_STANDS_OUT]
+    cited = [i for i, g in enumerate(got) if g != reasons.NOTHING_STANDS_OUT]
     assert cited and all(lowered[i] > 0 and X["monetary"][i] < 50 for i in cited)
     assert got[0] == "revenue so far 0 (typical customer: 50)"
     assert not any("every 0.0" in g for g in got)

@@ -44,6 +44,10 @@ def test_every_case_is_scored_and_no_tier_comes_from_untrusted_scores(published)
     assert not card["trusted"] and set(risk["risk_tier"]) == {"none"}
     assert card["warnings"] and "no tiers are given" in card["warnings"][0]
     assert any(card["warnings"][0] in note for note in notes)
+    # the card reports how many got no reason, in the log's words
+    alone = risk["reasons"].str.startswith("no single behaviour stands out").mean()
+    assert card["share_without_reason"] == pytest.approx(alone)
+    assert card["customers_scored"] == len(risk)
     # exited cases say so first
     exited = risk.loc[risk["customer_state"] == "exited", "reasons"]
     assert len(exited) and exited.str.startswith("left through an exit touchpoint").all()
