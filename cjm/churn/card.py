@@ -11,6 +11,7 @@ import pandas as pd
 from cjm.churn.definition import ChurnDefinition
 from cjm.churn.features import churn_feature_descriptions
 from cjm.churn.holdout import TRUSTED_AUC, Choice
+from cjm.churn.model import LEARNED
 from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
 from cjm.config import ChurnSettings
 from cjm.features import describe_feature
@@ -18,6 +19,7 @@ from cjm.features import describe_feature
 ESTIMATORS = {
     "churn_model": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "
     "3 folds)",
+    "model_bgnbd_blend": "the mean of the churn model's probability and BG/NBD's",
     "recency_baseline": "logistic regression on days since the last event",
     "bgnbd_baseline": "BG/NBD P(no active day in the horizon), as it is",
 }
@@ -123,4 +125,4 @@ def _question(definition: ChurnDefinition) -> str:
 def card_warnings(choice: Choice) -> list[str]:
     """Plain-words cautions a reader of the risk list should see before acting on it: why the
     scores come from a baseline, or why they carry no tiers."""
-    return [] if choice.trusted and choice.source == "churn_model" else [choice.note]
+    return [] if choice.trusted and choice.source in LEARNED else [choice.note]

@@ -16,6 +16,7 @@ from cjm.churn.definition import (
 )
 from cjm.churn.model import (
     CALIBRATION_COLUMNS,
+    LEARNED,
     MIN_CLASS_COUNT,
     MODELS,
     ChurnResult,
@@ -126,7 +127,7 @@ def holdout_metrics(
     for name in MODELS:
         # The baselines read their own column from the whole frame; BG/NBD's was fitted on the
         # history before each cutoff, so the holdout's is a forward prediction too.
-        columns = features if name == "churn_model" else list(train.columns)
+        columns = features if name in LEARNED else list(train.columns)
         fitted = make_scorer(name, random_state).fit(train[columns], y_tr)
         predictions[name] = fitted.predict_proba(hold[columns])[:, 1]
     note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
@@ -176,17 +177,18 @@ def choose_scorer(metrics: pd.DataFrame) -> Choice:
     if m["roc_auc"].isna().all():
         note = str(m["note"].iloc[0])
         return Choice("bgnbd_baseline", False, f"holdout {note}; scores are unvalidated")
-    baselines = m.loc[[b for b in MODELS if b != "churn_model"]]
+    baselines = m.loc[[b for b in MODELS if b not in LEARNED]]
     best = str(baselines["roc_auc"].idxmax())
-    model_auc, best_auc = m.loc["churn_model", "roc_auc"], m.loc[best, "roc_auc"]
-    source = "churn_model" if model_auc > best_auc else best
+    learned = str(m.loc[list(LEARNED), "roc_auc"].idxmax())
+    model_auc, best_auc = m.loc[learned, "roc_auc"], m.loc[best, "roc_auc"]
+    source = learned if model_auc > best_auc else best
     auc, low = m.loc[source, "roc_auc"], m.loc[source, "roc_auc_low"]
     why = (
-        f"the model beats the best baseline ({best}) on the forward holdout: ROC AUC "
+        f"{learned} beats the best baseline ({best}) on the forward holdout: ROC AUC "
         f"{model_auc:.3f} against {best_auc:.3f}"
-        if source == "churn_model"
+        if source in LEARNED
         else f"the model does not beat {best} on the forward holdout (ROC AUC {model_auc:.3f} "
-        f"against {best_auc:.3f}), so the scores come from {best}"
+        f"for {learned} against {best_auc:.3f}), so the scores come from {best}"
     )
     row = m.loc[source]
     fewest = int(min(row["positives"], row["n_holdout"] - row["positives"]))

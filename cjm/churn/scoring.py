@@ -26,6 +26,7 @@ from cjm.churn.features import (
 from cjm.churn.holdout import choose_scorer, holdout_metrics, metric_rows, not_trained
 from cjm.churn.model import (
     BASELINE_INPUTS,
+    LEARNED,
     MIN_CLASS_COUNT,
     MODEL_THREADS,
     PROBABILISTIC_SOURCE,
@@ -174,7 +175,7 @@ def _score_churn(
         features=(features, unused, labels),
     )
     card |= counts.card()
-    pipeline = scorer if choice.source == "churn_model" else None
+    pipeline = scorer if choice.source in LEARNED else None
     return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
 
 

@@ -248,6 +248,7 @@ def _persona_cards(data: ReportData) -> list[dict]:
 # How each scorer is named in the report (churn_risk.score_source -> words).
 SCORE_SOURCES = {
     "churn_model": "the churn model",
+    "model_bgnbd_blend": "the churn model blended with BG/NBD",
     "recency_baseline": "days since last activity",
     "bgnbd_baseline": "BG/NBD",
     "bgnbd_horizon": "BG/NBD extrapolated to the horizon",

@@ -396,7 +396,7 @@ def test_model_card_is_json_and_says_what_was_done(scored):
     assert card["definition"]["inactivity_source"] == "auto"
     assert "recency_days" in card["features"] and "tp30_complaint" in card["features"]
     assert card["feature_descriptions"]["tp30_complaint"].count("complaint") == 1
-    assert len(card["metrics"]) == 3
+    assert len(card["metrics"]) == 4
     assert card["tier_thresholds"]["high"] > card["tier_thresholds"]["medium"]
 
 

@@ -68,7 +68,12 @@ def test_risk_scores_rank_the_churners_of_the_next_30_days(sample_run):
     # the high tier holds far more of them than the rest
     high = scored["risk_tier"] == "high"
     assert y[high].mean() > 3 * y[~high].mean()
-    assert set(metrics["model"]) == {"churn_model", "recency_baseline", "bgnbd_baseline"}
+    assert set(metrics["model"]) == {
+        "churn_model",
+        "model_bgnbd_blend",
+        "recency_baseline",
+        "bgnbd_baseline",
+    }
 
 
 def test_planted_precursors_are_among_the_top_patterns(sample_run):
