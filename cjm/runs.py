@@ -33,6 +33,13 @@ COUNT_QUERIES = {
     "transitions": "select count(*) from transitions",
     "converted": "select count(*) from journeys where is_converted",
 }
+# Counted from the published tables too, so a run that loads nothing reports what is published;
+# each only when its table exists (a build can stop before personas or scoring).
+TABLE_COUNT_QUERIES = {
+    "personas": ("personas", "select count(*) from personas"),
+    "customers_scored": ("churn_risk", "select count(*) from churn_risk"),
+    "flagged": ("churn_risk", "select count(*) from churn_risk where risk_tier = 'high'"),
+}
 
 
 @dataclass
@@ -101,6 +108,9 @@ def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
     """Count the published tables' rows into the record."""
     for name, query in COUNT_QUERIES.items():
         record.counts[name] = int(con.execute(query).fetchone()[0])
+    for name, (table, query) in TABLE_COUNT_QUERIES.items():
+        if table_exists(con, table):
+            record.counts[name] = int(con.execute(query).fetchone()[0])
     tables = con.execute(
         "select table_name from information_schema.tables "
         "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name"
