@@ -71,7 +71,7 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     successes = earlier[earlier["status"] == "success"]
     previous = successes.iloc[-1] if len(successes) else None
     since = previous["started_at"] if previous is not None else None
-    failed = earlier[earlier["status"] == "failed"]
+    failed = earlier[earlier["status"].isin(["failed", "interrupted"])]
     if since is not None:
         failed = failed[failed["started_at"] > since]
 
@@ -94,7 +94,8 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     if len(failed):
         lines += ["", f"## Failed runs since the previous success ({len(failed)})", ""]
         for _, row in failed.iterrows():
-            lines.append(f"- `{row['run_id']}`: {row.get('error') or 'no error recorded'}")
+            reason = row.get("error") or "no error recorded"
+            lines.append(f"- `{row['run_id']}` ({row['status']}): {reason}")
     stages = json.loads(this["stage_seconds"]) if isinstance(this["stage_seconds"], str) else {}
     if stages:
         lines += ["", "## Stage seconds", "", "| stage | seconds |", "|---|---:|"]

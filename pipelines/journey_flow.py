@@ -24,7 +24,7 @@ from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.manifest import IncrementalLoadError, LoadPlan
 from cjm.partition import partition_dir_for, remove_buckets
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
-from cjm.runs import RunRecord, new_run
+from cjm.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
 
 
 def _progress(message: str) -> None:
@@ -214,18 +214,24 @@ def journey_flow(
     try:
         return _build_and_publish(events, db_path, config, full_refresh, record)
     except BaseException as exc:
-        # The published file stays as it was, so the failure is kept in the run log beside it;
-        # the next successful run copies it into pipeline_runs.
-        record.status = "failed"
-        record.finished_at = datetime.now(UTC)
-        record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
-        with contextlib.suppress(OSError):
-            steps.log_run(db_path, record)
+        if record.status != "failed":  # failed before it held the lock (under it, already logged)
+            _log_failure(db_path, record, exc)
         raise
+
+
+def _log_failure(db_path: Path, record: RunRecord, exc: BaseException) -> None:
+    """Keep a failed run in the run log beside the published file, which stays as it was; the
+    next successful run copies it into pipeline_runs."""
+    record.status = "failed"
+    record.finished_at = datetime.now(UTC)
+    record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+    with contextlib.suppress(OSError):
+        steps.log_run(db_path, record)
 
 
 def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args) -> dict:
     """Run one task, record its wall time under `stage`, fold its counts and notes in."""
+    mark_stage(record, stage)
     started = time.perf_counter()
     summary = run(*args) or {}
     record.stage_seconds[stage] = round(time.perf_counter() - started, 3)
@@ -241,23 +247,38 @@ def _build_and_publish(
     files = discover_files_task(events)
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
+        # A marker left by a run that held this lock: it was killed or crashed mid-way.
+        interrupted = take_interrupted_run(db_path, record.run_id)
+        if interrupted is not None:
+            record.notes.append(
+                f"run {interrupted.run_id} (started {interrupted.started_at:%Y-%m-%d %H:%M:%S} "
+                f"UTC) was interrupted in stage {interrupted.last_stage}: killed or crashed; "
+                "recorded in pipeline_runs with status interrupted"
+            )
         build_path = build_path_for(db_path, record.run_id)
         discard_stale_builds(db_path)
         try:
+            mark_stage(record, "plan_load")
             plan = plan_load_task(db_path, files, config, full_refresh, record.run_id)
             record.load_mode, record.files_loaded = plan.mode, [str(p) for p in plan.files]
             record.notes += plan.notes
             if plan.mode == "unchanged":
+                mark_stage(record, "reuse_published")
                 reuse_published_task(build_path, db_path)
             else:
                 _build(build_path, db_path, files, config, plan, record)
+            mark_stage(record, "finish")
             record = finish_run_task(build_path, record, db_path)
+            mark_stage(record, "publish")
             publish_task(build_path, db_path)
-        except BaseException:
+        except BaseException as exc:
             discard(build_path)
+            _log_failure(db_path, record, exc)
+            clear_marker(db_path)
             raise
         with contextlib.suppress(OSError):
             steps.log_run(db_path, record)
+        clear_marker(db_path)
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
         report = write_report_task(db_path, config)
@@ -280,9 +301,11 @@ def _build(
 ) -> None:
     """Every build stage in order; each task's wall time goes to pipeline_runs.stage_seconds."""
     run_id = record.run_id
+    mark_stage(record, "load_events")
     started = time.perf_counter()
     load_events_task(build_path, files, config, plan)
     record.stage_seconds["load_events"] = round(time.perf_counter() - started, 3)
+    mark_stage(record, "build_journeys")
     started = time.perf_counter()
     # Both return the seconds of each SQL model: stage_seconds keeps them too.
     if config.is_partitioned and plan.mode == "full":

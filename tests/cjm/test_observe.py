@@ -40,7 +40,7 @@ def test_summary_shows_changes_since_previous_success_and_failures_between():
     assert "| sessions | 25 | 20 | +5 (+25.0%) |" in text
     assert "| conversion rate | 30.0% | 20.0% | +10.0 pp |" in text
     assert "| flagged high risk | 0 | 1 | -1 (-100.0%) |" in text
-    assert "`r2`: IngestError: bad.csv: missing 'event_time'" in text
+    assert "`r2` (failed): IngestError: bad.csv: missing 'event_time'" in text
     assert "| load_events | 1.50 |" in text and "`0.1.0+gabc`" in text
 
 
