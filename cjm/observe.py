@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cjm.db import table_exists
+from cjm.guard_rails import warnings_in
 
 # (label, how to read it from a pipeline_runs row); conversion is derived from two columns.
 SUMMARY_METRICS = (
@@ -59,6 +60,14 @@ def _change(now: float | None, before: float | None, key: str) -> str:
     return f"{diff:+,}{share}"
 
 
+def run_warnings(runs: pd.DataFrame, run_id: str) -> list[str]:
+    """The guard-rail warnings among one run's notes (cjm.guard_rails), without their prefix."""
+    row = runs[runs["run_id"] == run_id]
+    if not len(row) or not isinstance(row["notes"].iloc[0], str):
+        return []
+    return warnings_in(json.loads(row["notes"].iloc[0]) or [])
+
+
 def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     """Markdown summary of one run: counts, changes since the previous successful run, timings."""
     runs = runs.sort_values("started_at", ignore_index=True)
@@ -77,6 +86,9 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
 
     lines = [f"# cjm run {run_id}", ""]
     lines.append(f"- status: **{this['status']}**")
+    warnings = run_warnings(runs, run_id)
+    if warnings:
+        lines[-1] += f", with **{len(warnings)} guard-rail warning(s)**"
     lines.append(f"- code version: `{this.get('code_version') or 'unknown'}`")
     lines.append(f"- started: {this['started_at']}, finished: {this['finished_at']}")
     files = json.loads(this["input_files"]) if isinstance(this["input_files"], str) else []
@@ -85,6 +97,10 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
         lines.append(f"- compared with the previous successful run `{previous['run_id']}`")
     else:
         lines.append("- first successful run of this database: nothing to compare with")
+    if warnings:
+        lines += ["", "## WARNING: churn or personas collapsed against the previous run", ""]
+        lines += [f"- **{text}**" for text in warnings]
+        lines += ["", "Check the new input before acting on churn_risk or personas.", ""]
     lines += ["", "| metric | this run | previous run | change |", "|---|---:|---:|---:|"]
     for label, key in SUMMARY_METRICS:
         now, before = _value(this, key), _value(previous, key)

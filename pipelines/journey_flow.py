@@ -20,6 +20,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
 from cjm.config import Config, ConfigError
+from cjm.guard_rails import warnings_in
 from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.manifest import IncrementalLoadError, LoadPlan
 from cjm.partition import partition_dir_for, remove_buckets
@@ -155,6 +156,12 @@ def track_transition_changes_task(
     return steps.track_transition_changes(build_path, config, db_path, run_id, _progress)
 
 
+@task(name="check-guard-rails", cache_policy=NO_CACHE)
+def check_guard_rails_task(build_path: Path, db_path: Path, strict: bool) -> dict:
+    """Warn (or, strict, fail) when churn or personas collapsed against the published run."""
+    return steps.check_guard_rails(build_path, db_path, strict)
+
+
 @task(name="finish-run", cache_policy=NO_CACHE)
 def finish_run_task(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     """Record the run in pipeline_runs."""
@@ -179,6 +186,13 @@ def run_artifacts_task(db_path: Path, run_id: str) -> None:
         key="cjm-top-churn-risks",
         description=f"Riskiest customers after cjm run {run_id}",
     )
+    if found["warnings"]:
+        create_markdown_artifact(
+            "# WARNING: churn or personas collapsed against the previous run\n\n"
+            + "".join(f"- **{text}**\n" for text in found["warnings"]),
+            key="cjm-guard-rails",
+            description=f"cjm run {run_id} published with guard-rail warnings: {db_path}",
+        )
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
@@ -205,14 +219,18 @@ def journey_flow(
     config: Config | None = None,
     full_refresh: bool = False,
     code_version: str | None = None,
+    strict: bool = False,
 ) -> dict:
-    """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`."""
+    """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`.
+
+    With `strict`, a run whose churn or personas collapse (cjm.guard_rails) fails unpublished.
+    """
     config = config or Config()
     db_path = Path(db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     record = new_run(db_path, config.model_dump(mode="json"), code_version)
     try:
-        return _build_and_publish(events, db_path, config, full_refresh, record)
+        return _build_and_publish(events, db_path, config, full_refresh, record, strict)
     except BaseException as exc:
         if record.status != "failed":  # failed before it held the lock (under it, already logged)
             _log_failure(db_path, record, exc)
@@ -241,7 +259,12 @@ def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args
 
 
 def _build_and_publish(
-    events: str, db_path: Path, config: Config, full_refresh: bool, record: RunRecord
+    events: str,
+    db_path: Path,
+    config: Config,
+    full_refresh: bool,
+    record: RunRecord,
+    strict: bool = False,
 ) -> dict:
     """The flow's body: discover, plan, build under the lock, publish, report."""
     files = discover_files_task(events)
@@ -267,6 +290,7 @@ def _build_and_publish(
                 reuse_published_task(build_path, db_path)
             else:
                 _build(build_path, db_path, files, config, plan, record)
+                _timed(record, "guard_rails", check_guard_rails_task, build_path, db_path, strict)
             mark_stage(record, "finish")
             record = finish_run_task(build_path, record, db_path)
             mark_stage(record, "publish")
@@ -381,5 +405,6 @@ def _summary(record: RunRecord, report: Path | None) -> dict:
         "rows_rejected": record.rows_rejected,
         "counts": record.counts,
         "notes": record.notes,
+        "warnings": warnings_in(record.notes),
         "report_path": str(report) if report else None,
     }

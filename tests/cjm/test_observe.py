@@ -72,3 +72,21 @@ def test_no_churn_table_gives_no_rows():
     con = duckdb.connect()
     assert top_churn_risks(con) == []
     con.close()
+
+
+def test_summary_puts_guard_rail_warnings_first_and_names_interrupted_runs():
+    notes = ["k = 3 by silhouette", "WARNING guard rail: personas fell from 4 to 1"]
+    runs = pd.DataFrame(
+        [
+            _run("r1", 1, customers=10),
+            _run("r2", 2, status="interrupted", error="interrupted in stage build_personas"),
+            _run("r3", 3, customers=10, notes=json.dumps(notes)),
+        ]
+    )
+    text = run_summary_markdown(runs, "r3")
+    assert "- status: **success**, with **1 guard-rail warning(s)**" in text
+    warning = text.index("## WARNING: churn or personas collapsed against the previous run")
+    assert warning < text.index("| metric |")
+    assert "- **personas fell from 4 to 1**" in text
+    assert "`r2` (interrupted): interrupted in stage build_personas" in text
+    assert "WARNING" not in run_summary_markdown(runs, "r1")
