@@ -49,7 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from cjm.db import quote_ident
+from cjm.db import exact_sum_sql, quote_ident
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
@@ -207,13 +207,16 @@ def _step_counts(
             window w as (partition by e.customer_id order by e.event_index)
         )
         select s.group_id, s.previous, s.touchpoint, count(*) as n,
-               coalesce(sum(s.sentiment), 0) as sentiment_sum, count(s.sentiment) as sentiment_n,
+               coalesce({exact_sum_sql("s.sentiment")}, 0) as sentiment_sum,
+               count(s.sentiment) as sentiment_n,
                count(*) filter (where s.ends_session) as session_ends,
                count(*) filter (where s.ends_journey) as journey_ends,
                count(*) filter (where s.ends_journey and j.is_converted) as to_conversion,
                bool_or(coalesce(s.is_conversion, false)) as is_conversion
         from steps s left join journeys j using (customer_id)
         group by all
+        -- a fixed row order: the per-touchpoint sums in pandas then add in the same order
+        order by all
         """
     ).df()
 
