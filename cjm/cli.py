@@ -62,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config=config,
         full_refresh=args.full_refresh,
         code_version=code_version(),
+        strict=args.strict,
     )
     _print_summary(summary, time.perf_counter() - started)
     return 0
@@ -87,8 +88,17 @@ def _print_summary(summary: dict, seconds: float) -> None:
         f"personas {counts.get('personas', 0):,}, customers scored "
         f"{counts.get('customers_scored', 0):,}, flagged high risk {counts.get('flagged', 0):,}"
     )
+    warnings = summary.get("warnings", [])
     for note in summary.get("notes", []):
-        _say(f"  note: {note}")
+        if not any(note.endswith(w) for w in warnings):
+            _say(f"  note: {note}")
+    if warnings:
+        _say("")
+        _say(f"WARNING: churn or personas collapsed against the previous run ({len(warnings)}):")
+        for warning in warnings:
+            _say(f"  - {warning}")
+        _say("  Published all the same; check the new input (cjm run --strict refuses such runs).")
+        _say("")
     _say(f"Published: {summary['db_path']}")
     if summary.get("report_path"):
         _say(f"Journey map: {summary['report_path']}")
@@ -345,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-refresh",
         action="store_true",
         help="rebuild from exactly the given files instead of loading only new ones",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail, publishing nothing, when churn or personas collapse against the previous "
+        "run (default: publish with a warning)",
     )
     run.add_argument(
         "--partitions",

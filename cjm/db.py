@@ -109,3 +109,30 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         "select count(*) from information_schema.tables where table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
+
+
+# Exact sums for published doubles: DECIMAL addition is exact, so the result does not depend on
+# how threads split and combine the rows, and two runs over the same files agree to the bit.
+# Groups holding a value DECIMAL(27, 12) cannot (NaN, infinities, beyond 1e14) keep the double
+# aggregate; the try_cast keeps such values from failing the exact aggregate that is not used.
+EXACT_BOUND = "1e14"
+EXACT_TYPE = "decimal(27, 12)"
+
+
+def exact_sum_sql(expr: str, where: str | None = None) -> str:
+    """SQL for the sum of a double expression that is the same whatever order its rows come in."""
+    return _exact_sql("sum", expr, where, "::double")
+
+
+def exact_avg_sql(expr: str, where: str | None = None) -> str:
+    """SQL for the mean of a double expression that is the same whatever order its rows come in."""
+    return _exact_sql("avg", expr, where, "")
+
+
+def _exact_sql(function: str, expr: str, where: str | None, cast: str) -> str:
+    only = f" filter (where {where})" if where else ""
+    return (
+        f"(case when max(abs({expr})){only} < {EXACT_BOUND} "
+        f"then ({function}(try_cast({expr} as {EXACT_TYPE})){only}){cast} "
+        f"else {function}({expr}){only} end)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cjm.config import ConfigError
+from cjm.guard_rails import GuardRailError
 from cjm.ingest import IngestError
 from cjm.manifest import IncrementalLoadError
 from cjm.publish import RunLockedError
@@ -10,6 +11,7 @@ from cjm.query import QueryError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
+    GuardRailError,
     IngestError,
     IncrementalLoadError,
     RunLockedError,

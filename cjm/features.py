@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from cjm.db import quote_ident
+from cjm.db import exact_avg_sql, exact_sum_sql, quote_ident
 
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
@@ -283,7 +283,8 @@ def customer_features_query(
         from base group by customer_id, session_id
     ),
     sess_agg as (
-        select customer_id, count(*) as frequency, avg(seconds) as mean_session_seconds,
+        select customer_id, count(*) as frequency,
+               {exact_avg_sql("seconds")} as mean_session_seconds,
                epoch(max(started_at) - min(started_at)) / 86400.0 as start_span_days,
                max(started_at, 2) as last_two_starts
         from sess group by customer_id
@@ -292,8 +293,8 @@ def customer_features_query(
         select customer_id,
             min(event_time) as first_seen, max(event_time) as last_seen,
             count(*) as event_count,
-            sum(revenue) as revenue,
-            avg(sentiment) as sentiment,
+            {exact_sum_sql("revenue")} as revenue,
+            {exact_avg_sql("sentiment")} as sentiment,
             avg((isodow(local_time) in (6, 7))::double) as weekend_share,
             avg((hour(local_time) >= 22 or hour(local_time) < 6)::double) as night_share,
             avg((hour(local_time) between 6 and 11)::double) as morning_share,

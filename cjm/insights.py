@@ -64,7 +64,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from cjm.config import EntityNoun, OutcomeSettings
-from cjm.db import quote_ident
+from cjm.db import exact_sum_sql, quote_ident
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
@@ -248,14 +248,17 @@ def _step_counts(
             window w as (partition by e.customer_id order by e.event_index)
         )
         select s.group_id, s.previous, s.touchpoint, count(*) as n,
-               coalesce(sum(s.sentiment), 0) as sentiment_sum, count(s.sentiment) as sentiment_n,
-               coalesce(sum(s.sentiment * s.sentiment), 0) as sentiment_sq,
+               coalesce({exact_sum_sql("s.sentiment")}, 0) as sentiment_sum,
+               count(s.sentiment) as sentiment_n,
+               coalesce({exact_sum_sql("s.sentiment * s.sentiment")}, 0) as sentiment_sq,
                count(*) filter (where s.ends_session) as session_ends,
                count(*) filter (where s.ends_journey) as journey_ends,
                count(*) filter (where s.ends_journey and j.is_converted) as to_conversion,
                bool_or(coalesce(s.is_conversion, false)) as is_conversion
         from steps s left join journeys j using (customer_id)
         group by all
+        -- a fixed row order: the per-touchpoint sums in pandas then add in the same order
+        order by all
         """
     ).df()
 

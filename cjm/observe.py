@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cjm.db import table_exists
+from cjm.guard_rails import warnings_in
 
 # (label, how to read it from a pipeline_runs row); conversion is derived from two columns.
 SUMMARY_METRICS = (
@@ -59,6 +60,14 @@ def _change(now: float | None, before: float | None, key: str) -> str:
     return f"{diff:+,}{share}"
 
 
+def run_warnings(runs: pd.DataFrame, run_id: str) -> list[str]:
+    """The guard-rail warnings among one run's notes (cjm.guard_rails), without their prefix."""
+    row = runs[runs["run_id"] == run_id]
+    if not len(row) or not isinstance(row["notes"].iloc[0], str):
+        return []
+    return warnings_in(json.loads(row["notes"].iloc[0]) or [])
+
+
 def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     """Markdown summary of one run: counts, changes since the previous successful run, timings."""
     runs = runs.sort_values("started_at", ignore_index=True)
@@ -71,12 +80,15 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     successes = earlier[earlier["status"] == "success"]
     previous = successes.iloc[-1] if len(successes) else None
     since = previous["started_at"] if previous is not None else None
-    failed = earlier[earlier["status"] == "failed"]
+    failed = earlier[earlier["status"].isin(["failed", "interrupted"])]
     if since is not None:
         failed = failed[failed["started_at"] > since]
 
     lines = [f"# cjm run {run_id}", ""]
     lines.append(f"- status: **{this['status']}**")
+    warnings = run_warnings(runs, run_id)
+    if warnings:
+        lines[-1] += f", with **{len(warnings)} guard-rail warning(s)**"
     lines.append(f"- code version: `{this.get('code_version') or 'unknown'}`")
     lines.append(f"- started: {this['started_at']}, finished: {this['finished_at']}")
     files = json.loads(this["input_files"]) if isinstance(this["input_files"], str) else []
@@ -85,6 +97,10 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
         lines.append(f"- compared with the previous successful run `{previous['run_id']}`")
     else:
         lines.append("- first successful run of this database: nothing to compare with")
+    if warnings:
+        lines += ["", "## WARNING: churn or personas collapsed against the previous run", ""]
+        lines += [f"- **{text}**" for text in warnings]
+        lines += ["", "Check the new input before acting on churn_risk or personas.", ""]
     lines += ["", "| metric | this run | previous run | change |", "|---|---:|---:|---:|"]
     for label, key in SUMMARY_METRICS:
         now, before = _value(this, key), _value(previous, key)
@@ -94,7 +110,8 @@ def run_summary_markdown(runs: pd.DataFrame, run_id: str) -> str:
     if len(failed):
         lines += ["", f"## Failed runs since the previous success ({len(failed)})", ""]
         for _, row in failed.iterrows():
-            lines.append(f"- `{row['run_id']}`: {row.get('error') or 'no error recorded'}")
+            reason = row.get("error") or "no error recorded"
+            lines.append(f"- `{row['run_id']}` ({row['status']}): {reason}")
     stages = json.loads(this["stage_seconds"]) if isinstance(this["stage_seconds"], str) else {}
     if stages:
         lines += ["", "## Stage seconds", "", "| stage | seconds |", "|---|---:|"]

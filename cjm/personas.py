@@ -32,7 +32,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cjm.config import EntityNoun, PersonaSettings
-from cjm.db import connect, quote_ident, write_table
+from cjm.db import connect, exact_avg_sql, quote_ident, write_table
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
 from cjm.persona_identity import (
     PreviousPersonas,
@@ -509,8 +509,12 @@ def _persona_stats(
         value = f"case when i.{quote_ident(c)} < 0 then 0 else i.{quote_ident(c)} end::double"
         return f"ln(1 + {value})" if c in LOG_FEATURES else value
 
-    means = [f"avg(i.{quote_ident(c)}::double) as {quote_ident('m:' + c)}" for c in mean_cols]
-    means += [f"avg({scaled(c)}) as {quote_ident('t:' + c)}" for c in rhythm]
+    # exact means: the published rates and revenue per customer are the same on every re-run
+    means = [
+        f"{exact_avg_sql(f'i.{quote_ident(c)}::double')} as {quote_ident('m:' + c)}"
+        for c in mean_cols
+    ]
+    means += [f"{exact_avg_sql(scaled(c))} as {quote_ident('t:' + c)}" for c in rhythm]
     means += [
         "avg(i._churned) as churn",
         "count(i.monetary) as revenue_n" if "monetary" in names else "0 as revenue_n",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -33,6 +35,15 @@ COUNT_QUERIES = {
     "transitions": "select count(*) from transitions",
     "converted": "select count(*) from journeys where is_converted",
 }
+# Counted from the published tables too, so a run that loads nothing reports what is published;
+# each only when its table exists (a build can stop before personas or scoring).
+TABLE_COUNT_QUERIES = {
+    "personas": ("personas", "select count(*) from personas"),
+    "customers_scored": ("churn_risk", "select count(*) from churn_risk"),
+    "flagged": ("churn_risk", "select count(*) from churn_risk where risk_tier = 'high'"),
+}
+# Statuses of runs that did not publish: kept in the run log until a successful run copies them.
+UNPUBLISHED = ("failed", "interrupted")
 
 
 @dataclass
@@ -62,6 +73,8 @@ class RunRecord:
     files_loaded: list[str] | None = None
     # rows of every published table, so a run's output can be compared with the last one's
     table_rows: dict[str, int] = field(default_factory=dict)
+    # the flow stage the run was in when it ended (or was killed): load_events ... publish
+    last_stage: str | None = None
 
 
 def new_run(db_path: Path, parameters: dict, code_version: str | None = None) -> RunRecord:
@@ -101,6 +114,9 @@ def add_counts(record: RunRecord, con: duckdb.DuckDBPyConnection) -> None:
     """Count the published tables' rows into the record."""
     for name, query in COUNT_QUERIES.items():
         record.counts[name] = int(con.execute(query).fetchone()[0])
+    for name, (table, query) in TABLE_COUNT_QUERIES.items():
+        if table_exists(con, table):
+            record.counts[name] = int(con.execute(query).fetchone()[0])
     tables = con.execute(
         "select table_name from information_schema.tables "
         "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name"
@@ -182,7 +198,7 @@ def append_run_log(db_path: Path, record: RunRecord) -> None:
 
 
 def read_failed_runs(db_path: Path, previous: pd.DataFrame | None) -> list[RunRecord]:
-    """Failed runs in the run log that pipeline_runs does not hold yet."""
+    """Failed and interrupted runs in the run log that pipeline_runs does not hold yet."""
     log = run_log_path(db_path)
     if not log.exists():
         return []
@@ -194,7 +210,7 @@ def read_failed_runs(db_path: Path, previous: pd.DataFrame | None) -> list[RunRe
             row = json.loads(text)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash mid-write; the others still count
-        if row.get("status") != "failed" or row.get("run_id") in known:
+        if row.get("status") not in UNPUBLISHED or row.get("run_id") in known:
             continue
         row = {k: v for k, v in row.items() if k in names}
         for key in ("started_at", "finished_at"):
@@ -202,3 +218,69 @@ def read_failed_runs(db_path: Path, previous: pd.DataFrame | None) -> list[RunRe
                 row[key] = datetime.fromisoformat(row[key])
         failed[row["run_id"]] = RunRecord(**row)
     return list(failed.values())
+
+
+def marker_path(db_path: Path) -> Path:
+    """The file that says a run holds the lock and which stage it is in; gone when it ends."""
+    return db_path.with_name(f".{db_path.name}.running")
+
+
+def mark_stage(record: RunRecord, stage: str) -> None:
+    """Record that the run entered `stage`, in the record and in its database's in-flight marker.
+
+    Written to a temporary file and renamed, so a run killed mid-write leaves the previous stage.
+    """
+    record.last_stage = stage
+    row = asdict(record)
+    row.pop("file_counts")
+    marker = marker_path(Path(record.db_path))
+    partial = marker.with_name(marker.name + ".tmp")
+    partial.write_text(json.dumps(row, default=str, sort_keys=True), encoding="utf-8")
+    os.replace(partial, marker)
+
+
+def clear_marker(db_path: Path) -> None:
+    """The run has ended and its outcome is logged: it no longer needs the marker."""
+    marker = marker_path(db_path)
+    for path in (marker, marker.with_name(marker.name + ".tmp")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def take_interrupted_run(db_path: Path, found_by: str) -> RunRecord | None:
+    """The run a marker left behind, as an interrupted run, logged; call only under the lock.
+
+    A run that held the lock and left its marker was killed or crashed before it could log its
+    outcome. One that did publish (killed after the swap) is already in pipeline_runs: only its
+    marker is removed.
+    """
+    marker = marker_path(db_path)
+    if not marker.exists():
+        return None
+    try:
+        row = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        row = None
+    if row is None or not row.get("run_id"):
+        clear_marker(db_path)
+        return None
+    previous = read_previous_runs(db_path)
+    if previous is not None and row["run_id"] in set(previous["run_id"]):
+        clear_marker(db_path)
+        return None
+    names = {f.name for f in fields(RunRecord)}
+    row = {k: v for k, v in row.items() if k in names}
+    for key in ("started_at", "finished_at"):
+        if row.get(key):
+            row[key] = datetime.fromisoformat(row[key])
+    record = RunRecord(**row)
+    record.status = "interrupted"
+    record.finished_at = None
+    stage = record.last_stage or "unknown"
+    record.error = (
+        f"interrupted in stage {stage}: the process was killed or crashed "
+        f"(found by run {found_by} at {datetime.now(UTC).isoformat(timespec='seconds')})"
+    )
+    append_run_log(db_path, record)
+    clear_marker(db_path)
+    return record

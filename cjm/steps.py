@@ -15,6 +15,7 @@ from cjm import (
     changes,
     churn,
     graph,
+    guard_rails,
     incremental,
     insights,
     manifest,
@@ -37,7 +38,7 @@ from cjm.models import (
     write_file_reads,
     write_run_clock,
 )
-from cjm.observe import run_summary_markdown, top_churn_risks
+from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
 from cjm.publish import discard
 from cjm.runs import (
     RunRecord,
@@ -353,6 +354,25 @@ def track_transition_changes(
         }
 
 
+def check_guard_rails(build_path: Path, db_path: Path, strict: bool = False) -> dict:
+    """Compare the build's churn and personas with the published run's (cjm.guard_rails).
+
+    Collapses become warnings in the run's notes; with `strict` they fail the run instead.
+    """
+    before = guard_rails.read_published_vitals(db_path)
+    if before is None:
+        return {"notes": []}
+    with connect(build_path, read_only=True) as con:
+        now = guard_rails.read_vitals(con)
+    found = guard_rails.collapses(before, now)
+    if found and strict:
+        raise guard_rails.GuardRailError(
+            "this run's churn or personas collapsed against the published run, and the run is "
+            f"strict, so nothing was published ({db_path} is unchanged): " + "; ".join(found)
+        )
+    return {"notes": [guard_rails.WARNING_PREFIX + text for text in found]}
+
+
 def _retained_until(con, definition: churn.ChurnDefinition) -> datetime | None:
     """Customers still active are compared up to the log end minus the inactivity threshold."""
     end = con.execute("select max(event_time) from events").fetchall()[0][0]
@@ -407,6 +427,7 @@ def run_artifacts(db_path: Path, run_id: str, top: int = 20) -> dict:
             "summary": run_summary_markdown(runs, run_id),
             "churn_risks": top_churn_risks(con, top),
             "churn_warning": warning or None,
+            "warnings": run_warnings(runs, run_id),
         }
 
 

@@ -20,11 +20,12 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
 from cjm.config import Config, ConfigError
+from cjm.guard_rails import warnings_in
 from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.manifest import IncrementalLoadError, LoadPlan
 from cjm.partition import partition_dir_for, remove_buckets
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
-from cjm.runs import RunRecord, new_run
+from cjm.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
 
 
 def _progress(message: str) -> None:
@@ -155,6 +156,12 @@ def track_transition_changes_task(
     return steps.track_transition_changes(build_path, config, db_path, run_id, _progress)
 
 
+@task(name="check-guard-rails", cache_policy=NO_CACHE)
+def check_guard_rails_task(build_path: Path, db_path: Path, strict: bool) -> dict:
+    """Warn (or, strict, fail) when churn or personas collapsed against the published run."""
+    return steps.check_guard_rails(build_path, db_path, strict)
+
+
 @task(name="finish-run", cache_policy=NO_CACHE)
 def finish_run_task(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     """Record the run in pipeline_runs."""
@@ -180,6 +187,13 @@ def run_artifacts_task(db_path: Path, run_id: str) -> None:
         key="cjm-top-churn-risks",
         description=f"Riskiest customers after cjm run {run_id}{caution}",
     )
+    if found["warnings"]:
+        create_markdown_artifact(
+            "# WARNING: churn or personas collapsed against the previous run\n\n"
+            + "".join(f"- **{text}**\n" for text in found["warnings"]),
+            key="cjm-guard-rails",
+            description=f"cjm run {run_id} published with guard-rail warnings: {db_path}",
+        )
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
@@ -206,27 +220,37 @@ def journey_flow(
     config: Config | None = None,
     full_refresh: bool = False,
     code_version: str | None = None,
+    strict: bool = False,
 ) -> dict:
-    """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`."""
+    """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`.
+
+    With `strict`, a run whose churn or personas collapse (cjm.guard_rails) fails unpublished.
+    """
     config = config or Config()
     db_path = Path(db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     record = new_run(db_path, config.model_dump(mode="json"), code_version)
     try:
-        return _build_and_publish(events, db_path, config, full_refresh, record)
+        return _build_and_publish(events, db_path, config, full_refresh, record, strict)
     except BaseException as exc:
-        # The published file stays as it was, so the failure is kept in the run log beside it;
-        # the next successful run copies it into pipeline_runs.
-        record.status = "failed"
-        record.finished_at = datetime.now(UTC)
-        record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
-        with contextlib.suppress(OSError):
-            steps.log_run(db_path, record)
+        if record.status != "failed":  # failed before it held the lock (under it, already logged)
+            _log_failure(db_path, record, exc)
         raise
+
+
+def _log_failure(db_path: Path, record: RunRecord, exc: BaseException) -> None:
+    """Keep a failed run in the run log beside the published file, which stays as it was; the
+    next successful run copies it into pipeline_runs."""
+    record.status = "failed"
+    record.finished_at = datetime.now(UTC)
+    record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+    with contextlib.suppress(OSError):
+        steps.log_run(db_path, record)
 
 
 def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args) -> dict:
     """Run one task, record its wall time under `stage`, fold its counts and notes in."""
+    mark_stage(record, stage)
     started = time.perf_counter()
     summary = run(*args) or {}
     record.stage_seconds[stage] = round(time.perf_counter() - started, 3)
@@ -236,29 +260,50 @@ def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args
 
 
 def _build_and_publish(
-    events: str, db_path: Path, config: Config, full_refresh: bool, record: RunRecord
+    events: str,
+    db_path: Path,
+    config: Config,
+    full_refresh: bool,
+    record: RunRecord,
+    strict: bool = False,
 ) -> dict:
     """The flow's body: discover, plan, build under the lock, publish, report."""
     files = discover_files_task(events)
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
+        # A marker left by a run that held this lock: it was killed or crashed mid-way.
+        interrupted = take_interrupted_run(db_path, record.run_id)
+        if interrupted is not None:
+            record.notes.append(
+                f"run {interrupted.run_id} (started {interrupted.started_at:%Y-%m-%d %H:%M:%S} "
+                f"UTC) was interrupted in stage {interrupted.last_stage}: killed or crashed; "
+                "recorded in pipeline_runs with status interrupted"
+            )
         build_path = build_path_for(db_path, record.run_id)
         discard_stale_builds(db_path)
         try:
+            mark_stage(record, "plan_load")
             plan = plan_load_task(db_path, files, config, full_refresh, record.run_id)
             record.load_mode, record.files_loaded = plan.mode, [str(p) for p in plan.files]
             record.notes += plan.notes
             if plan.mode == "unchanged":
+                mark_stage(record, "reuse_published")
                 reuse_published_task(build_path, db_path, config)
             else:
                 _build(build_path, db_path, files, config, plan, record)
+                _timed(record, "guard_rails", check_guard_rails_task, build_path, db_path, strict)
+            mark_stage(record, "finish")
             record = finish_run_task(build_path, record, db_path)
+            mark_stage(record, "publish")
             publish_task(build_path, db_path)
-        except BaseException:
+        except BaseException as exc:
             discard(build_path)
+            _log_failure(db_path, record, exc)
+            clear_marker(db_path)
             raise
         with contextlib.suppress(OSError):
             steps.log_run(db_path, record)
+        clear_marker(db_path)
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
         report = write_report_task(db_path, config)
@@ -281,9 +326,11 @@ def _build(
 ) -> None:
     """Every build stage in order; each task's wall time goes to pipeline_runs.stage_seconds."""
     run_id = record.run_id
+    mark_stage(record, "load_events")
     started = time.perf_counter()
     load_events_task(build_path, files, config, plan)
     record.stage_seconds["load_events"] = round(time.perf_counter() - started, 3)
+    mark_stage(record, "build_journeys")
     started = time.perf_counter()
     # Both return the seconds of each SQL model: stage_seconds keeps them too.
     if config.is_partitioned and plan.mode == "full":
@@ -359,5 +406,6 @@ def _summary(record: RunRecord, report: Path | None) -> dict:
         "rows_rejected": record.rows_rejected,
         "counts": record.counts,
         "notes": record.notes,
+        "warnings": warnings_in(record.notes),
         "report_path": str(report) if report else None,
     }

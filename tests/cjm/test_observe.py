@@ -40,7 +40,7 @@ def test_summary_shows_changes_since_previous_success_and_failures_between():
     assert "| sessions | 25 | 20 | +5 (+25.0%) |" in text
     assert "| conversion rate | 30.0% | 20.0% | +10.0 pp |" in text
     assert "| flagged high risk | 0 | 1 | -1 (-100.0%) |" in text
-    assert "`r2`: IngestError: bad.csv: missing 'event_time'" in text
+    assert "`r2` (failed): IngestError: bad.csv: missing 'event_time'" in text
     assert "| load_events | 1.50 |" in text and "`0.1.0+gabc`" in text
 
 
@@ -72,3 +72,21 @@ def test_no_churn_table_gives_no_rows():
     con = duckdb.connect()
     assert top_churn_risks(con) == []
     con.close()
+
+
+def test_summary_puts_guard_rail_warnings_first_and_names_interrupted_runs():
+    notes = ["k = 3 by silhouette", "WARNING guard rail: personas fell from 4 to 1"]
+    runs = pd.DataFrame(
+        [
+            _run("r1", 1, customers=10),
+            _run("r2", 2, status="interrupted", error="interrupted in stage build_personas"),
+            _run("r3", 3, customers=10, notes=json.dumps(notes)),
+        ]
+    )
+    text = run_summary_markdown(runs, "r3")
+    assert "- status: **success**, with **1 guard-rail warning(s)**" in text
+    warning = text.index("## WARNING: churn or personas collapsed against the previous run")
+    assert warning < text.index("| metric |")
+    assert "- **personas fell from 4 to 1**" in text
+    assert "`r2` (interrupted): interrupted in stage build_personas" in text
+    assert "WARNING" not in run_summary_markdown(runs, "r1")

@@ -4,6 +4,7 @@ never damages the published file, and the next run cleans up and completes."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import queue
 import shutil
@@ -165,6 +166,26 @@ def test_kill_at_every_stage_leaves_published_file_whole(published, tmp_path):
     assert runs[:-1] == before[0] and len(runs) == len(before[0]) + 1
     assert events[0] > before[1][0]
     assert _builds(db) == []
+
+    # Every killed run is on record, with its start and the stage it was killed in: in the run
+    # log (written by the run that took the lock next) and in the published pipeline_runs.
+    killed_in = ["load_events", "build_journeys", "build_personas", "publish"]
+    log = [json.loads(line) for line in (tmp_path / "out" / "cjm.duckdb.runs.jsonl").open()]
+    logged = [r for r in log if r["status"] == "interrupted"]
+    assert [r["last_stage"] for r in logged] == killed_in, log
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "select run_id, started_at, last_stage, error from pipeline_runs "
+            "where status = 'interrupted' order by started_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == [r["run_id"] for r in logged]
+    assert [r[2] for r in rows] == killed_in
+    assert all(r[1] is not None and "killed or crashed" in r[3] for r in rows), rows
+    assert f"{rows[-1][0]} (started" in output and "interrupted in stage publish" in output
+    assert not (tmp_path / "out" / ".cjm.duckdb.running").exists()
 
 
 def test_second_run_refuses_while_first_builds(published, tmp_path):

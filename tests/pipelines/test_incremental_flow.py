@@ -122,6 +122,18 @@ def test_incremental_sequence_equals_full_rebuild(prefect_harness, landing, tmp_
         assert after_rerun[table] == before_rerun[table], table
     modes = _query(inc, "select load_mode from pipeline_runs order by started_at")
     assert [m[0] for m in modes] == ["full", "incremental", "unchanged"]
+    # Nothing new loaded: the run says so and reports the published figures, not zeros or NULLs.
+    assert any("no new input files" in note for note in rerun["notes"]), rerun["notes"]
+    published = _query(
+        inc,
+        "select (select count(*) from journeys), (select count(*) from sessions), "
+        "(select count(*) from personas), (select count(*) from churn_risk), "
+        "(select count(*) from churn_risk where risk_tier = 'high')",
+    )[0]
+    names = ("customers", "sessions", "personas", "customers_scored", "flagged")
+    assert tuple(rerun["counts"][n] for n in names) == published
+    recorded = _query(inc, f"select {', '.join(names)} from pipeline_runs order by started_at")
+    assert recorded[2] == published == recorded[1]
 
     rebuilt = _run(land, full, config, full_refresh=True)
     assert rebuilt["load_mode"] == "full"

@@ -83,5 +83,5 @@ def test_runs_report_artifacts_and_keep_failures_on_record(prefect_harness, tmp_
     assert runs[0][3] == "9.9.9+gtest" and runs[2][4:6] == (2, 1)
     assert json.loads(runs[2][6])["events"] == 3
     summary = _flow_run_items(again)[0]["cjm-run-summary"].data
-    assert f"`{runs[1][0]}`: IngestError" in summary
+    assert f"`{runs[1][0]}` (failed): IngestError" in summary
     assert "| rows read | 3 | 3 | +0 (+0.0%) |" in summary
