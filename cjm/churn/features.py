@@ -13,6 +13,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from cjm.db import exact_avg_sql
 from cjm.features import as_utc, customer_filter, log_end, share_columns
 
 LAST_EVENTS_PREFIX = "last5_"
@@ -111,7 +112,7 @@ def churn_features_query(
             min(started_at) as first_start,
             max(started_at) as last_start,
             max(gap_days) as longest_gap_days,
-            avg(gap_days) as mean_gap_days,
+            {exact_avg_sql("gap_days")} as mean_gap_days,
             count(*) filter (where started_at > $as_of - interval {RECENT_DAYS} day)
                 as sessions_last_14d,
             count(*) filter (where started_at <= $as_of - interval {RECENT_DAYS} day)
@@ -122,9 +123,9 @@ def churn_features_query(
         select customer_id,
             count(*) filter (where sentiment < -0.3 and event_time > $as_of - interval 30 day)
                 as negative_events_30d,
-            avg(sentiment) filter (where event_time > $as_of - interval 30 day)
+            {exact_avg_sql("sentiment", "event_time > $as_of - interval 30 day")}
                 as sentiment_last_30d,
-            avg(sentiment) filter (where event_time <= $as_of - interval 30 day)
+            {exact_avg_sql("sentiment", "event_time <= $as_of - interval 30 day")}
                 as sentiment_before_30d,
             count(*) filter (where stage = 'exit' and event_time > $as_of - interval 30 day)
                 as exit_stage_events_30d
