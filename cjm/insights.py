@@ -408,6 +408,9 @@ def adjusted_lift(touched: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
     both groups, nobody with the outcome on one side).
     """
     m = touched.merge(totals, on="stratum", suffixes=("", "_all"))
+    # Summed in a fixed order: DuckDB returns the strata in any order, and float sums would then
+    # differ in their last bits between two builds of the same files.
+    m = m.sort_values(["touchpoint", "stratum"], kind="stable", ignore_index=True)
     n1, a = m["n"].astype(float), m["yes"].astype(float)
     big_n = m["n_all"].astype(float)
     n0, b = big_n - n1, m["yes_all"].astype(float) - a
