@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from importlib.resources import files
 
 import duckdb
 import pandas as pd
@@ -13,7 +13,6 @@ from cjm.config import STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
 from cjm.ingest import FileLoad
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The columns of the events mart (sql/marts/events.sql), in order: an incremental run can only
 # merge into a published events table with exactly these (tests keep the two in step).
 EVENTS_COLUMNS = (
@@ -181,11 +180,16 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
     return frame
 
 
-def run_model(
-    con: duckdb.DuckDBPyConnection, layer: str, name: str, sql_dir: Path = SQL_DIR
-) -> None:
+def model_sql(layer: str, name: str) -> str:
+    """The text of one SQL model, `sql/<layer>/<name>.sql`, as installed in the package."""
+    # The repository's sql/ is mapped to the package cjm.sql (pyproject.toml), so a wheel and a
+    # checkout read the same files.
+    return (files("cjm.sql") / layer / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def run_model(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> None:
     """Materialise one model file: views (VIEWS), temp tables (TEMPORARY) or tables."""
-    body = (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
+    body = model_sql(layer, name)
     if name == VALIDATED:
         kind = "table" if parses_text(con) else "view"
     else:
@@ -233,7 +237,6 @@ def model_plan() -> list[tuple[str, str]]:
 def build_models(
     con: duckdb.DuckDBPyConnection,
     config: Config,
-    sql_dir: Path = SQL_DIR,
     progress: Callable[[str], None] | None = None,
     hooks: Mapping[str, Callable[[duckdb.DuckDBPyConnection], None]] | None = None,
 ) -> dict[str, float]:
@@ -249,7 +252,7 @@ def build_models(
         if progress:
             progress(f"building {name}")
         started = time.perf_counter()
-        run_model(con, layer, name, sql_dir)
+        run_model(con, layer, name)
         if hooks and name in hooks:
             hooks[name](con)
         if name == LAST_LOAD_READER:
