@@ -12,12 +12,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from packaging.requirements import Requirement
 
 from cjm.models import model_plan
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.pipelines.tables import RUN_METADATA_TABLES
-
-pytestmark = pytest.mark.slow
 
 
 def _run(*args: str | Path, cwd: Path | None = None, env: dict | None = None) -> str:
@@ -74,6 +73,7 @@ def _clean_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_every_model_and_the_report_template(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     plan = {f"cjm/sql/{layer}/{name}.sql" for layer, name in model_plan()}
@@ -84,6 +84,7 @@ def test_the_wheel_carries_every_model_and_the_report_template(wheel):
     assert "pipelines/journey_flow.py" in names
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_runs_the_sample(installed, published_sample, tmp_path):
     env = _clean_env(tmp_path)
     python = installed / "bin" / "python"
@@ -128,3 +129,23 @@ def _row_counts(db: Path) -> dict[str, int | None]:
         }
     finally:
         con.close()
+
+
+def test_pyproject_gives_ranges_and_the_lock_pins_versions_within_them():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    locked = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pin = Requirement(line)
+            (version,) = pin.specifier
+            assert version.operator == "==", line
+            locked[pin.name.lower()] = version.version
+    for text in wanted:
+        requirement = Requirement(text)
+        assert not any(s.operator == "==" for s in requirement.specifier), text
+        assert requirement.specifier.contains(locked[requirement.name.lower()]), (text, locked)
+    # known-bad releases stay excluded
+    assert "fastapi<0.151" in wanted and "sqlalchemy<2.1" in wanted
