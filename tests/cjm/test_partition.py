@@ -83,6 +83,7 @@ def test_median_seconds_over_buckets_is_the_median_of_all_customers(tmp_path):
     _assert_same(split, single, "golden")
 
 
+@pytest.mark.slow
 def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
     logs = (
         ("sample", discover_files(SAMPLE_DIR / "events"), SAMPLE_DIR / "cjm.yaml"),

@@ -12,7 +12,7 @@ import pytest
 from cjm import preflight
 from cjm.config import ConfigError, load_config, parse_config
 from cjm.ingest import IngestError
-from tests.conftest import DATASETS, REPO, SAMPLE_DIR
+from tests.conftest import REPO, SAMPLE_DIR, dataset
 
 # The CLI in a fresh interpreter, failing if it got as far as importing Prefect (whose temporary
 # server is what made a bad input take 14-54 s).
@@ -149,14 +149,14 @@ def test_the_sample_passes(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("dataset", "config"),
+    ("name", "file"),
     [
-        ("helpdesk/helpdesk.csv", "helpdesk.yaml"),
-        ("bpic2013_incidents/bpic2013_incidents.parquet", "bpic2013_incidents.yaml"),
-        ("online_retail/online_retail.parquet", "online_retail.yaml"),
+        ("helpdesk", "helpdesk.csv"),
+        ("bpic2013_incidents", "bpic2013_incidents.parquet"),
+        ("online_retail", "online_retail.parquet"),
     ],
 )
-def test_the_real_logs_pass_with_their_example_configs(tmp_path, dataset, config):
-    config = load_config(REPO / "examples" / config)
-    files = preflight.check_run_inputs(str(DATASETS / dataset), config, tmp_path / "c.duckdb")
-    assert files == [(DATASETS / dataset).resolve()]
+def test_the_real_logs_pass_with_their_example_configs(tmp_path, name, file):
+    path = dataset(name, file)
+    config = load_config(REPO / "examples" / f"{name}.yaml")
+    assert preflight.check_run_inputs(str(path), config, tmp_path / "c.duckdb") == [path.resolve()]

@@ -16,6 +16,8 @@ from cjm.errors import release_frames
 from cjm.ingest import IngestError
 from tests.conftest import SAMPLE_DIR, write_csv
 
+pytestmark = pytest.mark.slow  # a full flow on Prefect's test API
+
 READER = Path(__file__).with_name("reader.py")
 
 
