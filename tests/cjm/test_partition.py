@@ -98,6 +98,7 @@ def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
         _assert_same(split, single, name)
 
 
+@pytest.mark.slow
 def test_partitioned_build_equals_single_build_with_validation_as_a_view(tmp_path):
     # The sample's Parquet file alone: every event time is TIMESTAMPTZ, so validation is a view
     # that each reader parses again, the buckets' export included.
