@@ -149,3 +149,17 @@ def test_pyproject_gives_ranges_and_the_lock_pins_versions_within_them():
         assert requirement.specifier.contains(locked[requirement.name.lower()]), (text, locked)
     # known-bad releases stay excluded
     assert "fastapi<0.151" in wanted and "sqlalchemy<2.1" in wanted
+
+
+def test_every_package_directory_is_listed_for_the_build():
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for root in ("cjm", "pipelines")
+        for p in (REPO / root).rglob("__init__.py")
+    }
+    assert found | {"cjm.sql"} == listed
