@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` (pipeline on the bundled sample) and `make test`.
+# Two commands on a fresh machine: `make run` (pipeline on the bundled sample) and `make test`
+# (`make test-fast` leaves out the tests marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -6,12 +7,23 @@ STAMP = $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: venv run test lint unit bench sample clean browser
+.PHONY: venv run test test-fast lint unit unit-fast bench sample clean browser
 
+# uv installs the locked environment in seconds where pip takes minutes: it is installed into the
+# new venv from the package index, and where that fails (no uv for this platform or index) pip
+# installs the same lock.
+PIP = $(BIN)/python -m pip --disable-pip-version-check
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@if $(PIP) install --quiet uv >/dev/null 2>&1; then \
+	  echo "installing requirements.lock with uv"; \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .; \
+	else \
+	  echo "uv not available: installing requirements.lock with pip (a few minutes)"; \
+	  $(PIP) install --quiet -r requirements.lock && \
+	  $(PIP) install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,8 +36,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint sql
 
+# Every test, the slow ones too (flows, real logs, the wheel, notebooks, the browser).
 unit: venv
 	$(BIN)/python -m pytest
+
+# The quick suite: every test not marked slow.
+unit-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
 
 # The report's browser test drives Debian's chromium: install it when missing (as root, or with
 # passwordless sudo). Where that is impossible the test skips, except under CI, where it fails.
@@ -43,6 +60,8 @@ browser:
 	fi
 
 test: lint browser unit
+
+test-fast: lint unit-fast
 
 bench: venv
 	$(BIN)/python benchmarks/bench_pipeline.py --events 1000000 10000000

@@ -4,6 +4,7 @@ their declared types and the cjm_schema view, written into the published file.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
@@ -12,7 +13,7 @@ import yaml
 from cjm.db import quote_ident, sql_literal
 from cjm.models import SQL_DIR
 
-SCHEMA_FILE = SQL_DIR / "schema.yml"
+SCHEMA_FILE = SQL_DIR / "schema.yml"  # a Traversable: read_text, like a Path
 SCHEMA_VIEW = "cjm_schema"
 
 
@@ -125,7 +126,7 @@ def key_violations(con: duckdb.DuckDBPyConnection, models: dict[str, Model]) -> 
     return broken
 
 
-def read_schema(path: Path = SCHEMA_FILE) -> dict[str, Model]:
+def read_schema(path: Path | Traversable = SCHEMA_FILE) -> dict[str, Model]:
     """The declared published tables of a schema file (default: sql/schema.yml)."""
     return parse_schema(path.read_text(encoding="utf-8"), str(path))
 

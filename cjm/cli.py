@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +33,18 @@ def _say(message: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the whole pipeline as a Prefect flow and print what it did."""
-    from cjm.config import load_config, with_execution
+    from cjm.config import ConfigError, load_config, with_execution
+    from cjm.preflight import check_run_inputs
 
     events = args.events
     config_path = args.config
     if events is None:
+        if not (SAMPLE_DIR / "events").is_dir():
+            raise ConfigError(
+                "no --events given, and this installation has no bundled sample (it comes with a "
+                "checkout of the repository): give --events, or write one with `cjm sample --out "
+                "DIR` and run `cjm run --events DIR/events --config DIR/cjm.yaml`"
+            )
         events = str(SAMPLE_DIR / "events")
         if config_path is None and (SAMPLE_DIR / "cjm.yaml").exists():
             config_path = SAMPLE_DIR / "cjm.yaml"
@@ -47,6 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         task_runner=args.task_runner or ("dask" if args.dask_address else None),
         dask_address=args.dask_address,
     )
+    # Before Prefect starts: bad input fails in about a second and leaves no file behind.
+    check_run_inputs(str(events), config, Path(args.db))
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from pipelines.journey_flow import journey_flow
@@ -246,16 +256,17 @@ def code_version() -> str:
     except metadata.PackageNotFoundError:
         version = "unknown"
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+        top, commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--show-toplevel", "--short=12", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        ).stdout.split()
+    except (OSError, ValueError, subprocess.SubprocessError):
         return version
-    return f"{version}+g{commit}" if commit else version
+    # Only a checkout of cjm itself: an installed copy may sit in some other project's checkout.
+    return f"{version}+g{commit}" if Path(top).resolve() == REPO_ROOT else version
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -290,6 +301,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         schedule = Cron(config.schedule.cron, timezone=config.timezone)
     except ValueError as exc:
         raise ConfigError(f"schedule.cron {config.schedule.cron!r}: {exc}") from None
+    _check_api(api_url)
     # Absolute paths: scheduled runs must not depend on the directory a run starts in.
     events = _absolute_events(events)
     db = str(Path(args.db).resolve())
@@ -313,6 +325,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # One run at a time: runs of one published file would only queue behind its lock.
     serve(deployment, limit=1)
     return 0
+
+
+def _check_api(api_url: str) -> None:
+    """Fail in one line when the Prefect API does not answer, before anything registers."""
+    from prefect.client.orchestration import get_client
+
+    from cjm.config import ConfigError
+
+    with get_client(sync_client=True) as client:
+        error = client.api_healthcheck()
+    if error is not None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            f"cannot reach the Prefect API at {api_url} ({reason}): start the server, or point "
+            "PREFECT_API_URL at a running one"
+        )
 
 
 def _absolute_events(events: str) -> str:
@@ -340,16 +368,56 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default where it has one (None and off are no default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+            or "%(default)" in text
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _VersionAction(argparse.Action):
+    """--version: computed only when asked for (it may run git)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print cjm's version (with the git commit in a checkout) and exit",
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"cjm {code_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="cjm", description="Customer journey analytics on DuckDB, run by Prefect."
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole pipeline (default: on the bundled sample)")
-    run.add_argument("--events", help="event file, directory or glob (CSV, JSON Lines, Parquet)")
-    run.add_argument("--config", help="YAML config file")
+    run.add_argument(
+        "--events",
+        help="event file, directory or glob of CSV, JSON Lines or Parquet files (default: the "
+        "bundled sample)",
+    )
+    run.add_argument(
+        "--config",
+        help="YAML config file (default: the sample's cjm.yaml for the sample, else the built-in "
+        "settings)",
+    )
     run.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     run.add_argument(
         "--full-refresh",
@@ -366,12 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--partitions",
         type=int,
         metavar="P",
-        help="build sessions and journeys in P buckets of customers (config: partitions)",
+        help="build sessions and journeys in P buckets of customers (default: the config's "
+        "partitions, 1)",
     )
     run.add_argument(
         "--task-runner",
         choices=["local", "dask"],
-        help="where buckets run: local (one after another, default) or dask (config: task_runner)",
+        help="where buckets run: local, one after another, or dask (default: the config's "
+        "task_runner, local)",
     )
     run.add_argument(
         "--dask-address",
@@ -382,10 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="generate a synthetic event log with ground truth")
     sample.add_argument("--out", required=True, help="output directory")
-    sample.add_argument("--customers", type=int, default=1000)
-    sample.add_argument("--seed", type=int, default=7)
-    sample.add_argument("--days", type=int, default=90)
-    sample.add_argument("--horizon-days", type=int, default=60)
+    sample.add_argument("--customers", type=int, default=1000, help="customers to simulate")
+    sample.add_argument("--seed", type=int, default=7, help="random seed; same seed, same log")
+    sample.add_argument("--days", type=int, default=90, help="days of events in the log")
+    sample.add_argument(
+        "--horizon-days",
+        type=int,
+        default=60,
+        help="days simulated after the log ends, for the ground truth of who churns",
+    )
     sample.set_defaults(func=cmd_sample)
 
     query = sub.add_parser("query", help="read-only SQL against the published database")
@@ -435,27 +510,43 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--between", nargs=2, metavar=("A", "B"), help="paths from the first A to the next B"
     )
-    paths.add_argument("--before", type=int, metavar="K", help="steps before the anchor")
-    paths.add_argument("--after", type=int, metavar="K", help="steps after the anchor")
-    paths.add_argument("--top", type=int, metavar="N", help="only the N most common paths")
-    paths.add_argument("--db", default=str(DEFAULT_DB))
-    paths.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    paths.add_argument(
+        "--before",
+        type=int,
+        metavar="K",
+        help="steps before the anchor (default: 3, or 0 when only --after is given)",
+    )
+    paths.add_argument(
+        "--after",
+        type=int,
+        metavar="K",
+        help="steps after the anchor (default: 3, or 0 when only --before is given)",
+    )
+    paths.add_argument(
+        "--top", type=int, metavar="N", help="only the N most common paths (default: all)"
+    )
+    paths.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
+    paths.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="output format"
+    )
     paths.set_defaults(func=cmd_paths)
 
     churn = sub.add_parser("churn-list", help="write the ranked churn-risk list")
     churn.add_argument("--out", help="output file, .csv or .parquet")
-    churn.add_argument("--top", type=int, help="only the N riskiest customers")
+    churn.add_argument("--top", type=int, help="only the N riskiest customers (default: all)")
     churn.add_argument(
         "--tier",
         action="append",
         choices=["high", "medium", "low", "none"],
-        help="only these tiers (repeatable; 'none': scores that did not pass the gate)",
+        help="only these tiers (repeatable; 'none': scores that did not pass the gate) "
+        "(default: every tier)",
     )
     churn.add_argument(
         "--state",
         action="append",
         choices=["active", "lapsed", "exited"],
-        help="only customers in these states (repeatable; lapsed: the win-back list)",
+        help="only customers in these states (repeatable; lapsed: the win-back list) "
+        "(default: every state)",
     )
     churn.add_argument(
         "--pseudonymise",
@@ -466,15 +557,25 @@ def build_parser() -> argparse.ArgumentParser:
     churn.add_argument(
         "--explain", action="store_true", help="print the churn model card and its metrics"
     )
-    churn.add_argument("--db", default=str(DEFAULT_DB))
+    churn.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     churn.set_defaults(func=cmd_churn_list)
 
     graph = sub.add_parser("graph", help="export a transition graph for Gephi or Cytoscape")
-    graph.add_argument("--format", choices=["graphml", "gexf", "json"], default="graphml")
+    graph.add_argument(
+        "--format",
+        choices=["graphml", "gexf", "json"],
+        default="graphml",
+        help="GraphML, GEXF or node-link JSON",
+    )
     graph.add_argument("--segment", default="all", help="e.g. all, persona:2, converted:true")
-    graph.add_argument("--scope", choices=["journey", "session"], default="journey")
+    graph.add_argument(
+        "--scope",
+        choices=["journey", "session"],
+        default="journey",
+        help="steps within a whole journey, or only within one session",
+    )
     graph.add_argument("--out", required=True, help="output file")
-    graph.add_argument("--db", default=str(DEFAULT_DB))
+    graph.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     graph.set_defaults(func=cmd_graph)
     serve = sub.add_parser(
         "serve", help="serve the scheduled deployment (needs a Prefect server, PREFECT_API_URL)"
@@ -486,24 +587,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     report = sub.add_parser("report", help="write the journey map as a self-contained HTML page")
     report.add_argument("--out", required=True, help="output file, e.g. report.html")
-    report.add_argument("--db", default=str(DEFAULT_DB))
+    report.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     report.add_argument(
         "--config",
         help="YAML config file: its duckdb_memory_limit, duckdb_threads and "
-        "duckdb_temp_directory bound the report's reads",
+        "duckdb_temp_directory bound the report's reads (default: DuckDB's own limits)",
     )
     report.set_defaults(func=cmd_report)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpFormatter
+        command.add_argument(
+            "--debug", action="store_true", help="on an error, print its traceback too"
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cjm` console script."""
-    from cjm.errors import USER_ERRORS, release_frames
+    from cjm.errors import is_user_error, release_frames
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        if args.debug:
+            traceback.print_exc()
         print(f"cjm {args.command}: error: {exc}", file=sys.stderr)
         release_frames(exc)
         return 2

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # only typed here: the checks before a run must not wait for pandas to import
+    import pandas as pd
 
 
 def connect(

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from cjm.config import ConfigError
-from cjm.guard_rails import GuardRailError
-from cjm.ingest import IngestError
-from cjm.manifest import IncrementalLoadError
-from cjm.publish import RunLockedError
-from cjm.query import QueryError
+import sys
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError,
-    GuardRailError,
-    IngestError,
-    IncrementalLoadError,
-    RunLockedError,
-    QueryError,
-)
+# module -> the error class in it that is the user's to fix. Looked up by name: importing the
+# modules here would import pandas (about a second) before a run's checks can report a bad input.
+USER_ERRORS: dict[str, str] = {
+    "cjm.config": "ConfigError",
+    "cjm.guard_rails": "GuardRailError",
+    "cjm.ingest": "IngestError",
+    "cjm.manifest": "IncrementalLoadError",
+    "cjm.publish": "RunLockedError",
+    "cjm.query": "QueryError",
+}
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether `exc` is one of USER_ERRORS (a raised error's module is always imported)."""
+    for module_name, class_name in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return True
+    return False
 
 
 def release_frames(exc: BaseException) -> None:

@@ -22,7 +22,7 @@ import duckdb
 
 from cjm.db import connect, copy_database, quote_ident, table_exists
 from cjm.manifest import MANIFEST_TABLE, IncrementalLoadError
-from cjm.models import SQL_DIR, run_model
+from cjm.models import model_sql, run_model
 from cjm.publish import discard
 
 # Published tables an incremental build starts from -> the name the merge reads them under.
@@ -86,7 +86,7 @@ def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop view int_events_deduplicated")
     run_model(con, "intermediate", "int_dedup_conflicts")
     # A view, dropped below: the published events are read twice, never copied.
-    prior_sql = (SQL_DIR / "intermediate" / "int_prior_events.sql").read_text(encoding="utf-8")
+    prior_sql = model_sql("intermediate", "int_prior_events")
     con.execute(f"create or replace view int_prior_events as\n{prior_sql}")
     con.execute(
         """

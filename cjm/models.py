@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import duckdb
 import pandas as pd
@@ -15,7 +16,12 @@ from cjm.config import STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
 from cjm.ingest import FileLoad, IngestError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The SQL models ship inside the package: the repository's sql/ is mapped to cjm.sql at build time
+# (pyproject.toml), and read through importlib.resources, so a wheel and a checkout read the same
+# files. Only this module reads them.
+SQL_DIR: Traversable = files("cjm.sql")
+# The properties files (dbt's format) that declare the models, beside the SQL.
+SCHEMA_FILES = (("staging", "schema.yml"), ("intermediate", "schema.yml"), ("schema.yml",))
 # The columns of the events mart (sql/marts/events.sql), in order: an incremental run can only
 # merge into a published events table with exactly these (tests keep the two in step).
 EVENTS_COLUMNS = (
@@ -75,11 +81,12 @@ PER_CUSTOMER = (
 )
 
 
-def declared_models(sql_dir: Path = SQL_DIR) -> dict[str, dict]:
+def declared_models(sql_dir: Traversable = SQL_DIR) -> dict[str, dict]:
     """Every model declared in the properties files (schema.yml, dbt's format) under `sql_dir`,
     by name: materialisation and storage are declared there, beside the SQL."""
     models: dict[str, dict] = {}
-    for path in sorted(sql_dir.rglob("schema.yml")):
+    for where in SCHEMA_FILES:
+        path = sql_dir.joinpath(*where)
         for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
             if entry["name"] in models:
                 raise ValueError(f"{path}: model {entry['name']} is declared twice")
@@ -260,11 +267,14 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
     return frame
 
 
-def run_model(
-    con: duckdb.DuckDBPyConnection, layer: str, name: str, sql_dir: Path = SQL_DIR
-) -> None:
+def model_sql(layer: str, name: str, sql_dir: Traversable = SQL_DIR) -> str:
+    """The text of one SQL model, `sql/<layer>/<name>.sql`, as installed in the package."""
+    return sql_dir.joinpath(layer, f"{name}.sql").read_text(encoding="utf-8")
+
+
+def run_model(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> None:
     """Materialise one model file: views (VIEWS), temp tables (TEMPORARY) or tables."""
-    body = (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
+    body = model_sql(layer, name)
     if name == VALIDATED:
         kind = "table" if parses_text(con) else "view"
     else:
@@ -312,7 +322,6 @@ def model_plan() -> list[tuple[str, str]]:
 def build_models(
     con: duckdb.DuckDBPyConnection,
     config: Config,
-    sql_dir: Path = SQL_DIR,
     progress: Callable[[str], None] | None = None,
     hooks: Mapping[str, Callable[[duckdb.DuckDBPyConnection], None]] | None = None,
 ) -> dict[str, float]:
@@ -328,7 +337,7 @@ def build_models(
         if progress:
             progress(f"building {name}")
         started = time.perf_counter()
-        run_model(con, layer, name, sql_dir)
+        run_model(con, layer, name)
         if hooks and name in hooks:
             hooks[name](con)
         if name == LAST_LOAD_READER:

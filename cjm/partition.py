@@ -30,11 +30,11 @@ from cjm.models import (
     LATE_INTERMEDIATE,
     MARTS,
     PER_CUSTOMER,
-    SQL_DIR,
     STAGING,
     UNCOMPRESSED,
     check_out_of_range_files,
     create_table,
+    model_sql,
     run_model,
     set_parameters,
     write_touchpoint_stages,
@@ -160,7 +160,7 @@ def combine_buckets(con: duckdb.DuckDBPyConnection, config: Config, part_dir: Pa
             con.execute(f"create or replace view {quote_ident(name)} as {rows}")
         else:  # stored as a single-process build stores it
             create_table(con, name, rows, UNCOMPRESSED.get(name, ()))
-    body = (SQL_DIR / "intermediate" / "int_transition_edges_combined.sql").read_text("utf-8")
+    body = model_sql("intermediate", "int_transition_edges_combined")
     con.execute(f"create or replace view int_transition_edges as\n{body}")
 
 

@@ -8,14 +8,14 @@ read-only: values only ever reach it as `?` parameters of `set variable`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import duckdb
 import pandas as pd
 
 from cjm.config import Config
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR
+from cjm.models import SQL_DIR, model_sql
 from cjm.query import QueryError
 
 # Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.
@@ -40,10 +40,6 @@ FUNNEL_STEP_TYPE = "struct(funnel varchar, step_number integer, touchpoint varch
 
 class PathQueryError(QueryError):
     """A `cjm paths` question that cannot be answered, with what to do instead."""
-
-
-def _model_sql(layer: str, name: str, sql_dir: Path = SQL_DIR) -> str:
-    return (sql_dir / layer / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def set_path_parameters(
@@ -104,13 +100,13 @@ def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[st
     # Temporary: it feeds funnel_steps and funnel_dropouts and is never published.
     con.execute(
         "create or replace temp table int_funnel_reached as\n"
-        + _model_sql("intermediate", "int_funnel_reached")
+        + model_sql("intermediate", "int_funnel_reached")
     )
     counts = {}
     try:
         for name in PATH_MARTS:
             con.execute(
-                f"create or replace table {quote_ident(name)} as\n" + _model_sql("marts", name)
+                f"create or replace table {quote_ident(name)} as\n" + model_sql("marts", name)
             )
             counts[name] = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
     finally:
@@ -147,7 +143,7 @@ def anchored_paths(
         raise PathQueryError("--before and --after must be >= 0 and not both 0")
     _require_touchpoints(con, [anchor])
     set_path_parameters(con, anchors=[anchor], steps_before=before, steps_after=after)
-    sql = f"select * from (\n{_model_sql('marts', 'anchored_paths')}\n) as answer"
+    sql = f"select * from (\n{model_sql('marts', 'anchored_paths')}\n) as answer"
     sql += " where path_rank <= ?" if top is not None else ""
     sql += " order by direction desc, path_rank"
     return con.execute(sql, [int(top)] if top is not None else []).df()
@@ -159,7 +155,7 @@ def between_paths(
     """The sub-paths from customers' first `start` event to the next `end`, as in between_paths."""
     _require_touchpoints(con, [start, end])
     set_path_parameters(con, between=[(start, end)])
-    sql = f"select * from (\n{_model_sql('marts', 'between_paths')}\n) as answer"
+    sql = f"select * from (\n{model_sql('marts', 'between_paths')}\n) as answer"
     sql += " where path_rank <= ?" if top is not None else ""
     sql += " order by path_rank"
     return con.execute(sql, [int(top)] if top is not None else []).df()
@@ -207,10 +203,10 @@ PATH_MACROS = {
 }
 
 
-def macro_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
+def macro_sql(name: str, sql_dir: Traversable = SQL_DIR) -> str:
     """The `create or replace macro` statement of one of PATH_MACROS."""
     (layer, model), arguments, replacements = PATH_MACROS[name]
-    body = _model_sql(layer, model, sql_dir)
+    body = model_sql(layer, model, sql_dir)
     for variable, argument in replacements.items():
         if variable not in body:
             raise ValueError(f"{layer}/{model}.sql no longer has {variable}; update PATH_MACROS")
@@ -218,7 +214,7 @@ def macro_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
     return f"create or replace macro {name}({', '.join(arguments)}) as table\n{body}"
 
 
-def create_path_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str]:
+def create_path_macros(con: duckdb.DuckDBPyConnection, sql_dir: Traversable = SQL_DIR) -> list[str]:
     """Store the path and funnel table macros in the database (persistent, in its main schema)."""
     for name in PATH_MACROS:
         con.execute(macro_sql(name, sql_dir))

@@ -10,7 +10,7 @@ import duckdb
 
 from cjm.config import Config, ConfigError
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR
+from cjm.models import model_sql
 
 NONE = "(none)"
 # A configured segment column with more values than this is an id or a timestamp, not a segment:
@@ -164,7 +164,7 @@ def add_segment_transitions(con: duckdb.DuckDBPyConnection) -> None:
     """Add the transitions of every customer segment to the 'all' rows already in transitions."""
     # Idempotent on retry: only this function adds the rows of segments other than 'all'.
     con.execute("delete from transitions where segment != 'all'")
-    body = (SQL_DIR / "intermediate" / "int_segment_transitions.sql").read_text("utf-8")
+    body = model_sql("intermediate", "int_segment_transitions")
     kinds = con.execute("select distinct segment_type from customer_segments order by 1").fetchall()
     for (kind,) in kinds:
         con.execute("set variable cjm_segment_type = ?", [kind])

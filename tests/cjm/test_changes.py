@@ -87,6 +87,7 @@ def _run(events, db: Path, config) -> str:
     return record.run_id
 
 
+@pytest.mark.slow
 def test_a_broken_journey_shows_up_as_a_significant_change(tmp_path):
     db = tmp_path / "cjm.duckdb"
     config = load_config(SAMPLE_DIR / "cjm.yaml")

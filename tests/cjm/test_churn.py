@@ -598,6 +598,7 @@ def test_same_day_rhythms_are_worded_as_such():
     assert text == "no activity for 9 days, usually back within the day"
 
 
+@pytest.mark.slow
 def test_training_rows_are_a_bounded_reproducible_sample():
     con = connect()
     load_events(con, synthetic_log(n=300))
@@ -643,6 +644,7 @@ def test_no_feature_at_a_cutoff_changes_when_events_after_it_change():
     assert not end_before.equals(end_after)
 
 
+@pytest.mark.slow
 def test_training_sample_is_drawn_by_customer_and_ignores_event_row_order():
     """The sample is fixed by random_state and the customers' ids, never by the order the events
     table happens to hold its rows in: shuffled rows give the same scores bit for bit."""
@@ -659,6 +661,7 @@ def test_training_sample_is_drawn_by_customer_and_ignores_event_row_order():
     assert first.model_card["training_customers"] < 300 and first.model_card["n_train"] == 500
 
 
+@pytest.mark.slow
 def test_batched_scoring_gives_the_same_list_as_one_batch(scored, monkeypatch):
     con, result = scored
     output = ScoringOutput(personas="customer_personas")

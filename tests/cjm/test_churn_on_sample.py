@@ -19,6 +19,8 @@ from cjm.db import connect
 from cjm.ingest import discover_files
 from cjm.sample import CHURN_PRECURSORS, generate_sample
 
+pytestmark = pytest.mark.slow  # a generated log published through every step, judged by its truth
+
 JUDGE_DAYS = 30
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from cjm.cli import main
+from cjm.cli import build_parser, code_version, main
 from tests.conftest import SAMPLE_DIR
 
 
@@ -114,3 +115,50 @@ def test_bad_config_is_reported_with_the_field(tmp_path, capsys):
     assert main(["run", "--config", str(config), "--events", str(SAMPLE_DIR / "events")]) == 2
     err = capsys.readouterr().err
     assert "session_gap_minutes" in err and "columnz" in err
+
+
+def test_every_option_has_help_and_shows_its_default():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        text = command.format_help()
+        for action in command._actions:
+            assert action.help, f"cjm {name} {action.dest}: no help text"
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                assert f"(default: {action.default})" in " ".join(text.split()), (name, action)
+    assert "(default: output/cjm.duckdb)" in " ".join(commands.choices["run"].format_help().split())
+
+
+def test_version_prints_the_package_version_and_commit(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"cjm {code_version()}\n"
+
+
+def test_code_version_names_a_commit_only_in_a_checkout_of_cjm(tmp_path, monkeypatch):
+    import subprocess
+
+    from cjm import cli
+
+    # an installed copy inside some other project's git checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q"]
+        + ["--allow-empty", "-m", "x"],
+        check=True,
+    )
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path / "venv" / "lib")
+    (tmp_path / "venv" / "lib").mkdir(parents=True)
+    assert "+g" not in cli.code_version()
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    assert "+g" in cli.code_version()
+
+
+def test_user_errors_are_known_without_importing_their_modules():
+    from cjm.config import ConfigError
+    from cjm.errors import is_user_error
+    from cjm.query import QueryError
+
+    assert is_user_error(ConfigError("x")) and is_user_error(QueryError("x"))
+    assert not is_user_error(ValueError("x")) and not is_user_error(KeyboardInterrupt())

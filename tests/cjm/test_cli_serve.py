@@ -39,3 +39,15 @@ def test_code_version_has_package_version_and_commit():
     assert version.startswith("0.")
     if (REPO / ".git").exists():
         assert "+g" in version
+
+
+def test_serve_with_the_server_down_says_so_in_one_line(capsys):
+    # nothing listens on port 9
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert main(["serve", "--events", str(SAMPLE_DIR / "events")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "cjm serve: error: cannot reach the Prefect API at http://127.0.0.1:9/api ([Errno 111] "
+        "Connection refused): start the server, or point PREFECT_API_URL at a running one"
+    ]
+    assert "Serving deployment" not in captured.out

@@ -83,6 +83,7 @@ def test_median_seconds_over_buckets_is_the_median_of_all_customers(tmp_path):
     _assert_same(split, single, "golden")
 
 
+@pytest.mark.slow
 def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
     logs = (
         ("sample", discover_files(SAMPLE_DIR / "events"), SAMPLE_DIR / "cjm.yaml"),
@@ -97,6 +98,7 @@ def test_partitioned_build_equals_single_build_on_sample_and_real_log(tmp_path):
         _assert_same(split, single, name)
 
 
+@pytest.mark.slow
 def test_partitioned_build_equals_single_build_with_validation_as_a_view(tmp_path):
     # The sample's Parquet file alone: every event time is TIMESTAMPTZ, so validation is a view
     # that each reader parses again, the buckets' export included.

@@ -16,6 +16,8 @@ from cjm.insights import touchpoint_insights
 from cjm.personas import add_top_paths, fit_personas
 from tests.conftest import REPO, build, dataset
 
+pytestmark = pytest.mark.slow  # the real logs
+
 
 @pytest.fixture(scope="module")
 def online_retail():

@@ -19,6 +19,8 @@ from tests.cjm.test_report import XSS, tiny_log
 from tests.conftest import REPO, dataset
 from tests.published import publish_log
 
+pytestmark = pytest.mark.slow  # a headless browser (installed by make test, not make test-fast)
+
 CHROMIUM = Path(os.environ.get("CJM_CHROMIUM", "/usr/bin/chromium"))
 # Without the background-networking flags Chromium keeps dialling Google services, which fail
 # here as refused connections; a fresh profile per launch keeps runs independent.

@@ -26,6 +26,7 @@ def test_notebook_is_committed_without_outputs(path: Path):
             assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_the_published_sample(path, published_sample, tmp_path, monkeypatch):
     monkeypatch.setenv("CJM_DB", str(published_sample))

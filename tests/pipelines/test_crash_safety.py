@@ -20,6 +20,8 @@ import pytest
 
 from cjm.sample import generate_sample
 
+pytestmark = pytest.mark.slow  # cjm run processes killed and raced at each stage
+
 REPO = Path(__file__).resolve().parents[2]
 HOLD_TIMEOUT = 600
 

@@ -15,6 +15,8 @@ from cjm.manifest import IncrementalLoadError
 from cjm.sample import generate_sample
 from tests.pipelines.tables import data_table_differences, table_hashes
 
+pytestmark = pytest.mark.slow  # full flows on Prefect's test API
+
 
 def _run(events, db, config, full_refresh=False):
     from pipelines.journey_flow import journey_flow

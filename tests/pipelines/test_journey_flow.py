@@ -18,6 +18,8 @@ from cjm.ingest import IngestError
 from tests.cjm.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR, write_csv
 
+pytestmark = pytest.mark.slow  # a full flow on Prefect's test API
+
 READER = Path(__file__).with_name("reader.py")
 
 

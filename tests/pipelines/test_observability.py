@@ -12,6 +12,8 @@ from cjm.ingest import IngestError
 from cjm.runs import run_log_path
 from tests.conftest import write_csv
 
+pytestmark = pytest.mark.slow  # full flows on Prefect's test API
+
 EVENTS = [
     {"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"},
     {"customer_id": "c1", "event_time": "2026-01-01T10:05:00Z", "touchpoint": "purchase"},

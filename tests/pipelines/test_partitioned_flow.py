@@ -6,11 +6,14 @@ import json
 import os
 
 import duckdb
+import pytest
 
 from cjm.config import load_config, with_execution
 from cjm.db import storage_version
 from tests.conftest import SAMPLE_DIR, column_compression
 from tests.pipelines.tables import data_table_differences
+
+pytestmark = pytest.mark.slow  # a full flow on Prefect's test API
 
 
 def _run(flow, db, config):

@@ -8,6 +8,8 @@ import pytest
 from cjm.config import load_config
 from tests.conftest import REPO, build, dataset
 
+pytestmark = pytest.mark.slow  # the real logs
+
 KEYS = {
     "events": ["event_id"],
     "sessions": ["session_id"],

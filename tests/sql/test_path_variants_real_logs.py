@@ -12,6 +12,8 @@ from tests.cjm.test_paths import variant_counts
 from tests.conftest import REPO, build, dataset
 from tests.sql.test_path_marts import assert_path_keys
 
+pytestmark = pytest.mark.slow  # the real logs
+
 LOGS = {
     "helpdesk": ("helpdesk", "helpdesk.csv"),
     "bpic2013_incidents": ("bpic2013_incidents", "bpic2013_incidents.parquet"),

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
-from cjm.models import SQL_DIR, run_model, set_parameters
+from cjm.models import model_sql, run_model, set_parameters
 from cjm.paths import set_path_parameters
 from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
@@ -59,7 +59,7 @@ def planner(published_sample: Path, tmp_path_factory) -> duckdb.DuckDBPyConnecti
 
 def materialised_ctes(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> set[str]:
     """The names of the CTEs DuckDB's plan of a model materialises."""
-    body = (SQL_DIR / layer / f"{name}.sql").read_text(encoding="utf-8")
+    body = model_sql(layer, name)
     plan = "\n".join(row[1] for row in con.execute(f"explain {body}").fetchall())
     return set(re.findall(r"CTE Name: (\w+)", plan))
 
@@ -71,7 +71,7 @@ def test_no_model_buffers_every_event_for_a_second_reader(planner, layer, name):
 
 def test_the_plan_check_sees_a_materialised_cte(planner):
     # the check itself: the same steps view with its events CTE left to DuckDB is buffered
-    body = (SQL_DIR / "intermediate" / "int_transition_steps.sql").read_text(encoding="utf-8")
+    body = model_sql("intermediate", "int_transition_steps")
     assert "events as not materialized (" in body
     planner.execute(
         "create or replace view int_transition_steps as\n"

@@ -1,0 +1,136 @@
+"""Checks of a run's inputs before anything starts: paths, event files and each file's header.
+
+A run that would fail on these fails here, in about a second and before Prefect, a lock or any
+file exists. Only headers are read (a CSV's sniffed header, a Parquet file's schema, the keys of the
+first JSON Lines objects); rows are checked by the load, which reports them with their line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+from cjm.config import CANONICAL_COLUMNS, Config, ConfigError
+from cjm.ingest import (
+    FORMATS,
+    MAX_LINE_BYTES,
+    IngestError,
+    _encoding,
+    _is_blank,
+    _require,
+    discover_files,
+)
+
+# JSON Lines objects read for a file's keys; only a file that lacks a required column there is
+# read to its end before the check fails, so a valid file costs the same at any size.
+JSON_SAMPLE_LINES = 1000
+
+
+def check_run_inputs(events: str | Sequence[str], config: Config, db: Path) -> list[Path]:
+    """Discover the event files and check the database path and each file's header against the
+    config; return the files, or raise IngestError / ConfigError naming the file and the fix."""
+    check_db_path(db)
+    files = discover_files(events)
+    headers: dict[Path, list[str]] = {}
+    for path in files:
+        columns = file_columns(path)
+        if columns is None:
+            continue
+        check_required_columns(path, columns, config)
+        headers[path] = columns
+    check_mapped_columns(headers, config, len(files))
+    return files
+
+
+def check_db_path(db: Path) -> None:
+    """The published database must be a file whose directory can be made."""
+    db = Path(db)
+    if db.is_dir():
+        raise ConfigError(
+            f"--db {db}: is a directory; give the database file, e.g. {db}/cjm.duckdb"
+        )
+    for parent in db.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--db {db}: {parent} is a file, not a directory")
+            return
+
+
+def file_columns(path: Path) -> list[str] | None:
+    """The columns of one event file as the load will see them, or None where the header cannot
+    be read here (an empty file, or one the load rejects with its own message)."""
+    fmt = FORMATS[path.suffix.lower()]
+    if fmt != "parquet" and _is_blank(path):
+        return None
+    if fmt == "jsonl":
+        return _json_keys(path, JSON_SAMPLE_LINES)
+    if fmt == "csv":
+        query = "describe select * from read_csv(?, all_varchar = true, header = true, "
+        query += "max_line_size = ?, encoding = ?)"
+        params = [str(path), MAX_LINE_BYTES, _encoding(path)]
+    else:
+        query, params = "describe select * from read_parquet(?)", [str(path)]
+    con = duckdb.connect()
+    try:
+        return [row[0] for row in con.execute(query, params).fetchall()]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def check_required_columns(path: Path, columns: list[str], config: Config) -> None:
+    """Raise IngestError, as the load would, when a required column is neither in the file, nor
+    mapped from one of its columns, nor given as an expression."""
+    try:
+        _check_required(path, columns, config)
+    except IngestError:
+        if FORMATS[path.suffix.lower()] != "jsonl":
+            raise
+        # The first objects need not carry every key: read them all before failing.
+        _check_required(path, _json_keys(path, None) or columns, config)
+
+
+def _check_required(path: Path, columns: list[str], config: Config) -> None:
+    for canonical in CANONICAL_COLUMNS:
+        source = config.source_column(canonical)
+        if canonical not in config.expressions and source not in columns:
+            _require(path, canonical, source, columns, config)
+
+
+def check_mapped_columns(headers: dict[Path, list[str]], config: Config, files: int) -> None:
+    """A column mapped in the config must be in at least one file: one in none is a typo."""
+    if not headers or len(headers) < files:
+        return
+    seen = {column for columns in headers.values() for column in columns}
+    for canonical, source in config.columns.items():
+        if source not in seen:
+            example = next(iter(headers))
+            raise ConfigError(
+                f"columns.{canonical}: source column {source!r} is in none of the {files} event "
+                f"files; {example.name} has {headers[example]}"
+            )
+
+
+def _json_keys(path: Path, limit: int | None) -> list[str] | None:
+    """The keys of the JSON objects among the first `limit` lines (all lines for None), in the
+    order they first appear; None when no line is a JSON object."""
+    encoding = _encoding(path)
+    keys: dict[str, None] = {}
+    found = False
+    text = "utf-8-sig" if encoding == "utf-8" else encoding
+    with path.open(encoding=text, errors="replace", newline="\n") as handle:
+        for number, line in enumerate(handle):
+            if limit is not None and number >= limit:
+                break
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found = True
+                keys.update(dict.fromkeys(value))
+    return list(keys) if found else None
