@@ -465,15 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="read-only SQL against the published database")
     query.add_argument("sql", help="one SQL query (select, with, from, show, describe ...)")
-    query.add_argument(
-        "--db", default=str(DEFAULT_DB), help="published DuckDB file (default: %(default)s)"
-    )
+    query.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     query.add_argument(
         "--format",
         choices=["table", "csv", "json", "parquet", "markdown"],
         default="table",
         help="table: the first rows drawn for the terminal; the others write every row "
-        "(to --out, or to stdout for csv, json and markdown); default: %(default)s",
+        "(to --out, or to stdout for csv, json and markdown)",
     )
     query.add_argument(
         "--out",
@@ -485,14 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_MAX_ROWS,
         metavar="N",
-        help="table format: rows shown; the rest are counted (default: %(default)s)",
+        help="table format: rows shown; the rest are counted",
     )
     query.add_argument(
         "--max-col-width",
         type=int,
         default=DEFAULT_MAX_COL_WIDTH,
         metavar="W",
-        help="table format: text longer than W characters is cut (default: %(default)s)",
+        help="table format: text longer than W characters is cut",
     )
     query.add_argument(
         "--max-width",

@@ -7,6 +7,7 @@ first JSON Lines objects); rows are checked by the load, which reports them with
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,13 +16,14 @@ import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config, ConfigError
 from cjm.ingest import (
-    FORMATS,
     MAX_LINE_BYTES,
     IngestError,
     _encoding,
     _is_blank,
     _require,
+    compression,
     discover_files,
+    file_format,
 )
 
 # JSON Lines objects read for a file's keys; only a file that lacks a required column there is
@@ -62,19 +64,19 @@ def check_db_path(db: Path) -> None:
 def file_columns(path: Path) -> list[str] | None:
     """The columns of one event file as the load will see them, or None where the header cannot
     be read here (an empty file, or one the load rejects with its own message)."""
-    fmt = FORMATS[path.suffix.lower()]
-    if fmt != "parquet" and _is_blank(path):
-        return None
-    if fmt == "jsonl":
-        return _json_keys(path, JSON_SAMPLE_LINES)
-    if fmt == "csv":
-        query = "describe select * from read_csv(?, all_varchar = true, header = true, "
-        query += "max_line_size = ?, encoding = ?)"
-        params = [str(path), MAX_LINE_BYTES, _encoding(path)]
-    else:
-        query, params = "describe select * from read_parquet(?)", [str(path)]
+    fmt = file_format(path)
     con = duckdb.connect()
     try:
+        if fmt is None or (fmt != "parquet" and _is_blank(con, path)):
+            return None
+        if fmt == "jsonl":
+            return _json_keys(path, JSON_SAMPLE_LINES)
+        if fmt == "csv":
+            query = "describe select * from read_csv(?, all_varchar = true, header = true, "
+            query += "max_line_size = ?, encoding = ?, compression = ?)"
+            params = [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)]
+        else:
+            query, params = "describe select * from read_parquet(?)", [str(path)]
         return [row[0] for row in con.execute(query, params).fetchall()]
     except duckdb.Error:
         return None
@@ -88,7 +90,7 @@ def check_required_columns(path: Path, columns: list[str], config: Config) -> No
     try:
         _check_required(path, columns, config)
     except IngestError:
-        if FORMATS[path.suffix.lower()] != "jsonl":
+        if file_format(path) != "jsonl":
             raise
         # The first objects need not carry every key: read them all before failing.
         _check_required(path, _json_keys(path, None) or columns, config)
@@ -118,11 +120,15 @@ def check_mapped_columns(headers: dict[Path, list[str]], config: Config, files: 
 def _json_keys(path: Path, limit: int | None) -> list[str] | None:
     """The keys of the JSON objects among the first `limit` lines (all lines for None), in the
     order they first appear; None when no line is a JSON object."""
+    kind = compression(path)
+    if kind == "zstd":
+        return None  # Python cannot decompress it here: the load checks its columns
     encoding = _encoding(path)
     keys: dict[str, None] = {}
     found = False
     text = "utf-8-sig" if encoding == "utf-8" else encoding
-    with path.open(encoding=text, errors="replace", newline="\n") as handle:
+    opener = gzip.open if kind == "gzip" else open
+    with opener(path, "rt", encoding=text, errors="replace", newline="\n") as handle:
         for number, line in enumerate(handle):
             if limit is not None and number >= limit:
                 break

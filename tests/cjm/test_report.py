@@ -84,7 +84,9 @@ def test_sample_report_has_every_section_and_needs_no_network(sample_report, pub
     con = duckdb.connect(str(published_sample), read_only=True)
     customers = con.execute("select count(*) from journeys").fetchone()[0]
     personas = [r[0] for r in con.execute("select name from personas").fetchall()]
-    riskiest = con.execute("select customer_id from churn_risk order by rank limit 1").fetchone()
+    riskiest = con.execute(
+        "select customer_id from churn_risk where customer_state = 'active' order by rank limit 1"
+    ).fetchone()
     pain = con.execute(
         "select touchpoint from touchpoint_insights where role = 'pain_point' order by reach desc"
     ).fetchone()
