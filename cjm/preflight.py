@@ -72,7 +72,10 @@ def file_columns(path: Path) -> list[str] | None:
         if fmt == "jsonl":
             return _json_keys(path, JSON_SAMPLE_LINES)
         if fmt == "csv":
+            # The load's own options: with rejects stored, DuckDB's sniffer passes over broken
+            # lines, which would otherwise make it read the whole header as one column.
             query = "describe select * from read_csv(?, all_varchar = true, header = true, "
+            query += "store_rejects = true, strict_mode = true, null_padding = false, "
             query += "max_line_size = ?, encoding = ?, compression = ?)"
             params = [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)]
         else:

@@ -160,3 +160,15 @@ def test_the_real_logs_pass_with_their_example_configs(tmp_path, name, file):
     path = dataset(name, file)
     config = load_config(REPO / "examples" / f"{name}.yaml")
     assert preflight.check_run_inputs(str(path), config, tmp_path / "c.duckdb") == [path.resolve()]
+
+
+def test_a_csv_with_broken_lines_is_sniffed_as_the_load_sniffs_it(tmp_path):
+    # broken lines (too many fields) make DuckDB's sniffer read the header as one column unless
+    # rejects are stored, as the load does
+    from cjm.preflight import file_columns
+
+    path = tmp_path / "events.csv"
+    good = [f"e{i},c{i % 7},2024-01-0{1 + i % 9}T10:00:00Z,view" for i in range(40)]
+    bad = ["x,y,z,w,v,u,t", "only one field"]
+    path.write_text("\n".join(["event_id,customer_id,event_time,touchpoint", *bad, *good]) + "\n")
+    assert file_columns(path) == ["event_id", "customer_id", "event_time", "touchpoint"]
