@@ -259,7 +259,8 @@ def _churn_view(data: ReportData) -> dict:
     churn = data.churn
     at_risk = [
         {
-            "rank": fmt_int(row.get("rank", i + 1)),
+            # position on the save list (churn_risk.rank counts lapsed customers too)
+            "rank": fmt_int(i + 1),
             "customer_id": row["customer_id"],
             "score": fmt_pct(row["risk_score"]),
             "score_value": float(row["risk_score"]),

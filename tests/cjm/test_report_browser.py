@@ -172,3 +172,20 @@ def test_untrusted_churn_scores_show_their_warning_beside_the_figure(browser, tm
     box, above = warning.bounding_box(), scores.bounding_box()
     assert 0 <= box["y"] - (above["y"] + above["height"]) < 40
     page.close()
+
+
+def test_churn_section_tables_and_notes_do_not_overlap(browser, published_sample, tmp_path):
+    report = write_report(published_sample, tmp_path / "sample_report.html")
+    page, _ = open_report(browser, report)
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 1000})
+        patterns = page.locator("#churn .scroll-x").bounding_box()
+        table = page.locator("#churn .scroll-x table").bounding_box()
+        notes = page.locator("#churn h3", has_text="How to read it").bounding_box()
+        # the patterns table stays inside its column, left of the notes beside it
+        assert patterns["x"] + patterns["width"] <= notes["x"], width
+        assert table["x"] >= patterns["x"] - 1, width
+        # and the save list starts below both
+        heading = page.locator("#churn h3", has_text="most at risk").bounding_box()
+        assert heading["y"] >= patterns["y"] + patterns["height"], width
+    page.close()
