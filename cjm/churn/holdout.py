@@ -125,11 +125,16 @@ def holdout_metrics(
         )
     predictions = {}
     for name in MODELS:
+        if name == "model_bgnbd_blend":
+            continue  # the mean of the two below: the model is not fitted twice
         # The baselines read their own column from the whole frame; BG/NBD's was fitted on the
         # history before each cutoff, so the holdout's is a forward prediction too.
         columns = features if name in LEARNED else list(train.columns)
         fitted = make_scorer(name, random_state).fit(train[columns], y_tr)
         predictions[name] = fitted.predict_proba(hold[columns])[:, 1]
+    # What Blend(model).predict_proba gives for the same fit.
+    blend = (predictions["churn_model"] + predictions["bgnbd_baseline"]) / 2
+    predictions = {m: blend if m == "model_bgnbd_blend" else predictions[m] for m in MODELS}
     note = "forward holdout: trained on earlier cutoffs, scored on the latest one"
     intervals = auc_intervals(y_ho, predictions, random_state)
     rows = [{"model": m, **holdout_scores(y_ho, p), **intervals[m]} for m, p in predictions.items()]
@@ -148,18 +153,41 @@ def auc_intervals(
     rng = np.random.default_rng(random_state)
     n = len(y)
     rows = np.arange(n) if n <= AUC_CI_ROWS else rng.choice(n, AUC_CI_ROWS, replace=False)
+    y = np.asarray(y)[rows].astype(bool)
+    # A resample is a count per row: each model's AUC is then a weighted Mann-Whitney statistic
+    # over its rows sorted once, instead of a sort per resample (5 s -> 0.3 s at 20,000 rows).
+    ranked = {m: _SortedScores(np.asarray(p, dtype=float)[rows], y) for m, p in predictions.items()}
     draws: dict[str, list[float]] = {m: [] for m in predictions}
     for _ in range(AUC_CI_RESAMPLES):
-        pick = rows[rng.integers(0, len(rows), len(rows))]
-        if y[pick].min() == y[pick].max():
+        weights = np.bincount(rng.integers(0, len(rows), len(rows)), minlength=len(rows))
+        if not (weights[y].any() and weights[~y].any()):
             continue
-        for m, p in predictions.items():
-            draws[m].append(roc_auc_score(y[pick], p[pick]))
+        for m, scores in ranked.items():
+            draws[m].append(scores.auc(weights))
     out = {}
     for m, values in draws.items():
         low, high = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
         out[m] = {"roc_auc_low": float(low), "roc_auc_high": float(high)}
     return out
+
+
+class _SortedScores:
+    """One model's scores sorted once, with ties grouped, for weighted AUCs of resamples."""
+
+    def __init__(self, p: np.ndarray, y: np.ndarray):
+        order = np.argsort(p, kind="stable")
+        self.order, self.y = order, y[order]
+        values = p[order]
+        # first position of each group of equal scores
+        self.starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+
+    def auc(self, weights: np.ndarray) -> float:
+        """ROC AUC of the resample that holds row i weights[i] times (ties count one half)."""
+        w = weights[self.order].astype(float)
+        pos = np.add.reduceat(np.where(self.y, w, 0.0), self.starts)
+        neg = np.add.reduceat(np.where(self.y, 0.0, w), self.starts)
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + neg / 2)).sum() / (pos.sum() * neg.sum()))
 
 
 @dataclass(frozen=True)

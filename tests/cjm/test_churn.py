@@ -7,6 +7,7 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -700,3 +701,16 @@ def test_bgnbd_is_fitted_on_a_bounded_reproducible_sample():
     rows = summary[summary["customer_id"].isin([r[0] for r in first])]
     direct = BGNBD(penalizer=BGNBD_PENALIZER).fit(rows["x"], rows["t_x"], rows["T"])
     assert direct.params_ == some.params_
+
+
+def test_resample_auc_equals_the_auc_of_the_repeated_rows_ties_included():
+    rng = np.random.default_rng(3)
+    y = rng.random(500) < 0.3
+    p = np.round(rng.random(500) + 0.4 * y, 1)  # many ties
+    for _ in range(5):
+        weights = np.bincount(rng.integers(0, 500, 500), minlength=500)
+        rows = np.repeat(np.arange(500), weights)
+        expected = roc_auc_score(y[rows], p[rows])
+        assert holdout._SortedScores(p, y).auc(weights) == pytest.approx(expected, abs=1e-12)
+    low_high = holdout.auc_intervals(y.astype(int), {"m": p}, 0)["m"]
+    assert low_high["roc_auc_low"] < roc_auc_score(y, p) < low_high["roc_auc_high"]
