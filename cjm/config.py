@@ -455,6 +455,24 @@ def parse_config(data: dict | None, source: str = "<config>") -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: plain YAML keeps the last,
+    so a repeated `duckdb_memory_limit` would silently override the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name}: line {line}: key {key!r} is given twice in one mapping "
+                    f"(first on line {seen[key]}); keep one"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path | None) -> Config:
     """Read and validate a YAML config file; None gives the defaults."""
     if path is None:
@@ -464,10 +482,14 @@ def load_config(path: Path | None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     return parse_config(data, str(path))

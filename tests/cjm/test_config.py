@@ -1,6 +1,6 @@
 import pytest
 
-from cjm.config import ConfigError, parse_config
+from cjm.config import ConfigError, load_config, parse_config
 
 
 def test_entity_defaults_to_customer():
@@ -27,3 +27,36 @@ def test_outcomes_are_read_and_checked():
     assert not parse_config({}).outcomes.given
     with pytest.raises(ConfigError, match="both success and failure"):
         parse_config({"outcomes": {"success": ["x"], "failure": ["x"]}})
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    path = tmp_path / "cjm.yaml"
+    path.write_text(
+        "duckdb_threads: 2\n"
+        "churn:\n"
+        "  horizon_days: 30\n"
+        "  horizon_days: 60\n"
+        "duckdb_memory_limit: 8GB\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"line 4: key 'horizon_days' is given twice.*line 3"):
+        load_config(path)
+    path.write_text("duckdb_threads: 2\nduckdb_threads: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cjm.yaml: line 2: key 'duckdb_threads'"):
+        load_config(path)
+    # the same key in two different mappings is fine
+    path.write_text("churn: {horizon_days: 30}\npaths: {prefix_steps: 4}\n", encoding="utf-8")
+    assert load_config(path).churn.horizon_days == 30
+
+
+def test_the_readme_configuration_example_loads(tmp_path):
+    # the example users copy: every key valid, none given twice
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Configuration") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+    path = tmp_path / "example.yaml"
+    path.write_text(example, encoding="utf-8")
+    config = load_config(path)
+    assert config.entity.plural == "cases" and config.duckdb_threads == 2
