@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.db import open_if_exists, table_exists
+from cjm.query import read_churn_card
 
 # The rules' thresholds (documented in the README, "Guard rails").
 SCORED_DROP = 0.5  # customers scored fell below half of the previous run's
@@ -55,10 +56,8 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, query: str) -> int | None
 
 def read_vitals(con: duckdb.DuckDBPyConnection) -> Vitals:
     """Customers, scored and flagged customers, churned customers, model status and personas."""
-    trained = None
-    if table_exists(con, "churn_model_card"):
-        status = con.execute("select value from churn_model_card where item = 'status'").fetchone()
-        trained = None if status is None else status[0] == '"trained"'
+    status = read_churn_card(con).get("status")
+    trained = None if status is None else status == "trained"
     personas = {}
     if table_exists(con, "personas"):
         rows = con.execute("select persona_id, customer_count from personas").fetchall()

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
-from cjm.db import connect, quote_ident, sql_literal
+from cjm.db import connect, quote_ident, sql_literal, table_exists
 
 # Spreadsheet apps run a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -304,7 +304,7 @@ def write_churn_list(
             sql += " limit ?"
             params.append(int(top))
         frame = con.execute(sql, params).df()
-        frame["warning"] = "; ".join(_card_warnings(con, tables))
+        frame["warning"] = "; ".join(read_churn_card(con).get("warnings") or [])
     finally:
         con.close()
     if pseudonym_key is not None:
@@ -322,17 +322,17 @@ def churn_list_warnings(db_path: Path) -> list[str]:
     """The published churn list's warnings (the model card's), to show beside the list."""
     con = open_published(db_path)
     try:
-        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        return _card_warnings(con, tables)
+        return list(read_churn_card(con).get("warnings") or [])
     finally:
         con.close()
 
 
-def _card_warnings(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
-    if "churn_model_card" not in tables:
-        return []
-    row = con.execute("select value from churn_model_card where item = 'warnings'").fetchone()
-    return list(json.loads(row[0]) or []) if row else []
+def read_churn_card(con: duckdb.DuckDBPyConnection) -> dict:
+    """The published churn model card (item -> value); empty when the database has none."""
+    if not table_exists(con, "churn_model_card"):
+        return {}
+    rows = con.execute("select item, value from churn_model_card").fetchall()
+    return {item: json.loads(value) if value else None for item, value in rows}
 
 
 def escape_formula(value: object) -> object:
@@ -365,10 +365,7 @@ def explain_churn_model(db_path: Path) -> str:
         tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
         if "churn_model_card" not in tables:
             raise QueryError(f"{db_path}: has no churn_model_card table; re-run `cjm run`")
-        card = {
-            item: json.loads(value)
-            for item, value in con.execute("select item, value from churn_model_card").fetchall()
-        }
+        card = read_churn_card(con)
         metrics = con.execute("select * from churn_model_metrics").df()
         calibration = (
             con.execute("select * from churn_model_calibration order by model, bin").df()

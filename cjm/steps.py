@@ -40,6 +40,7 @@ from cjm.models import (
 )
 from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
 from cjm.publish import discard
+from cjm.query import read_churn_card
 from cjm.runs import (
     RunRecord,
     add_counts,
@@ -416,13 +417,7 @@ def run_artifacts(db_path: Path, run_id: str, top: int = 20) -> dict:
     """The run summary (markdown) and the top churn risks (rows), from the published file."""
     with connect(db_path, read_only=True) as con:
         runs = con.execute("select * from pipeline_runs").df()
-        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        warning = None
-        if "churn_model_card" in tables:
-            row = con.execute(
-                "select value from churn_model_card where item = 'warnings'"
-            ).fetchone()
-            warning = "; ".join(json.loads(row[0]) or []) if row else None
+        warning = "; ".join(read_churn_card(con).get("warnings") or [])
         return {
             "summary": run_summary_markdown(runs, run_id),
             "churn_risks": top_churn_risks(con, top),

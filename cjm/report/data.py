@@ -17,7 +17,7 @@ import pandas as pd
 
 from cjm.db import quote_ident
 from cjm.graph import transition_graph
-from cjm.query import QueryError
+from cjm.query import QueryError, read_churn_card
 
 JOURNEY_STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 FLOW_STEPS = 5  # first distinct touchpoints of each journey shown in the flow and typical paths
@@ -331,13 +331,7 @@ def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
     if _has(columns, "churn_model_metrics", "model", "roc_auc"):
         churn["metrics"] = con.execute("select * from churn_model_metrics").df()
     if _has(columns, "churn_model_card", "item", "value"):
-        card = dict(
-            con.execute(
-                "select item, value from churn_model_card "
-                "where item in ('status', 'reason', 'warnings', 'score_source')"
-            ).fetchall()
-        )
-        card = {k: json.loads(v) if v else None for k, v in card.items()}
+        card = read_churn_card(con)
         churn["reason"] = card["reason"] if isinstance(card.get("reason"), str) else None
         churn["warnings"] = list(card.get("warnings") or [])
         churn["source"] = card.get("score_source")
