@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -31,6 +31,20 @@ REASONS_METHOD = (
 )
 
 
+@dataclass(frozen=True)
+class Training:
+    """What the scoring fit was trained on, for the card."""
+
+    n_train: int  # (customer, cutoff) rows fitted
+    n_rows: int  # rows labelled at the cutoffs
+    training_customers: int  # customers drawn for labelling
+    all_customers: int  # customers seen by the last cutoff
+    sampled: bool  # whether customers were drawn at random
+    train_positives: int
+    base_rate: float  # how often active customers went quiet
+    thresholds: tuple[float, float] | None  # (high, medium), None without tiers
+
+
 def model_card(
     definition: ChurnDefinition,
     cutoffs: list[datetime],
@@ -38,21 +52,19 @@ def model_card(
     settings: ChurnSettings,
     choice: Choice,
     metrics: pd.DataFrame,
-    training: dict,
+    training: Training,
     features: tuple[list[str], list[str], dict[str, str]],
 ) -> dict:
     """The card of a run that could train on its own cutoffs (the gate's choice recorded)."""
     used, unused, labels = features
-    thresholds = training.pop("thresholds")
-    n_fit, n_rows = training["n_train"], training.pop("n_rows")
+    thresholds = training.thresholds
     sample = "all (customer, cutoff) rows"
-    if n_fit < n_rows or training.pop("sampled"):
+    if training.n_train < training.n_rows or training.sampled:
         sample = (
-            f"uniform random sample of {n_fit:,} of {n_rows:,} (customer, cutoff) rows of "
-            f"{training['training_customers']:,} of {training.pop('all_customers'):,} customers "
-            f"(at most churn.max_train_rows = {settings.max_train_rows:,} rows)"
+            f"uniform random sample of {training.n_train:,} of {training.n_rows:,} (customer, "
+            f"cutoff) rows of {training.training_customers:,} of {training.all_customers:,} "
+            f"customers (at most churn.max_train_rows = {settings.max_train_rows:,} rows)"
         )
-    training.pop("all_customers", None)
     return {
         "status": "trained",
         "score_source": choice.source,
@@ -65,7 +77,10 @@ def model_card(
         "scored_at": end.isoformat(),
         "estimator": ESTIMATORS[choice.source] + "; refit on all cutoffs for scoring; metrics "
         "from fits without the holdout",
-        **training,
+        "n_train": training.n_train,
+        "training_customers": training.training_customers,
+        "train_positives": training.train_positives,
+        "base_rate": training.base_rate,
         "max_train_rows": settings.max_train_rows,
         "training_sample": sample,
         "tier_thresholds": {

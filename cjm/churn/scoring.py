@@ -11,7 +11,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cjm.churn.batches import Scorer, ScoringOutput, ScoringRun, score_customers
-from cjm.churn.card import model_card, probabilistic_card
+from cjm.churn.card import Training, model_card, probabilistic_card
 from cjm.churn.definition import (
     ChurnDefinition,
     drop_states,
@@ -106,7 +106,7 @@ def _score_churn(
             "whole horizon after it)",
         )
     sample, n_sampled, n_customers = training_customers(
-        con, cutoffs, definition.inactivity_days, settings.max_train_rows, random_state
+        con, cutoffs, settings.max_train_rows, random_state
     )
     states: dict[datetime, str] = {}
     try:
@@ -162,16 +162,16 @@ def _score_churn(
         settings,
         choice,
         metrics,
-        training={
-            "n_train": len(fit),
-            "n_rows": len(data),
-            "training_customers": n_sampled,
-            "all_customers": n_customers,
-            "sampled": sample is not None,
-            "train_positives": n_pos,
-            "base_rate": base_rate,
-            "thresholds": thresholds,
-        },
+        training=Training(
+            n_train=len(fit),
+            n_rows=len(data),
+            training_customers=n_sampled,
+            all_customers=n_customers,
+            sampled=sample is not None,
+            train_positives=n_pos,
+            base_rate=base_rate,
+            thresholds=thresholds,
+        ),
         features=(features, unused, labels),
     )
     card |= counts.card()

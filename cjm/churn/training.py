@@ -118,7 +118,6 @@ def bounded_sample(frame: pd.DataFrame, random_state: int, max_rows: int) -> pd.
 def training_customers(
     con: duckdb.DuckDBPyConnection,
     cutoffs: list[datetime],
-    inactivity_days: int,
     max_rows: int,
     random_state: int,
 ) -> tuple[str | None, int, int]:
@@ -128,7 +127,7 @@ def training_customers(
     A customer gives a row at each cutoff they have been seen by (active, lapsed or exited: every
     customer is scored). One pass over the events counts those cutoffs; customers are taken in
     random order while the counts add up to TRAIN_OVERSAMPLE * max_rows, and bounded_sample then
-    keeps max_rows rows. inactivity_days is kept for callers; the count no longer depends on it.
+    keeps max_rows rows.
     """
     active_at = " + ".join(f"(min(event_time) <= $c{i})::integer" for i in range(len(cutoffs)))
     rows_sql = f"""
