@@ -48,7 +48,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         events = str(SAMPLE_DIR / "events")
         if config_path is None and (SAMPLE_DIR / "cjm.yaml").exists():
             config_path = SAMPLE_DIR / "cjm.yaml"
-        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     config = with_execution(
         load_config(Path(config_path) if config_path else None),
         partitions=args.partitions,
@@ -57,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # Before Prefect starts: bad input fails in about a second and leaves no file behind.
     check_run_inputs(str(events), config, Path(args.db))
+    if args.events is None:
+        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from pipelines.journey_flow import journey_flow
