@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cjm.config_errors import describe
+from cjm.config_errors import describe, yaml_problem
 from cjm.expressions import ExpressionError, check_expression
 
 CANONICAL_COLUMNS = (
@@ -485,7 +485,7 @@ def load_config(path: Path | None) -> Config:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc, text)}") from None
     finally:
         loader.dispose()
     if data is not None and not isinstance(data, dict):

@@ -6,6 +6,7 @@ import difflib
 import re
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 # Two lines of problems after the heading line, each about a terminal wide.
@@ -118,6 +119,22 @@ def summarise(source: str, found: list[tuple[str, str]]) -> str:
         shown = len(_pack(items, LINE_WIDTH)[0])
         lines = [lines[0], _last_line(items[shown:], [where for where, _ in found[shown:]])]
     return "\n".join([heading, *(f"  {line}" for line in lines)])
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML syntax error in two lines: where and what, then the line it is on."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line != mark.line:
+        where += f" ({context} that starts on line {start.line + 1})"
+    elif context:
+        where += f" ({context})"
+    lines = text.splitlines()
+    shown = lines[mark.line].strip() if mark.line < len(lines) else ""
+    return f"{where}\n  line {mark.line + 1}: {shown}" if shown else where
 
 
 def describe(source: str, errors: list[dict[str, Any]], model: type[BaseModel]) -> str:

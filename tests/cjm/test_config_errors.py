@@ -1,6 +1,6 @@
 import pytest
 
-from cjm.config import ConfigError, parse_config
+from cjm.config import ConfigError, load_config, parse_config
 from cjm.config_errors import LINE_WIDTH, summarise
 
 
@@ -73,4 +73,16 @@ def test_a_long_problem_keeps_its_whole_message():
         "c.yaml: invalid configuration (3 settings)",
         f"  expressions: {long}",
         "  timezone: unknown timezone 'Mars'; a: b",
+    ]
+
+
+def test_broken_yaml_is_two_lines_naming_the_place(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("churn: {horizon_days: 3\ntimezone: [UTC\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).splitlines() == [
+        f"{path}: not valid YAML: line 2, column 9: expected ',' or '}}', but got ':' "
+        "(while parsing a flow mapping that starts on line 1)",
+        "  line 2: timezone: [UTC",
     ]

@@ -62,6 +62,7 @@ def _csv(path: Path, header: str) -> Path:
         ("missing column", "required column 'event_time' is missing"),
         ("config typo", "timezon: unknown setting (did you mean timezone?)"),
         ("several bad settings", "bad.yaml: invalid configuration (5 settings)"),
+        ("broken YAML", "broken.yaml: not valid YAML: line 2, column 9: expected ','"),
     ],
 )
 def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, expected):
@@ -70,12 +71,14 @@ def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, exp
     _csv(tmp_path / "ok.csv", "customer_id,event_time,touchpoint")
     (tmp_path / "typo.yaml").write_text("timezon: UTC\n")
     (tmp_path / "bad.yaml").write_text(SEVERAL_BAD_SETTINGS)
+    (tmp_path / "broken.yaml").write_text("churn: {horizon_days: 3\ntimezone: [UTC\n")
     args = {
         "missing path": ["--events", "missing"],
         "empty directory": ["--events", "empty"],
         "missing column": ["--events", "when.csv"],
         "config typo": ["--events", "ok.csv", "--config", "typo.yaml"],
         "several bad settings": ["--events", "ok.csv", "--config", "bad.yaml"],
+        "broken YAML": ["--events", "ok.csv", "--config", "broken.yaml"],
     }[case]
     code, lines = _cli(tmp_path, *args)
     assert code == 2
