@@ -48,7 +48,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         events = str(SAMPLE_DIR / "events")
         if config_path is None and (SAMPLE_DIR / "cjm.yaml").exists():
             config_path = SAMPLE_DIR / "cjm.yaml"
-        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     config = with_execution(
         load_config(Path(config_path) if config_path else None),
         partitions=args.partitions,
@@ -57,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # Before Prefect starts: bad input fails in about a second and leaves no file behind.
     check_run_inputs(str(events), config, Path(args.db))
+    if args.events is None:
+        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from pipelines.journey_flow import journey_flow
@@ -138,28 +139,37 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run read-only SQL against the published database."""
-    from cjm.query import export_query, show_query
+    from cjm.query import open_published
+
+    con = open_published(Path(args.db))
+    try:
+        return _print_rows(con, args.sql, args)
+    finally:
+        con.close()
+
+
+def _print_rows(con, sql: str, args: argparse.Namespace) -> int:
+    """A query's rows as `cjm query` prints them: drawn for the terminal, or every row written."""
+    from cjm.query import QueryError, export_rows, show_rows
 
     out = Path(args.out) if args.out else None
     if args.format == "table":
         if out is not None:
-            from cjm.query import QueryError
-
             raise QueryError("--out goes with --format csv|json|parquet|markdown")
         width = args.max_width or shutil.get_terminal_size((120, 24)).columns
         _say(
-            show_query(
-                Path(args.db),
-                args.sql,
+            show_rows(
+                con,
+                sql,
                 max_rows=args.max_rows,
-                max_width=width,
                 max_col_width=args.max_col_width,
+                max_width=width,
             )
         )
         return 0
     sys.stdout.flush()
     try:
-        export_query(Path(args.db), args.sql, args.format, out, sys.stdout.buffer)
+        export_rows(con, sql, args.format, out, sys.stdout.buffer)
     except BrokenPipeError:
         # The reader (head, less) stopped early: not an error; keep Python's exit flush quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -202,7 +212,7 @@ def cmd_churn_list(args: argparse.Namespace) -> int:
 
 def cmd_paths(args: argparse.Namespace) -> int:
     """Paths around one touchpoint, or between two, from the published database."""
-    from cjm.paths import PathQueryError, anchored_paths, between_paths
+    from cjm.paths import PathQueryError, anchored_paths_sql, between_paths_sql, terminal_view
     from cjm.query import open_published
 
     if args.between is not None and (args.before is not None or args.after is not None):
@@ -213,25 +223,14 @@ def cmd_paths(args: argparse.Namespace) -> int:
             given = args.before is not None or args.after is not None
             before = args.before if args.before is not None else (0 if given else 3)
             after = args.after if args.after is not None else (0 if given else 3)
-            frame = anchored_paths(con, args.anchor, before, after, top=args.top)
+            sql = anchored_paths_sql(con, args.anchor, before, after, top=args.top)
         else:
-            frame = between_paths(con, args.between[0], args.between[1], top=args.top)
+            sql = between_paths_sql(con, args.between[0], args.between[1], top=args.top)
+        if args.format == "table":
+            sql = terminal_view(sql, "anchored_paths" if args.anchor else "between_paths")
+        return _print_rows(con, sql, args)
     finally:
         con.close()
-    _print_frame(frame, args.format, max_rows=len(frame) + 1)
-    return 0
-
-
-def _print_frame(frame, fmt: str, max_rows: int) -> None:
-    if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt == "json":
-        _say(frame.to_json(orient="records", date_format="iso"))
-    else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", max_rows, "display.width", 200):
-            _say(frame.to_string(index=False) if len(frame) else "(no rows)")
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -399,6 +398,42 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `cjm query`'s output, for every command that prints rows as it does."""
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet", "markdown"],
+        default="table",
+        help="table: the first rows drawn for the terminal; the others write every row "
+        "(to --out, or to stdout for csv, json and markdown)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="file for --format csv|json|parquet|markdown (default: stdout)",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="table format: rows shown; the rest are counted",
+    )
+    parser.add_argument(
+        "--max-col-width",
+        type=int,
+        default=DEFAULT_MAX_COL_WIDTH,
+        metavar="W",
+        help="table format: text longer than W characters is cut",
+    )
+    parser.add_argument(
+        "--max-width",
+        type=int,
+        metavar="W",
+        help="table format: width of the whole table (default: the terminal's)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -466,38 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="read-only SQL against the published database")
     query.add_argument("sql", help="one SQL query (select, with, from, show, describe ...)")
     query.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
-    query.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet", "markdown"],
-        default="table",
-        help="table: the first rows drawn for the terminal; the others write every row "
-        "(to --out, or to stdout for csv, json and markdown)",
-    )
-    query.add_argument(
-        "--out",
-        metavar="FILE",
-        help="file for --format csv|json|parquet|markdown (default: stdout)",
-    )
-    query.add_argument(
-        "--max-rows",
-        type=int,
-        default=DEFAULT_MAX_ROWS,
-        metavar="N",
-        help="table format: rows shown; the rest are counted",
-    )
-    query.add_argument(
-        "--max-col-width",
-        type=int,
-        default=DEFAULT_MAX_COL_WIDTH,
-        metavar="W",
-        help="table format: text longer than W characters is cut",
-    )
-    query.add_argument(
-        "--max-width",
-        type=int,
-        metavar="W",
-        help="table format: width of the whole table (default: the terminal's)",
-    )
+    _add_output_options(query)
     query.set_defaults(func=cmd_query)
 
     paths = sub.add_parser(
@@ -524,9 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=int, metavar="N", help="only the N most common paths (default: all)"
     )
     paths.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
-    paths.add_argument(
-        "--format", choices=["table", "csv", "json"], default="table", help="output format"
-    )
+    _add_output_options(paths)
     paths.set_defaults(func=cmd_paths)
 
     churn = sub.add_parser("churn-list", help="write the ranked churn-risk list")

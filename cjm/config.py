@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cjm.config_errors import describe, yaml_problem
 from cjm.expressions import ExpressionError, check_expression
 
 CANONICAL_COLUMNS = (
@@ -448,11 +449,8 @@ def parse_config(data: dict | None, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data or {})
     except ValidationError as exc:
-        lines = [f"{source}: invalid configuration"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        # However many settings are wrong, the message stays within three lines.
+        raise ConfigError(describe(source, exc.errors(), Config)) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -487,7 +485,7 @@ def load_config(path: Path | None) -> Config:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc, text)}") from None
     finally:
         loader.dispose()
     if data is not None and not isinstance(data, dict):

@@ -49,14 +49,24 @@ def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
     assert load_config(path).churn.horizon_days == 30
 
 
-def test_the_readme_configuration_example_loads(tmp_path):
-    # the example users copy: every key valid, none given twice
+def _yaml_example(page: str) -> str:
     from tests.conftest import REPO
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Configuration") :]
-    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+    text = (REPO / page).read_text(encoding="utf-8")
+    start = text.index("```yaml\n") + 8
+    return text[start : text.index("```\n", start)]
+
+
+def test_the_documented_configuration_example_loads(tmp_path):
+    # the example users copy: every key valid, none given twice
     path = tmp_path / "example.yaml"
-    path.write_text(example, encoding="utf-8")
+    path.write_text(_yaml_example("docs/configuration.md"), encoding="utf-8")
     config = load_config(path)
     assert config.entity.plural == "cases" and config.duckdb_threads == 2
+
+
+def test_the_readme_minimal_configuration_loads(tmp_path):
+    path = tmp_path / "minimal.yaml"
+    path.write_text(_yaml_example("README.md"), encoding="utf-8")
+    config = load_config(path)
+    assert config.columns == {"customer_id": "user", "event_time": "ts", "touchpoint": "event_name"}

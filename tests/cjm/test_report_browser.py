@@ -126,7 +126,8 @@ def test_sample_report_renders_in_chromium(browser, published_sample, tmp_path):
     page.set_viewport_size({"width": 1280, "height": 1000})
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000
-    # Refresh the README's picture: CJM_REPORT_SCREENSHOT=docs/report.png pytest -k chromium
+    # Refresh the picture in the README and docs/report.md:
+    # CJM_REPORT_SCREENSHOT=docs/report.png pytest -k chromium
     if os.environ.get("CJM_REPORT_SCREENSHOT"):
         shutil.copyfile(shot, REPO / os.environ["CJM_REPORT_SCREENSHOT"])
     page.close()
