@@ -151,7 +151,8 @@ def test_touchpoint_names_are_escaped_everywhere(markup_db, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text in tables and cards
     # Figure data: Plotly writes < and / as \u003c and \u002f, so no label closes its script.
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
-    assert len(scripts) == 1 + html.count("Plotly.newPlot(")  # plotly.js + one per figure
+    # plotly.js, the label placement, and one per figure
+    assert len(scripts) == 2 + html.count("Plotly.newPlot(")
     assert not any("alert(1)" in s and "Plotly.newPlot(" not in s for s in scripts[1:])
 
 
