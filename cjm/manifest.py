@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cjm.config import Config
+from cjm.config import PROPERTY_COLUMNS, Config
 from cjm.db import open_if_exists, table_exists, write_table
 from cjm.ingest import FileLoad, file_format, skip_reason
 from cjm.models import EVENTS_COLUMNS
@@ -76,6 +76,8 @@ def settings_hash(config: Config) -> str:
     """SHA-256 of the settings that shape loaded events (LOAD_SETTINGS)."""
     dumped = config.model_dump(mode="json")
     shaping = {k: dumped[k] for k in LOAD_SETTINGS}
+    # a property column (resource) is read from events.properties: it does not shape events
+    shaping["columns"] = {k: v for k, v in shaping["columns"].items() if k not in PROPERTY_COLUMNS}
     shaping |= {k: dumped[k] for k in OPTIONAL_LOAD_SETTINGS if any(dumped[k].values())}
     text = json.dumps(shaping, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -117,8 +117,18 @@ event_measures as (
         period_start,
         count(*) as event_count,
         count(sentiment) as rated_events,
-        avg(sentiment) as mean_sentiment,
-        sum(revenue) as revenue
+        -- exact DECIMAL aggregates: the same to the bit however threads split the rows; values
+        -- beyond 1e14, NaN or infinite keep the double aggregate (cjm.db.exact_sum_sql)
+        case
+            when max(abs(sentiment)) < 1e14
+                then avg(try_cast(sentiment as decimal(27, 12)))
+            else avg(sentiment)
+        end as mean_sentiment,
+        case
+            when max(abs(revenue)) < 1e14
+                then cast(sum(try_cast(revenue as decimal(27, 12))) as double)
+            else sum(revenue)
+        end as revenue
     from scoped_events
     group by scope, scope_value, period_start
 ),

@@ -66,7 +66,9 @@ handled as (
         customer_id,
         count(*) as event_count,
         count(sentiment) as rated_events,
-        sum(sentiment) as sentiment_sum
+        -- exact: validated sentiment is finite and in [-1, 1], so a DECIMAL sum holds it and
+        -- gives the same mean however threads split the rows
+        sum(cast(sentiment as decimal(27, 12))) as sentiment_sum
     from events
     where resource is not null
     group by touchpoint, resource, customer_id
@@ -92,7 +94,7 @@ owner_totals as (
         count(*) filter (where is_churned) as churned_customers,
         count(*) filter (where is_failed) as failed_customers,
         sum(rated_events) as rated_events,
-        sum(sentiment_sum) / nullif(sum(rated_events), 0) as mean_sentiment
+        cast(sum(sentiment_sum) as double) / nullif(sum(rated_events), 0) as mean_sentiment
     from handled_outcomes
     group by touchpoint, resource
 ),
