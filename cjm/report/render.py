@@ -424,7 +424,7 @@ def render_report(
         "churn": _churn_view(data),
         "trend": trends.trend_view(data.kpi_trend, noun.plural)
         if customers
-        else {"note": data.notes["all"]},
+        else trends.no_trend(data.notes["all"]),
         "owners": trends.owners_view(data.owners),
         "figures": _figures(data, emotion_min_events, noun.plural)
         if customers

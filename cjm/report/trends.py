@@ -119,12 +119,17 @@ def change_sentence(row: pd.Series, period: str) -> str:
     )
 
 
+def no_trend(note: str) -> dict:
+    """The KPIs-over-time section when there is no trend to show, saying why."""
+    return {"note": note, "period": None}
+
+
 def trend_view(trend: pd.DataFrame | None, noun: str = "customers") -> dict:
     """The KPIs-over-time section: figure, change sentence and latest rows, or a note why not."""
     if trend is None:
-        return {"note": "This database has no kpi_timeseries table (built by newer runs)."}
+        return no_trend("This database has no kpi_timeseries table (built by newer runs).")
     if len(trend) < 2:
-        return {"note": "The log spans a single period, so there is no trend to show yet."}
+        return no_trend("The log spans a single period, so there is no trend to show yet.")
     period = str(trend["period"].iloc[0])
     row = _compared(trend)
     rows = [

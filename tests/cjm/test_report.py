@@ -80,7 +80,8 @@ def test_sample_report_has_every_section_and_needs_no_network(sample_report, pub
     page = html.replace(get_plotlyjs(), "")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "<link" not in page and "@import" not in page and "url(" not in page
-    assert html.count("Plotly.newPlot(") == 6  # funnel, flow, graph, emotion, lifts, personas
+    # trend, funnel, flow, graph, emotion, lifts, personas
+    assert html.count("Plotly.newPlot(") == 7
     con = duckdb.connect(str(published_sample), read_only=True)
     customers = con.execute("select count(*) from journeys").fetchone()[0]
     personas = [r[0] for r in con.execute("select name from personas").fetchall()]
