@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
+import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from cjm.churn.patterns import wilson_interval
-from cjm.config import parse_config
+from cjm.config import load_config, parse_config
 from cjm.kpis import KPI_KEYS, build_kpi_tables, json_path
+from tests.conftest import REPO, dataset
+from tests.published import publish_log
 
 
 def _event(customer, day, hour, touchpoint, revenue="", sentiment="", **extra):
@@ -245,3 +249,35 @@ def test_touchpoint_owners_without_resource_column_or_failures(build_rows):
 def test_json_path_quotes_any_key():
     assert json_path("org:resource") == '$."org:resource"'
     assert json_path('a"b') == '$."a\\"b"'
+
+
+@pytest.mark.slow
+def test_kpi_and_owner_marts_reconcile_with_the_helpdesk_log(tmp_path):
+    path = dataset("helpdesk", "helpdesk.csv")
+    config = load_config(REPO / "examples" / "helpdesk.yaml")
+    db = publish_log(path, tmp_path / "helpdesk.duckdb", config)
+    con = duckdb.connect(str(db), read_only=True)
+    assert_keys(con)
+    log = pd.read_csv(path, dtype=str).drop_duplicates()  # identical rows are one event
+    log["week"] = pd.to_datetime(log["time:timestamp"], utc=True).dt.tz_localize(None)
+    log["week"] = log["week"].dt.to_period("W-SUN").dt.start_time.dt.date
+    # every ticket active in a week, counted once in that week
+    weekly = log.groupby("week")["case:concept:name"].nunique()
+    got = dict(
+        con.execute(
+            "select period_start, active_customers from kpi_timeseries where scope = 'all'"
+        ).fetchall()
+    )
+    assert got == weekly.to_dict()
+    # one row per activity and resource pair, holding all of its events and tickets
+    pairs = log.groupby(["concept:name", "org:resource"]).agg(
+        events=("case:concept:name", "size"), tickets=("case:concept:name", "nunique")
+    )
+    owners = con.execute(
+        "select touchpoint, resource, event_count, customer_count from touchpoint_owners"
+    ).df()
+    assert owners["resource"].nunique() == log["org:resource"].nunique() == 22
+    owners = owners.set_index(["touchpoint", "resource"]).sort_index()
+    assert owners["event_count"].tolist() == pairs.sort_index()["events"].tolist()
+    assert owners["customer_count"].tolist() == pairs.sort_index()["tickets"].tolist()
+    con.close()
