@@ -283,8 +283,8 @@ class Config(_Strict):
     # The noun used in persona names, descriptions, insight texts and the report.
     entity: EntityNoun = EntityNoun()
     # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights); without
-    # conversion_touchpoints, success touchpoints are the conversions; failure touchpoints without
-    # a configured stage are in the exit stage.
+    # conversion_touchpoints, success touchpoints are the conversions; without a configured stage,
+    # success touchpoints are in the purchase stage (so the funnel reaches it) and failure ones exit.
     outcomes: OutcomeSettings = OutcomeSettings()
     kpis: KpiSettings = KpiSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
@@ -421,11 +421,15 @@ class Config(_Strict):
         return self.columns.get(canonical, canonical)
 
     def stage_of(self, touchpoint: str) -> str | None:
-        """The stage of a touchpoint: configured, else by keyword, else None."""
+        """The stage of a touchpoint: configured, else by outcome (failure: exit, success: purchase,
+        the funnel's conversion stage), else by keyword, else None."""
         if touchpoint in self.stages:
             return self.stages[touchpoint]
+        # The configured outcomes say more than a keyword in the name ("Resolve ticket")
         if touchpoint in self.outcomes.failure:
             return "exit"
+        if touchpoint in self.outcomes.success:
+            return "purchase"
         name = touchpoint.lower().replace(" ", "_").replace("-", "_")
         for keyword, stage in DEFAULT_STAGE_KEYWORDS:
             if keyword in name:

@@ -87,6 +87,11 @@ def test_outcomes_give_conversions_and_exits_unless_configured():
     assert is_conversion_touchpoint(config, "Resolved")
     assert not is_conversion_touchpoint(config, "purchase")  # the keyword default gives way
     assert config.stage_of("Rejected") == "exit"
+    # an outcome says more than a keyword of the name ("ticket" would be retention)
+    assert (
+        parse_config({"outcomes": {"success": ["Resolve ticket"]}}).stage_of("Resolve ticket")
+        == "purchase"
+    )
     given = parse_config(
         {
             "outcomes": outcomes,

@@ -215,7 +215,8 @@ def test_outcomes_drive_conversion_and_exit_without_conversion_touchpoints(build
     ).fetchall()
     assert converted == [("c1",), ("c3",), ("c5",)]
     stages = dict(con.execute("select distinct touchpoint, stage from events").fetchall())
-    assert stages["rejected"] == "exit"
+    assert stages["rejected"] == "exit" and stages["resolved"] == "purchase"
+    assert stages["triage"] is None
     # a configured conversion or stage wins over the outcomes
     config = {
         **OWNER_CONFIG,
