@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cjm import steps
 from cjm.churn.patterns import wilson_interval
 from cjm.config import load_config, parse_config
 from cjm.kpis import KPI_KEYS, build_kpi_tables, json_path
-from tests.conftest import REPO, dataset
+from tests.conftest import REPO, build, dataset, write_csv
 from tests.published import publish_log
 
 
@@ -282,3 +283,17 @@ def test_kpi_and_owner_marts_reconcile_with_the_helpdesk_log(tmp_path):
     assert owners["event_count"].tolist() == pairs.sort_index()["events"].tolist()
     assert owners["customer_count"].tolist() == pairs.sort_index()["tickets"].tolist()
     con.close()
+
+
+def test_paths_step_builds_the_kpi_marts_and_notes_an_empty_funnel(tmp_path):
+    # activities of a process log match no stage keyword: the run says why the funnel is empty
+    rows = [_event(c, 5, h, t) for c in ("p", "q") for h, t in ((9, "Queued"), (10, "Closed"))]
+    db = tmp_path / "build.duckdb"
+    con = build([write_csv(tmp_path / "events.csv", rows)], {}, db=db)
+    _side_tables(con, {"p": 1, "q": 1}, {})
+    con.close()
+    summary = steps.build_paths(db, parse_config({}))
+    assert summary["counts"]["kpi_timeseries"] == 2  # all and persona 1, one week
+    assert summary["counts"]["touchpoint_owners"] == 0
+    (note,) = summary["notes"]
+    assert note.startswith("stage funnel: empty")
