@@ -99,17 +99,26 @@ owner_totals as (
     group by touchpoint, resource
 ),
 
+touchpoint_customers as (
+    select
+        touchpoint,
+        customer_id,
+        count(*) as event_count
+    from events
+    group by touchpoint, customer_id
+),
+
 touchpoint_totals as (
     select
-        events.touchpoint,
-        count(*) as event_count,
-        count(distinct events.customer_id) as customer_count,
-        count(distinct events.customer_id) filter (where outcomes.is_converted) as converted,
-        count(distinct events.customer_id) filter (where outcomes.is_churned) as churned,
-        count(distinct events.customer_id) filter (where outcomes.is_failed) as failed
-    from events
-    inner join outcomes on events.customer_id = outcomes.customer_id
-    group by events.touchpoint
+        touchpoint_customers.touchpoint,
+        sum(touchpoint_customers.event_count) as event_count,
+        count(*) as customer_count,
+        count(*) filter (where outcomes.is_converted) as converted,
+        count(*) filter (where outcomes.is_churned) as churned,
+        count(*) filter (where outcomes.is_failed) as failed
+    from touchpoint_customers
+    inner join outcomes on touchpoint_customers.customer_id = outcomes.customer_id
+    group by touchpoint_customers.touchpoint
 ),
 
 others as (
