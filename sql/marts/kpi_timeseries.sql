@@ -55,35 +55,56 @@ periodised as (
     cross join settings
 ),
 
+-- One row per customer x period x stage: the scopes below add these up instead of events.
+-- Sums are exact DECIMAL sums, the same to the bit however threads split the rows (sentiment is
+-- validated into [-1, 1]; revenue beyond 1e14, NaN or infinite keeps the double sum, as
+-- cjm.db.exact_sum_sql).
+customer_stage_periods as (
+    select
+        customer_id,
+        period_start,
+        stage,
+        count(*) as event_count,
+        count(sentiment) as rated_events,
+        sum(cast(sentiment as decimal(27, 12))) as sentiment_sum,
+        sum(try_cast(revenue as decimal(27, 12))) as exact_revenue,
+        sum(revenue) as double_revenue,
+        max(abs(revenue)) as largest_revenue,
+        bool_or(is_conversion) as has_conversion
+    from periodised
+    group by customer_id, period_start, stage
+),
+
 customer_periods as (
     select
         customer_id,
         period_start,
-        bool_or(is_conversion) as has_conversion
-    from periodised
+        bool_or(has_conversion) as has_conversion
+    from customer_stage_periods
     group by customer_id, period_start
 ),
 
-scoped_events as (
+scoped as (
     select
         'all' as scope,
         'all' as scope_value,
-        periodised.*
-    from periodised
+        customer_stage_periods.*
+    from customer_stage_periods
     union all by name
     select
         'stage' as scope,
-        periodised.stage as scope_value,
-        periodised.*
-    from periodised
-    where periodised.stage is not null
+        customer_stage_periods.stage as scope_value,
+        customer_stage_periods.*
+    from customer_stage_periods
+    where customer_stage_periods.stage is not null
     union all by name
     select
         'persona' as scope,
         customer_personas.persona_id as scope_value,
-        periodised.*
-    from periodised
-    inner join customer_personas on periodised.customer_id = customer_personas.customer_id
+        customer_stage_periods.*
+    from customer_stage_periods
+    inner join customer_personas
+        on customer_stage_periods.customer_id = customer_personas.customer_id
 ),
 
 scope_customers as (
@@ -92,7 +113,7 @@ scope_customers as (
         scope_value,
         period_start,
         customer_id
-    from scoped_events
+    from scoped
 ),
 
 customer_counts as (
@@ -115,21 +136,14 @@ event_measures as (
         scope,
         scope_value,
         period_start,
-        count(*) as event_count,
-        count(sentiment) as rated_events,
-        -- exact DECIMAL aggregates: the same to the bit however threads split the rows; values
-        -- beyond 1e14, NaN or infinite keep the double aggregate (cjm.db.exact_sum_sql)
+        sum(event_count) as event_count,
+        sum(rated_events) as rated_events,
+        cast(sum(sentiment_sum) as double) / nullif(sum(rated_events), 0) as mean_sentiment,
         case
-            when max(abs(sentiment)) < 1e14
-                then avg(try_cast(sentiment as decimal(27, 12)))
-            else avg(sentiment)
-        end as mean_sentiment,
-        case
-            when max(abs(revenue)) < 1e14
-                then cast(sum(try_cast(revenue as decimal(27, 12))) as double)
-            else sum(revenue)
+            when max(largest_revenue) < 1e14 then cast(sum(exact_revenue) as double)
+            else sum(double_revenue)
         end as revenue
-    from scoped_events
+    from scoped
     group by scope, scope_value, period_start
 ),
 
@@ -278,8 +292,8 @@ final as (
         compared.conversion_rate_low,
         compared.conversion_rate_high,
         compared.churned_customers,
-        coalesce(compared.event_count, 0) as event_count,
-        coalesce(compared.rated_events, 0) as rated_events,
+        cast(coalesce(compared.event_count, 0) as bigint) as event_count,
+        cast(coalesce(compared.rated_events, 0) as bigint) as rated_events,
         compared.mean_sentiment,
         compared.revenue,
         compared.previous_conversion_rate,
