@@ -284,7 +284,7 @@ class Config(_Strict):
     entity: EntityNoun = EntityNoun()
     # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights); without
     # conversion_touchpoints, success touchpoints are the conversions; without a configured stage,
-    # success touchpoints are in the purchase stage (so the funnel reaches it) and failure ones exit.
+    # success touchpoints are in the purchase stage (the funnel reaches it), failure ones in exit.
     outcomes: OutcomeSettings = OutcomeSettings()
     kpis: KpiSettings = KpiSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
