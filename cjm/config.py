@@ -24,6 +24,11 @@ CANONICAL_COLUMNS = (
     "revenue",
     "sentiment",
 )
+# Optional source columns read from the events' properties rather than landed as events columns:
+# `columns: {resource: org:resource}` names the column holding the team or person behind an event
+# (touchpoint_owners). Kept out of CANONICAL_COLUMNS so events and event ids stay as they are.
+PROPERTY_COLUMNS = ("resource",)
+KPI_PERIODS = ("week", "month")
 # Segment types the transition graphs always have; `segments:` in the config adds more.
 BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
 EMOTION_MIN_EVENTS = 30
@@ -83,12 +88,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
 
 
-def _check_canonical(mapping: dict[str, str]) -> None:
-    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
+def _check_canonical(mapping: dict[str, str], extra: tuple[str, ...] = ()) -> None:
+    known = CANONICAL_COLUMNS + extra
+    unknown = sorted(set(mapping) - set(known))
     if unknown:
-        raise ValueError(
-            f"unknown canonical column(s) {unknown}; expected some of {list(CANONICAL_COLUMNS)}"
-        )
+        raise ValueError(f"unknown canonical column(s) {unknown}; expected some of {list(known)}")
 
 
 class ConfigError(ValueError):
@@ -184,6 +188,14 @@ class OutcomeSettings(_Strict):
         return bool(self.success or self.failure)
 
 
+class KpiSettings(_Strict):
+    """How kpi_timeseries cuts time."""
+
+    # Weeks by default: a log of a few months (a process log, a quarter of tickets) gives a dozen
+    # or more points and the latest change is a week old; months suit logs of several years.
+    period: Literal[KPI_PERIODS] = "week"  # type: ignore[valid-type]
+
+
 class ScheduleSettings(_Strict):
     """When `cjm serve` runs the pipeline."""
 
@@ -271,8 +283,11 @@ class Config(_Strict):
     sentiment_range: tuple[float, float] | None = None
     # The noun used in persona names, descriptions, insight texts and the report.
     entity: EntityNoun = EntityNoun()
-    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights).
+    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights); without
+    # conversion_touchpoints, success touchpoints are the conversions; without a configured stage,
+    # success touchpoints are in the purchase stage (the funnel reaches it), failure ones in exit.
     outcomes: OutcomeSettings = OutcomeSettings()
+    kpis: KpiSettings = KpiSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
     emotion_min_events: Annotated[int, Field(ge=1, le=1_000_000)] = EMOTION_MIN_EVENTS
     event_time_window: EventTimeWindow = EventTimeWindow()
@@ -305,7 +320,7 @@ class Config(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, v: dict[str, str]) -> dict[str, str]:
-        _check_canonical(v)
+        _check_canonical(v, PROPERTY_COLUMNS)
         for key, name in v.items():
             if not _IDENTIFIER.match(name):
                 raise ValueError(f"{key}: {name!r} is not a usable column name")
@@ -407,9 +422,15 @@ class Config(_Strict):
         return self.columns.get(canonical, canonical)
 
     def stage_of(self, touchpoint: str) -> str | None:
-        """The stage of a touchpoint: configured, else by keyword, else None."""
+        """The stage of a touchpoint: configured, else by outcome (failure: exit, success: purchase,
+        the funnel's conversion stage), else by keyword, else None."""
         if touchpoint in self.stages:
             return self.stages[touchpoint]
+        # The configured outcomes say more than a keyword in the name ("Resolve ticket")
+        if touchpoint in self.outcomes.failure:
+            return "exit"
+        if touchpoint in self.outcomes.success:
+            return "purchase"
         name = touchpoint.lower().replace(" ", "_").replace("-", "_")
         for keyword, stage in DEFAULT_STAGE_KEYWORDS:
             if keyword in name:
@@ -432,6 +453,8 @@ def is_conversion_touchpoint(config: Config, touchpoint: str) -> bool:
     """Whether a touchpoint counts as a conversion (events with revenue count regardless)."""
     if config.conversion_touchpoints is not None:
         return touchpoint in config.conversion_touchpoints
+    if config.outcomes.success:
+        return touchpoint in config.outcomes.success
     return _default_conversion(touchpoint)
 
 

@@ -114,6 +114,18 @@ def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[st
     return counts
 
 
+def funnel_note(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run-summary note when the stage funnel is empty (no event has a funnel stage), else
+    None: a process log's activities rarely match the stage keywords."""
+    reached = con.execute("select coalesce(sum(customer_count), 0) from stage_funnel").fetchone()[0]
+    if reached:
+        return None
+    return (
+        "stage funnel: empty, no touchpoint of this log is mapped to a funnel stage (awareness "
+        "to advocacy); map touchpoints to stages under `stages:` in the config"
+    )
+
+
 def _require_touchpoints(con: duckdb.DuckDBPyConnection, touchpoints: Sequence[str]) -> None:
     for touchpoint in touchpoints:
         seen = con.execute(

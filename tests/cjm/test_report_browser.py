@@ -16,7 +16,7 @@ import pytest
 from cjm.config import load_config, parse_config
 from cjm.report import write_report
 from cjm.report.render import SECTIONS
-from tests.cjm.test_report import XSS, tiny_log
+from tests.cjm.test_report import XSS, owners_db, tiny_log
 from tests.conftest import REPO, dataset
 from tests.published import publish_log
 
@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PLOTTED = {"funnel", "flow", "graph", "emotion", "moments", "personas"}
+PLOTTED = {"trends", "funnel", "flow", "graph", "emotion", "moments", "personas"}
 
 
 def _in_ci() -> bool:
@@ -122,6 +122,12 @@ def test_sample_report_renders_in_chromium(browser, published_sample, tmp_path):
     assert page.locator("#flow .sankey-node").count() > 10
     assert page.locator("#churn tbody tr").count() >= 20  # patterns and at-risk customers
     assert page.locator("#personas article.persona").count() >= 2
+    # KPIs over time: the change against the previous week with its interval, the latest weeks
+    assert "95% interval of the change" in page.locator("#trend-change").inner_text()
+    assert page.locator("#trend-table tbody tr").count() == 8
+    assert page.locator("#trends .js-plotly-plot .scatterlayer .trace").count() == 2
+    # no resource column in the sample: the stakeholders section says how to get one
+    assert "columns: resource:" in page.locator("#owners .empty-note").inner_text()
     assert seen == {"errors": [], "dialogs": [], "requests": []}
     shot = tmp_path / "report.png"
     page.set_viewport_size({"width": 1280, "height": 1000})
@@ -181,6 +187,19 @@ def test_untrusted_churn_scores_show_their_warning_beside_the_figure(
     # the caution sits right under the figure it qualifies
     box, above = warning.bounding_box(), scores.bounding_box()
     assert 0 <= box["y"] - (above["y"] + above["height"]) < 40
+    page.close()
+
+
+def test_stakeholders_section_lists_the_teams_behind_pain_points(
+    browser, published_sample, tmp_path
+):
+    report = write_report(owners_db(published_sample, tmp_path), tmp_path / "owners.html")
+    page, seen = open_report(browser, report)
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
+    table = page.locator("#owners table.owners")
+    assert table.count() == 1 and table.is_visible()
+    assert table.locator("tbody tr").count() == 2  # the team with 4 tickets is left out
+    assert page.locator("#owners-named").get_by_text(XSS).count() == 1  # text, never run
     page.close()
 
 
