@@ -10,8 +10,12 @@ import threading
 from collections.abc import Iterator
 
 # How long a run past its deadline may take to unwind before its process is ended: a run stuck in
-# native code (a DuckDB query) never sees the Python-level timeout.
+# native code never sees the Python-level timeout.
 HARD_STOP_GRACE_SECONDS = 60.0
+# Past the deadline the alarm repeats at this interval until the run has unwound: DuckDB turns
+# an alarm into an ordinary error, which a task with retries would run again; the repeat lands in
+# the retry delay (2 s or more in the flow) and ends the run there.
+REPEAT_SECONDS = 1.0
 
 
 class RunTimeoutError(TimeoutError):
@@ -42,7 +46,7 @@ def run_deadline(
             raise RunDeadlineExceeded(message)
 
         previous = signal.signal(signal.SIGALRM, _overrun)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     watchdog = threading.Timer(seconds + grace_seconds, _hard_stop, args=(message, grace_seconds))
     watchdog.daemon = True
     watchdog.start()

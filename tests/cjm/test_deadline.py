@@ -54,6 +54,23 @@ def test_a_duckdb_query_past_the_deadline_is_interrupted_and_reported_as_the_tim
     assert "Query interrupted" in str(raised.value.__cause__)
 
 
+def test_a_retried_duckdb_query_does_not_carry_the_run_past_its_deadline():
+    # What a Prefect task with retries does with DuckDB's "Query interrupted": run it again.
+    con = duckdb.connect(config={"threads": 1})
+    attempts = []
+    try:
+        with pytest.raises(RunTimeoutError), run_deadline(0.5):
+            for _ in range(5):
+                attempts.append(1)
+                with contextlib.suppress(Exception):
+                    con.execute("select sum(hash(range)) from range(1000000000000)").fetchall()
+                time.sleep(2)  # the retry delay: 2 s or more in the flow
+    finally:
+        con.close()
+    # The repeated alarm ends the retry delay after the first interrupted attempt.
+    assert len(attempts) == 1
+
+
 STUCK = """
 import signal, time
 from cjm.deadline import run_deadline
