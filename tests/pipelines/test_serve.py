@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import REPO, SAMPLE_DIR
 
@@ -327,3 +328,80 @@ def test_a_hung_served_run_times_out_frees_the_lock_and_notifies(prefect_server,
     assert not db.exists() and not list(db.parent.glob(".cjm.duckdb.build-*"))
     with open(db.with_name(".cjm.duckdb.lock"), "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@pytest.mark.slow
+def test_prefect_yaml_deploys_to_a_work_pool_whose_worker_queues_and_publishes(
+    prefect_server, tmp_path
+):
+    api, env, server_log = prefect_server
+    db = tmp_path / "out" / "cjm.duckdb"
+    # The repository's prefect.yaml, with this checkout as the working directory and its own
+    # deployment name and database.
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    spec["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"] = str(REPO)
+    (deployment,) = spec["deployments"]
+    deployment["name"] = "work-pool"
+    deployment["parameters"]["db"] = str(db)
+    prefect_file = tmp_path / "prefect.yaml"
+    prefect_file.write_text(yaml.safe_dump(spec))
+    pool = deployment["work_pool"]["name"]
+
+    def prefect(*args: str) -> None:
+        done = subprocess.run(
+            [str(PREFECT), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    prefect("work-pool", "create", pool, "--type", "process", "--overwrite")
+    prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file))
+    worker_log = tmp_path / "worker.log"
+    with worker_log.open("w") as out:
+        worker = subprocess.Popen(
+            [str(PREFECT), "worker", "start", "--pool", pool, "--type", "process"],
+            env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"},
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    procs, logs = [worker], [worker_log]
+    try:
+        with httpx.Client(base_url=api, timeout=10) as client:
+            found = _call(client, "GET", "/deployments/name/cjm-journeys/work-pool").json()
+            assert found["work_pool_name"] == pool
+            assert found["global_concurrency_limit"]["limit"] == 1
+            assert found["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+            assert [s["schedule"]["cron"] for s in found["schedules"]] == ["0 3 * * *"]
+            run_ids = [
+                _call(
+                    client, "POST", f"/deployments/{found['id']}/create_flow_run", json={}
+                ).json()["id"]
+                for _ in range(2)
+            ]
+
+            def finished() -> list[dict] | None:
+                runs = [_call(client, "GET", f"/flow_runs/{i}").json() for i in run_ids]
+                return runs if all(r.get("state_type") in FINAL for r in runs) else None
+
+            runs = _wait_for(finished, "both worker runs finished", 600, procs, logs)
+            assert [r["state_type"] for r in runs] == ["COMPLETED"] * 2, worker_log.read_text()[
+                -4000:
+            ]
+            first, second = sorted(runs, key=lambda r: r["start_time"])
+            assert "AwaitingConcurrencySlot" in _states(client, second["id"])
+            assert second["start_time"] >= first["end_time"]
+    finally:
+        _stop(worker)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        runs = con.execute(
+            "select status, load_mode from pipeline_runs order by started_at"
+        ).fetchall()
+        (checkout_steps,) = con.execute(
+            "select count(*) from funnel_steps where funnel = 'checkout'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert runs == [("success", "full"), ("success", "unchanged")]
+    assert checkout_steps == 4  # the funnel of prefect.yaml's config parameter
