@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # cjm in a container: the wheel built from this checkout, installed (not editable) with the exact
 # versions of requirements.lock, run by a non-root user. With no arguments it runs the pipeline on
 # the bundled sample; any other arguments are a cjm command (docs/production.md, "Docker"):
@@ -23,10 +24,10 @@ RUN python -m pip install --no-cache-dir --disable-pip-version-check "setuptools
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 cjm \
     && useradd --system --uid 10001 --gid cjm --create-home --home-dir /home/cjm cjm
-COPY --from=build /wheels /tmp/wheels
-RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-index \
-        --find-links /tmp/wheels cjm \
-    && rm -rf /tmp/wheels
+# The wheels are mounted from the build stage, not copied: no layer of the image keeps them.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    python -m pip install --no-cache-dir --disable-pip-version-check --no-index \
+        --find-links /wheels cjm
 # The sample log and its config: the default command runs on them.
 COPY --chown=cjm:cjm data/sample/cjm.yaml /opt/cjm/sample/cjm.yaml
 COPY --chown=cjm:cjm data/sample/events /opt/cjm/sample/events

@@ -132,6 +132,8 @@ def test_dockerfile_builds_in_stages_and_runs_unprivileged():
     runs = " ".join(" ".join(s) for s in steps if s[0] == "RUN")
     assert "--constraint requirements.lock" in runs  # the locked versions, not the newest
     assert " -e " not in runs and "--editable" not in runs
+    # The runtime installs only the build stage's wheels, never from an index.
+    assert "--mount=type=bind,from=build" in runs and "--no-index" in runs
 
 
 def test_dockerfile_copies_only_what_exists_and_the_default_command_runs_the_sample():
