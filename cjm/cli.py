@@ -326,10 +326,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _say(f"  schedule: {config.schedule.cron} ({config.timezone}); events: {events}; db: {db}")
     _say(f"  run it now: prefect deployment run 'cjm-journeys/{args.name}'")
     timeout = config.flow_timeout_seconds
-    _say(
-        f"  one run at a time, later runs queue; a run fails after "
-        f"{'no limit' if timeout is None else f'{timeout:g} s'} (flow_timeout_seconds)"
-    )
+    limit = "no time limit" if timeout is None else f"a run fails after {timeout:g} s"
+    _say(f"  one run at a time, later runs queue; {limit} (flow_timeout_seconds)")
     # The server queues runs beyond the deployment's limit (AwaitingConcurrencySlot), across
     # every process serving it, so this runner needs no limit of its own.
     serve(deployment)
