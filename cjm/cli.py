@@ -1,4 +1,5 @@
-"""The `cjm` command line: run, sample, query, churn-list, report, paths, graph, serve."""
+"""The `cjm` command line: run, sample, query, churn-list, report, paths, graph, serve,
+notify-on-failure."""
 
 from __future__ import annotations
 
@@ -294,6 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
+    from cjm.deployment import concurrency_limit
     from pipelines.journey_flow import journey_flow
 
     try:
@@ -317,13 +319,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         description=f"cjm pipeline: {events} -> {db}",
         version=version,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        concurrency_limit=concurrency_limit(),
     )
     _say(f"Serving deployment cjm-journeys/{args.name} on {api_url}")
     _say(f"  schedule: {config.schedule.cron} ({config.timezone}); events: {events}; db: {db}")
     _say(f"  run it now: prefect deployment run 'cjm-journeys/{args.name}'")
-    # One run at a time: runs of one published file would only queue behind its lock.
-    serve(deployment, limit=1)
+    timeout = config.flow_timeout_seconds
+    limit = "no time limit" if timeout is None else f"a run fails after {timeout:g} s"
+    _say(f"  one run at a time, later runs queue; {limit} (flow_timeout_seconds)")
+    # The server queues runs beyond the deployment's limit (AwaitingConcurrencySlot), across
+    # every process serving it, so this runner needs no limit of its own.
+    serve(deployment)
     return 0
+
+
+def cmd_notify_on_failure(args: argparse.Namespace) -> int:
+    """Create the automation that notifies through a block when a deployment's run fails."""
+    from cjm.config import ConfigError
+
+    if not _api_url():
+        raise ConfigError("needs PREFECT_API_URL: the Prefect server the deployment is on")
+    from prefect.client.orchestration import get_client
+
+    from cjm.deployment import install_failure_automation
+
+    _check_api(_api_url())
+    with get_client(sync_client=True) as client:
+        automation_id, definition = install_failure_automation(client, args.deployment, args.block)
+    states = ", ".join(e.rsplit(".", 1)[1] for e in definition["trigger"]["expect"])
+    _say(
+        f"Automation {definition['name']!r} ({automation_id}): on {states}, notify via {args.block}"
+    )
+    return 0
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 def _check_api(api_url: str) -> None:
@@ -585,6 +618,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     serve.add_argument("--name", default="scheduled", help="deployment name")
     serve.set_defaults(func=cmd_serve)
+    notify = sub.add_parser(
+        "notify-on-failure",
+        help="notify through a Prefect block when a run of the deployment fails, crashes or "
+        "times out (needs PREFECT_API_URL)",
+    )
+    notify.add_argument(
+        "--block",
+        required=True,
+        help="notification block TYPE-SLUG/NAME on the server, e.g. slack-webhook/ops",
+    )
+    notify.add_argument(
+        "--deployment", default="cjm-journeys/scheduled", help="deployment to watch"
+    )
+    notify.set_defaults(func=cmd_notify_on_failure)
     report = sub.add_parser("report", help="write the journey map as a self-contained HTML page")
     report.add_argument("--out", required=True, help="output file, e.g. report.html")
     report.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")

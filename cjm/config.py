@@ -300,6 +300,10 @@ class Config(_Strict):
     # Extra transition-graph segments: customer or event attributes (columns or source columns)
     segments: tuple[str, ...] = ()
     random_state: int = 0
+    # A flow run still going after this many seconds fails (Prefect state TimedOut) and lets go of
+    # the published file's lock and its deployment's concurrency slot, so a hung run cannot hold up
+    # every later one; null: no limit. Past it by cjm.deadline's grace, the process is ended.
+    flow_timeout_seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = 4 * 3600
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
     # Where DuckDB spills what does not fit in duckdb_memory_limit (default: beside the database,
