@@ -26,6 +26,7 @@ from cjm.manifest import IncrementalLoadError, LoadPlan
 from cjm.partition import partition_dir_for, remove_buckets
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
 from cjm.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
+from cjm.stages import STAGES, Stage
 
 
 def _progress(message: str) -> None:
@@ -112,48 +113,19 @@ def combine_buckets_task(
     return steps.combine_partitions(build_path, config, part_dir, buckets, _progress)
 
 
-@task(name="build-personas", cache_policy=NO_CACHE)
-def build_personas_task(build_path: Path, config: Config, db_path: Path, run_id: str) -> dict:
-    """Cluster customers into personas, keeping the published run's persona ids."""
-    return steps.build_personas(build_path, config, _progress, db_path, run_id)
+def _stage_task(stage: Stage):
+    """The Prefect task of one stage of cjm.stages.STAGES, named as the stage (dashes)."""
+
+    def run(build_path: Path, config: Config, db_path: Path, run_id: str) -> dict:
+        return stage.run(build_path, config, db_path, run_id, _progress)
+
+    run.__name__ = run.__qualname__ = f"{stage.name}_task"
+    run.__doc__ = (stage.step.__doc__ or "").splitlines()[0]
+    return task(name=stage.name.replace("_", "-"), cache_policy=NO_CACHE)(run)
 
 
-@task(name="build-persona-insights", cache_policy=NO_CACHE)
-def build_persona_insights_task(build_path: Path, config: Config) -> dict:
-    """Touchpoint insights within each persona."""
-    return steps.build_persona_insights(build_path, config, _progress)
-
-
-@task(name="build-insights", cache_policy=NO_CACHE)
-def build_insights_task(build_path: Path, config: Config) -> dict:
-    """Touchpoint insights: lifts, removal effect, roles."""
-    return steps.build_insights(build_path, config, _progress)
-
-
-@task(name="build-paths", cache_policy=NO_CACHE)
-def build_paths_task(build_path: Path, config: Config) -> dict:
-    """Path variants, anchored paths, funnels."""
-    return steps.build_paths(build_path, config, _progress)
-
-
-@task(name="score-churn", cache_policy=NO_CACHE)
-def score_churn_task(build_path: Path, config: Config) -> dict:
-    """Train the churn model, score active customers, find churn patterns."""
-    return steps.score_churn(build_path, config, _progress)
-
-
-@task(name="build-graphs", cache_policy=NO_CACHE)
-def build_graphs_task(build_path: Path, config: Config) -> dict:
-    """Segmented transition graphs, touchpoint graph metrics and cycles."""
-    return steps.build_graphs(build_path, config, _progress)
-
-
-@task(name="track-transition-changes", cache_policy=NO_CACHE)
-def track_transition_changes_task(
-    build_path: Path, config: Config, db_path: Path, run_id: str
-) -> dict:
-    """Transition history and significant changes since the previously published run."""
-    return steps.track_transition_changes(build_path, config, db_path, run_id, _progress)
+# One task per analytic stage, in run order: the flow runs exactly the stages of STAGES.
+STAGE_TASKS = {stage.name: _stage_task(stage) for stage in STAGES}
 
 
 @task(name="check-guard-rails", cache_policy=NO_CACHE)
@@ -342,21 +314,8 @@ def _build(
             )
         record.stage_seconds.update(build_journeys_task(build_path, config))
     record.stage_seconds["build_journeys"] = round(time.perf_counter() - started, 3)
-    _timed(record, "build_personas", build_personas_task, build_path, config, db_path, run_id)
-    _timed(record, "build_persona_insights", build_persona_insights_task, build_path, config)
-    _timed(record, "build_insights", build_insights_task, build_path, config)
-    _timed(record, "build_paths", build_paths_task, build_path, config)
-    _timed(record, "score_churn", score_churn_task, build_path, config)
-    _timed(record, "build_graphs", build_graphs_task, build_path, config)
-    _timed(
-        record,
-        "track_transition_changes",
-        track_transition_changes_task,
-        build_path,
-        config,
-        db_path,
-        run_id,
-    )
+    for stage in STAGES:
+        _timed(record, stage.name, STAGE_TASKS[stage.name], build_path, config, db_path, run_id)
 
 
 def _build_in_buckets(build_path: Path, config: Config) -> dict[str, float]:
