@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_run_inputs(str(events), config, Path(args.db))
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    from pipelines.journey_flow import journey_flow
+    from cjm.flows import journey_flow
 
     if config.is_partitioned:
         where = config.dask_address or "a local Dask cluster"
@@ -295,7 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    from pipelines.journey_flow import journey_flow
+    from cjm.flows import journey_flow
 
     try:
         schedule = Cron(config.schedule.cron, timezone=config.timezone)
