@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,10 +24,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
-from cjm.config import Config, ConfigError
+from cjm.config import Config
+from cjm.errors import is_user_error
 from cjm.guard_rails import warnings_in
-from cjm.ingest import FileLoad, IngestError, discover_files
-from cjm.manifest import IncrementalLoadError, LoadPlan
+from cjm.ingest import FileLoad, discover_files
+from cjm.manifest import LoadPlan
 from cjm.partition import partition_dir_for, remove_buckets
 from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
 from cjm.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
@@ -54,28 +55,31 @@ __all__ = [
 ]
 
 
+# Hold points, for the crash-safety tests (tests/pipelines/test_crash_safety.py), which must kill -9
+# a real `cjm run` process, or race a second run against it, at a known moment: with the variable
+# HOLD_AT_VARIABLE set to the start of a progress message, the run writes "cjm test hold:
+# <message>" to stderr when it reaches that message, then sleeps HOLD_SECONDS (the tests kill it
+# long before). Every progress message of the steps is a hold point, so a test can stop a run at
+# any stage without a hook in cjm's logic. Nothing else sets the variable; unset, it costs one
+# environment lookup per progress message.
+HOLD_AT_VARIABLE = "CJM_TEST_HOLD_AT"
+HOLD_SECONDS = 600
+
+
 def _progress(message: str) -> None:
+    """The steps' progress callback: log the message; park the run there if a test asked to."""
     get_run_logger().info(message)
-    _test_hold(message)
-
-
-def _test_hold(message: str) -> None:
-    """Test hook: park the run at the progress message that starts with $CJM_TEST_HOLD_AT.
-
-    Only the crash-safety tests set it, to kill -9 or race a run at a known stage.
-    """
-    stage = os.environ.get("CJM_TEST_HOLD_AT")
-    if stage and message.startswith(stage):
+    hold_at = os.environ.get(HOLD_AT_VARIABLE)
+    if hold_at and message.startswith(hold_at):
         # Straight to the file descriptor: flow-level print capture must not swallow it.
         os.write(2, f"cjm test hold: {message}\n".encode())
-        time.sleep(600)
+        time.sleep(HOLD_SECONDS)
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
-    """Retry I/O failures; bad input or configuration fails the same way every time."""
-    error = state.result(raise_on_failure=False)
-    bad_input = IngestError | ConfigError | IncrementalLoadError | steps.ReconciliationError
-    return not isinstance(error, bad_input)
+    """Retry I/O failures; a user's error (cjm.errors.USER_ERRORS: bad input or configuration)
+    fails the same way every time."""
+    return not is_user_error(state.result(raise_on_failure=False))
 
 
 @task(name="discover-files", cache_policy=NO_CACHE)
@@ -245,15 +249,30 @@ def _log_failure(db_path: Path, record: RunRecord, exc: BaseException) -> None:
         steps.log_run(db_path, record)
 
 
-def _timed(record: RunRecord, stage: str, run: Callable[..., dict | None], *args) -> dict:
-    """Run one task, record its wall time under `stage`, fold its counts and notes in."""
-    mark_stage(record, stage)
+@contextlib.contextmanager
+def _clock(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Record the block's wall seconds under `name` in `seconds` once it completes (not if it
+    fails: a failed run's stage_seconds hold the stages it finished)."""
     started = time.perf_counter()
-    summary = run(*args) or {}
-    record.stage_seconds[stage] = round(time.perf_counter() - started, 3)
+    yield
+    seconds[name] = round(time.perf_counter() - started, 3)
+
+
+@contextlib.contextmanager
+def _stage(record: RunRecord, name: str) -> Iterator[None]:
+    """Enter stage `name` (the in-flight marker names it) and time it into record.stage_seconds:
+    the one way the flow times a stage. ('finish' is timed inside steps.finish_run, which writes
+    pipeline_runs, and build_journeys adds the seconds of each SQL model.)"""
+    mark_stage(record, name)
+    with _clock(record.stage_seconds, name):
+        yield
+
+
+def _fold(record: RunRecord, summary: dict | None) -> None:
+    """Add a stage summary's counts and notes to the run record."""
+    summary = summary or {}
     record.counts.update(summary.get("counts", {}))
     record.notes += summary.get("notes", [])
-    return summary
 
 
 def _build_and_publish(
@@ -288,7 +307,9 @@ def _build_and_publish(
                 reuse_published_task(build_path, db_path, config)
             else:
                 _build(build_path, db_path, files, config, plan, record)
-                _timed(record, "guard_rails", check_guard_rails_task, build_path, db_path, strict)
+                with _stage(record, "guard_rails"):
+                    guarded = check_guard_rails_task(build_path, db_path, strict)
+                _fold(record, guarded)
             mark_stage(record, "finish")
             record = finish_run_task(build_path, record, db_path)
             mark_stage(record, "publish")
@@ -322,39 +343,34 @@ def _build(
     record: RunRecord,
 ) -> None:
     """Every build stage in order; each task's wall time goes to pipeline_runs.stage_seconds."""
-    run_id = record.run_id
-    mark_stage(record, "load_events")
-    started = time.perf_counter()
-    load_events_task(build_path, files, config, plan)
-    record.stage_seconds["load_events"] = round(time.perf_counter() - started, 3)
-    mark_stage(record, "build_journeys")
-    started = time.perf_counter()
-    # Both return the seconds of each SQL model: stage_seconds keeps them too.
-    if config.is_partitioned and plan.mode == "full":
-        record.stage_seconds.update(_build_in_buckets(build_path, config))
-    else:
-        if config.is_partitioned:
-            record.notes.append(
-                "partitions apply to full builds: this incremental load ran in one process"
-            )
-        record.stage_seconds.update(build_journeys_task(build_path, config))
-    record.stage_seconds["build_journeys"] = round(time.perf_counter() - started, 3)
+    with _stage(record, "load_events"):
+        load_events_task(build_path, files, config, plan)
+    with _stage(record, "build_journeys"):
+        # Both add the seconds of each SQL model to stage_seconds.
+        if config.is_partitioned and plan.mode == "full":
+            _build_in_buckets(build_path, config, record.stage_seconds)
+        else:
+            if config.is_partitioned:
+                record.notes.append(
+                    "partitions apply to full builds: this incremental load ran in one process"
+                )
+            record.stage_seconds.update(build_journeys_task(build_path, config))
     for stage in STAGES:
-        _timed(record, stage.name, STAGE_TASKS[stage.name], build_path, config, db_path, run_id)
+        with _stage(record, stage.name):
+            summary = STAGE_TASKS[stage.name](build_path, config, db_path, record.run_id)
+        _fold(record, summary)
 
 
-def _build_in_buckets(build_path: Path, config: Config) -> dict[str, float]:
-    """Per-customer models in buckets on the flow's task runner (threads here, or Dask)."""
+def _build_in_buckets(build_path: Path, config: Config, seconds: dict[str, float]) -> None:
+    """Per-customer models in buckets on the flow's task runner (threads here, or Dask); the
+    seconds of exporting, building and combining go to `seconds`."""
     part_dir = partition_dir_for(build_path, config.partition_dir)
     try:
-        started = time.perf_counter()
-        buckets = export_buckets_task(build_path, config, part_dir)
-        exported = round(time.perf_counter() - started, 3)
-        started = time.perf_counter()
-        bucket_flow.with_options(task_runner=bucket_runner(config))(part_dir, buckets, config)
-        built = round(time.perf_counter() - started, 3)
-        timings = combine_buckets_task(build_path, config, part_dir, buckets)
-        return {"export_buckets": exported, "build_buckets": built, **timings}
+        with _clock(seconds, "export_buckets"):
+            buckets = export_buckets_task(build_path, config, part_dir)
+        with _clock(seconds, "build_buckets"):
+            bucket_flow.with_options(task_runner=bucket_runner(config))(part_dir, buckets, config)
+        seconds.update(combine_buckets_task(build_path, config, part_dir, buckets))
     finally:
         remove_buckets(part_dir)
 
