@@ -50,6 +50,7 @@ EVENTS_COLUMNS = (
     "properties",
 )
 
+LAYERS = ("staging", "intermediate", "marts")
 STAGING = ("stg_events",)
 INTERMEDIATE = (
     "int_events_validated",
@@ -270,6 +271,35 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
 def model_sql(layer: str, name: str, sql_dir: Traversable = SQL_DIR) -> str:
     """The text of one SQL model, `sql/<layer>/<name>.sql`, as installed in the package."""
     return sql_dir.joinpath(layer, f"{name}.sql").read_text(encoding="utf-8")
+
+
+def model_files(sql_dir: Traversable = SQL_DIR) -> list[tuple[str, str]]:
+    """(layer, model) of every SQL model file under `sql_dir`, sorted."""
+    return sorted(
+        (layer, entry.name.removesuffix(".sql"))
+        for layer in LAYERS
+        for entry in sql_dir.joinpath(layer).iterdir()
+        if entry.name.endswith(".sql")
+    )
+
+
+def model_key(layer: str, name: str, sql_dir: Traversable = SQL_DIR) -> tuple[str, ...]:
+    """The key a model's header comment declares (`-- one row per ...; key: a, b`); () if none."""
+    for line in model_sql(layer, name, sql_dir).splitlines():
+        if not line.startswith("--"):
+            break
+        if "key:" in line:
+            return tuple(column.strip() for column in line.split("key:", 1)[1].split(","))
+    return ()
+
+
+def model_keys(sql_dir: Traversable = SQL_DIR) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(layer, model) -> the key its header declares, for every model that declares one."""
+    return {
+        (layer, name): key
+        for layer, name in model_files(sql_dir)
+        if (key := model_key(layer, name, sql_dir))
+    }
 
 
 def run_model(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> None:

@@ -27,14 +27,6 @@ PATH_MARTS = (
     "funnel_steps",
     "funnel_dropouts",
 )
-PATH_KEYS = {
-    "path_variants": ("variant_kind", "path"),
-    "stage_funnel": ("stage",),
-    "anchored_paths": ("anchor", "direction", "path"),
-    "between_paths": ("from_touchpoint", "to_touchpoint", "path"),
-    "funnel_steps": ("funnel", "step_number"),
-    "funnel_dropouts": ("funnel", "step_number", "next_touchpoint"),
-}
 FUNNEL_STEP_TYPE = "struct(funnel varchar, step_number integer, touchpoint varchar)[]"
 
 
