@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from cjm.config import STAGES, Config, is_conversion_touchpoint
+from cjm.config import FUNNEL_STAGES, STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
 from cjm.ingest import FileLoad, IngestError
 
@@ -160,9 +160,15 @@ create or replace temp macro cjm_clean_text(value) as
 """
 
 
+def set_stage_order(con: duckdb.DuckDBPyConnection) -> None:
+    """The funnel's stages in order (config.FUNNEL_STAGES), for the models that rank stages."""
+    con.execute("set variable cjm_funnel_stages = ?::varchar[]", [list(FUNNEL_STAGES)])
+
+
 def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Expose run parameters (and the models' macros) to the SQL models as DuckDB variables."""
     con.execute(CLEAN_TEXT_MACRO)
+    set_stage_order(con)
     con.execute("set variable cjm_timezone = ?", [config.timezone])
     con.execute("set variable cjm_session_gap_seconds = ?", [config.session_gap_minutes * 60.0])
     low, high = config.sentiment_range or (None, None)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cjm.config import Config
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR, model_sql
+from cjm.models import SQL_DIR, model_sql, set_stage_order
 from cjm.query import QueryError
 
 # Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.
@@ -58,6 +58,7 @@ def set_path_parameters(
     con.execute("set variable cjm_path_prefix_steps = ?::bigint", [int(prefix_steps)])
     con.execute("set variable cjm_path_top_variants = ?::bigint", [int(top_variants)])
     con.execute(f"set variable cjm_funnel_steps = ?::{FUNNEL_STEP_TYPE}", [funnel_steps])
+    set_stage_order(con)
 
 
 def default_anchors(con: duckdb.DuckDBPyConnection) -> list[str]:
