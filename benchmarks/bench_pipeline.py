@@ -405,35 +405,18 @@ def run_partitioned(db: Path, config, stages, sampler) -> None:
     remove_buckets(part_dir)
 
 
-# The later steps of the flow, in flow order (pipelines/journey_flow.py `_build`): stage name and
-# whether the step also takes the published path and the run id.
-FLOW_STEPS = (
-    ("build_personas", True),
-    ("build_persona_insights", False),
-    ("build_insights", False),
-    ("build_paths", False),
-    ("score_churn", False),
-    ("build_graphs", False),
-    ("track_transition_changes", True),
-)
-
-
 def run_steps(db: Path, published: Path, config, stages, sampler) -> dict:
-    """Every step after the SQL models, as the flow calls them, then publish and the report."""
+    """Every step after the SQL models, as the flow calls them (cjm.stages.STAGES, in order), then
+    publish and the report."""
     from cjm import publish, steps
     from cjm.runs import new_run
+    from cjm.stages import STAGES
 
     record = new_run(published, parameters={"benchmark": True})
     counts: dict = {}
-    for name, needs_run in FLOW_STEPS:
-        step = getattr(steps, name)
-        if name == "build_personas":
-            call = partial(step, db, config, None, published, record.run_id)
-        elif needs_run:
-            call = partial(step, db, config, published, record.run_id)
-        else:
-            call = partial(step, db, config)
-        summary = measure(stages, sampler, name, "steps", call) or {}
+    for stage in STAGES:
+        call = partial(stage.run, db, config, published, record.run_id)
+        summary = measure(stages, sampler, stage.name, "steps", call)
         counts.update(summary.get("counts", {}))
     record = measure(
         stages, sampler, "finish_run", "steps", lambda: steps.finish_run(db, record, published)

@@ -3,6 +3,7 @@ their declared types and the cjm_schema view, written into the published file.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -112,18 +113,22 @@ def key_violations(con: duckdb.DuckDBPyConnection, models: dict[str, Model]) -> 
     broken = {}
     for name in sorted(tables & models.keys()):
         key = models[name].key
-        if not key:
-            continue
-        columns = ", ".join(quote_ident(c) for c in key)
-        nulls = " or ".join(f"{quote_ident(c)} is null" for c in key)
-        count = con.execute(
-            f"select (select count(*) from {quote_ident(name)} where {nulls}) + "
-            f"(select coalesce(sum(n - 1), 0) from (select count(*) as n from {quote_ident(name)} "
+        if key and (count := key_breaks(con, name, key)):
+            broken[name] = count
+    return broken
+
+
+def key_breaks(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> int:
+    """Rows of `table` that break its key: NULL in a key column, or a later copy of a key value."""
+    columns = ", ".join(quote_ident(c) for c in key)
+    nulls = " or ".join(f"{quote_ident(c)} is null" for c in key)
+    return int(
+        con.execute(
+            f"select (select count(*) from {quote_ident(table)} where {nulls}) + "
+            f"(select coalesce(sum(n - 1), 0) from (select count(*) as n from {quote_ident(table)} "
             f"group by {columns} having count(*) > 1))"
         ).fetchone()[0]
-        if count:
-            broken[name] = int(count)
-    return broken
+    )
 
 
 def read_schema(path: Path | Traversable = SCHEMA_FILE) -> dict[str, Model]:

@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    from pipelines.journey_flow import journey_flow
+    from cjm.flows import journey_flow
 
     if config.is_partitioned:
         where = config.dask_address or "a local Dask cluster"
@@ -296,7 +296,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.schedules import Cron
 
     from cjm.deployment import concurrency_limit
-    from pipelines.journey_flow import journey_flow
+    from cjm.flows import journey_flow
 
     try:
         schedule = Cron(config.schedule.cron, timezone=config.timezone)

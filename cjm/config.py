@@ -33,6 +33,9 @@ KPI_PERIODS = ("week", "month")
 BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
 EMOTION_MIN_EVENTS = 30
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
+# The stages a journey progresses through, in order (rank 1, 2, ...): exit is an outcome, not
+# progress. The SQL models read it as the variable cjm_funnel_stages (cjm.models.set_stage_order).
+FUNNEL_STAGES = tuple(stage for stage in STAGES if stage != "exit")
 
 # Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
 # gets that stage. Order matters: the first matching rule wins ("cancel" before "purchase").

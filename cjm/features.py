@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from cjm.config import FUNNEL_STAGES
 from cjm.db import exact_avg_sql, exact_sum_sql, quote_ident
 
 MAX_TOUCHPOINTS = 30
@@ -18,7 +19,7 @@ RECENT_TOUCHPOINT_PREFIX = "tp30_"
 CHANNEL_PREFIX = "ch_"
 
 # Stage order used for "furthest stage"; exit is an outcome, not progress, so it has no rank.
-STAGE_RANKS = {"awareness": 1, "consideration": 2, "purchase": 3, "retention": 4, "advocacy": 5}
+STAGE_RANKS = {stage: rank for rank, stage in enumerate(FUNNEL_STAGES, 1)}
 
 # Plain-words descriptions of the fixed features; reasons and model cards quote them.
 FEATURE_DESCRIPTIONS: dict[str, str] = {

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from cjm.config import STAGES, Config, is_conversion_touchpoint
+from cjm.config import FUNNEL_STAGES, STAGES, Config, is_conversion_touchpoint
 from cjm.db import quote_ident, write_table
 from cjm.ingest import FileLoad, IngestError
 
@@ -50,6 +50,7 @@ EVENTS_COLUMNS = (
     "properties",
 )
 
+LAYERS = ("staging", "intermediate", "marts")
 STAGING = ("stg_events",)
 INTERMEDIATE = (
     "int_events_validated",
@@ -159,9 +160,15 @@ create or replace temp macro cjm_clean_text(value) as
 """
 
 
+def set_stage_order(con: duckdb.DuckDBPyConnection) -> None:
+    """The funnel's stages in order (config.FUNNEL_STAGES), for the models that rank stages."""
+    con.execute("set variable cjm_funnel_stages = ?::varchar[]", [list(FUNNEL_STAGES)])
+
+
 def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Expose run parameters (and the models' macros) to the SQL models as DuckDB variables."""
     con.execute(CLEAN_TEXT_MACRO)
+    set_stage_order(con)
     con.execute("set variable cjm_timezone = ?", [config.timezone])
     con.execute("set variable cjm_session_gap_seconds = ?", [config.session_gap_minutes * 60.0])
     low, high = config.sentiment_range or (None, None)
@@ -270,6 +277,35 @@ def write_touchpoint_stages(con: duckdb.DuckDBPyConnection, config: Config) -> p
 def model_sql(layer: str, name: str, sql_dir: Traversable = SQL_DIR) -> str:
     """The text of one SQL model, `sql/<layer>/<name>.sql`, as installed in the package."""
     return sql_dir.joinpath(layer, f"{name}.sql").read_text(encoding="utf-8")
+
+
+def model_files(sql_dir: Traversable = SQL_DIR) -> list[tuple[str, str]]:
+    """(layer, model) of every SQL model file under `sql_dir`, sorted."""
+    return sorted(
+        (layer, entry.name.removesuffix(".sql"))
+        for layer in LAYERS
+        for entry in sql_dir.joinpath(layer).iterdir()
+        if entry.name.endswith(".sql")
+    )
+
+
+def model_key(layer: str, name: str, sql_dir: Traversable = SQL_DIR) -> tuple[str, ...]:
+    """The key a model's header comment declares (`-- one row per ...; key: a, b`); () if none."""
+    for line in model_sql(layer, name, sql_dir).splitlines():
+        if not line.startswith("--"):
+            break
+        if "key:" in line:
+            return tuple(column.strip() for column in line.split("key:", 1)[1].split(","))
+    return ()
+
+
+def model_keys(sql_dir: Traversable = SQL_DIR) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(layer, model) -> the key its header declares, for every model that declares one."""
+    return {
+        (layer, name): key
+        for layer, name in model_files(sql_dir)
+        if (key := model_key(layer, name, sql_dir))
+    }
 
 
 def run_model(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> None:

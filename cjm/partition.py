@@ -4,7 +4,7 @@ Customers go to bucket `md5(customer_id) mod P` (the stitched customer id, so an
 visitor's events follow the customer they were stitched to). md5 keeps the assignment the same
 across DuckDB versions, machines and runs, unlike DuckDB's own hash().
 
-The flow (pipelines/journey_flow.py) runs it in three steps, each a task:
+The flow (cjm.flows) runs it in three steps, each a task:
 1. `export_buckets`: in the build database, the load models up to int_events_stitched run as in a
    single-process build (de-duplication and identity stitching need every row), then the stitched
    events go to Parquet, one directory per bucket, in one pass.

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cjm.config import Config
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR, model_sql
+from cjm.models import SQL_DIR, model_sql, set_stage_order
 from cjm.query import QueryError
 
 # Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.
@@ -27,14 +27,6 @@ PATH_MARTS = (
     "funnel_steps",
     "funnel_dropouts",
 )
-PATH_KEYS = {
-    "path_variants": ("variant_kind", "path"),
-    "stage_funnel": ("stage",),
-    "anchored_paths": ("anchor", "direction", "path"),
-    "between_paths": ("from_touchpoint", "to_touchpoint", "path"),
-    "funnel_steps": ("funnel", "step_number"),
-    "funnel_dropouts": ("funnel", "step_number", "next_touchpoint"),
-}
 FUNNEL_STEP_TYPE = "struct(funnel varchar, step_number integer, touchpoint varchar)[]"
 
 
@@ -66,6 +58,7 @@ def set_path_parameters(
     con.execute("set variable cjm_path_prefix_steps = ?::bigint", [int(prefix_steps)])
     con.execute("set variable cjm_path_top_variants = ?::bigint", [int(top_variants)])
     con.execute(f"set variable cjm_funnel_steps = ?::{FUNNEL_STEP_TYPE}", [funnel_steps])
+    set_stage_order(con)
 
 
 def default_anchors(con: duckdb.DuckDBPyConnection) -> list[str]:

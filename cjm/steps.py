@@ -59,6 +59,10 @@ class ReconciliationError(RuntimeError):
     """Rows read do not add up to accepted + duplicate + rejected: never publish that."""
 
 
+class KeyViolationError(RuntimeError):
+    """A table to publish has duplicated or NULL values of its declared key: never publish that."""
+
+
 def _open(build_path: Path, config: Config):
     # The first step to open the build creates it, in the configured storage format.
     return connect(
@@ -402,6 +406,8 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     with connect(build_path) as con:
         started = time.perf_counter()
         drop_build_tables(con)
+        schema = catalog.read_schema()
+        _check_keys(con, schema)
         add_file_loads(record, con)
         add_counts(record, con)
         record.status = "success"
@@ -411,8 +417,22 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         write_pipeline_runs(con, record, previous, read_failed_runs(db_path, previous))
         # Last, so that every published table is there to be described (pipeline_runs included).
         paths.create_path_macros(con)
-        catalog.publish_catalog(con, catalog.read_schema())
+        catalog.publish_catalog(con, schema)
         return record
+
+
+def _check_keys(con, schema: dict[str, catalog.Model]) -> None:
+    """The key tests of every table to publish (sql/schema.yml, the same keys as the SQL headers):
+    one grouped count per table."""
+    broken = catalog.key_violations(con, schema)
+    if broken:
+        found = ", ".join(
+            f"{table} ({n:,} rows; key {', '.join(schema[table].key)})"
+            for table, n in broken.items()
+        )
+        raise KeyViolationError(
+            f"tables whose key is duplicated or NULL, so nothing was published: {found}"
+        )
 
 
 def log_run(db_path: Path, record: RunRecord) -> None:

@@ -10,22 +10,20 @@ from cjm.config import Config
 from cjm.ingest import discover_files
 from cjm.publish import build_path_for, publish
 from cjm.runs import new_run
+from cjm.stages import STAGES
 
 
 def publish_log(events: Path | str, db: Path, config: Config) -> Path:
-    """Run the steps the flow runs, in its order, and publish `db` (history carried forward)."""
+    """Run the stages the flow runs (cjm.stages.STAGES), in its order, and publish `db` (history
+    carried forward); without the flow's load plan (a full load), guard rails and report."""
     record = new_run(db, config.model_dump(mode="json"))
     files = discover_files(events)
     record.input_files = [str(f) for f in files]
     build = build_path_for(db, record.run_id)
     steps.load_events(build, files, config)
     steps.build_journeys(build, config)
-    for summary in (
-        steps.build_personas(build, config),
-        steps.build_insights(build, config),
-        steps.build_paths(build, config),
-        steps.score_churn(build, config),
-    ):
+    for stage in STAGES:
+        summary = stage.run(build, config, db, record.run_id)
         record.counts.update(summary.get("counts", {}))
         record.notes += summary.get("notes", [])
     steps.finish_run(build, record, db)

@@ -1,6 +1,7 @@
 -- one row per customer; key: customer_id
--- furthest_stage is the latest of awareness < consideration < purchase < retention < advocacy
--- reached; exit is reported separately as has_exited.
+-- furthest_stage is the latest stage reached in the funnel's order (awareness < consideration <
+-- purchase < retention < advocacy, the variable cjm_funnel_stages); exit is reported separately as
+-- has_exited.
 with
 
 events as (
@@ -10,13 +11,7 @@ events as (
 ranked as (
     select
         *,
-        case stage
-            when 'awareness' then 1
-            when 'consideration' then 2
-            when 'purchase' then 3
-            when 'retention' then 4
-            when 'advocacy' then 5
-        end as stage_rank
+        list_position(getvariable('cjm_funnel_stages'), stage) as stage_rank
     from events
 ),
 

@@ -1,4 +1,4 @@
--- one row per stage (awareness..advocacy); key: stage
+-- one row per stage of the funnel (awareness..advocacy, the variable cjm_funnel_stages); key: stage
 -- A customer reaches a stage when they have an event in it or in any later stage, so the counts
 -- never grow down the funnel and match journeys.furthest_stage (customers_stopped_here); the
 -- moment a stage is reached is that first event. customers_with_stage_event counts customers
@@ -22,16 +22,8 @@ journeys as (
 
 stages as (
     select
-        funnel_stages.stage,
-        funnel_stages.stage_rank
-    from (
-        values
-        ('awareness', 1),
-        ('consideration', 2),
-        ('purchase', 3),
-        ('retention', 4),
-        ('advocacy', 5)
-    ) as funnel_stages (stage, stage_rank)
+        unnest(getvariable('cjm_funnel_stages')) as stage,
+        generate_subscripts(getvariable('cjm_funnel_stages'), 1) as stage_rank
 ),
 
 stage_firsts as (

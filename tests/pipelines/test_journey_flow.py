@@ -15,6 +15,8 @@ from cjm.catalog import read_schema
 from cjm.config import load_config
 from cjm.errors import release_frames
 from cjm.ingest import IngestError
+from cjm.models import model_plan
+from cjm.stages import stage_names
 from tests.cjm.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR, write_csv
 
@@ -66,9 +68,18 @@ def test_flow_runs_on_sample_and_publishes(prefect_harness, tmp_path):
         assert read == accepted + duplicate + rejected
         assert duplicate == truth["messy_rows"][name]["duplicate"], name
         assert rejected == truth["messy_rows"][name]["rejected"], name
-    runs = con.execute("select run_id, status, rows_read, customers from pipeline_runs").fetchall()
+    runs = con.execute(
+        "select run_id, status, rows_read, customers, stage_seconds from pipeline_runs"
+    ).fetchall()
+    customers = con.execute("select count(*) from journeys").fetchone()[0]
     con.close()
-    assert runs == [(summary["run_id"], "success", summary["rows_read"], runs[0][3])]
+    (run,) = runs
+    assert run[:4] == (summary["run_id"], "success", summary["rows_read"], customers)
+    assert summary["counts"]["customers"] == customers > 0
+    # every stage and SQL model timed, in run order
+    models = [name for _, name in model_plan()]
+    stages = ["load_events", *models, "build_journeys", *stage_names(), "guard_rails", "finish"]
+    assert list(json.loads(run[4])) == stages
     assert not list(db.parent.glob(".cjm.duckdb.build-*"))
     # The journey map is written beside the published file and linked from the run.
     report = db.with_name("cjm_report.html")

@@ -8,16 +8,11 @@ from cjm import steps
 from cjm.config import load_config
 from cjm.db import connect
 from cjm.ingest import discover_files
+from cjm.models import MARTS, model_key
 from tests.conftest import SAMPLE_DIR
 
-KEYS = {
-    "events": ["event_id"],
-    "sessions": ["session_id"],
-    "journeys": ["customer_id"],
-    "transitions": ["scope", "segment", "from_touchpoint", "to_touchpoint"],
-    "rejected_events": ["source_file", "source_row"],
-    "file_loads": ["source_file"],
-}
+# The marts build_journeys writes, ordered by the keys their SQL headers declare.
+KEYS = {name: model_key("marts", name) for name in MARTS}
 
 
 def _build(build_path, config) -> dict[str, pd.DataFrame]:
