@@ -25,8 +25,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
 from cjm.config import Config
-from cjm.errors import is_user_error
 from cjm.deadline import run_deadline
+from cjm.errors import is_user_error
 from cjm.guard_rails import warnings_in
 from cjm.ingest import FileLoad, discover_files
 from cjm.manifest import LoadPlan

@@ -14,10 +14,6 @@ from cjm.db import quote_ident
 from cjm.models import model_sql
 
 KPI_MARTS = ("kpi_timeseries", "touchpoint_owners")
-KPI_KEYS = {
-    "kpi_timeseries": ("period_start", "scope", "scope_value"),
-    "touchpoint_owners": ("touchpoint", "resource"),
-}
 
 
 def json_path(key: str) -> str:
