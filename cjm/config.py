@@ -117,6 +117,9 @@ class ChurnSettings(_Strict):
     bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 50_000
     # Active customers are scored this many at a time, so memory holds one batch of features.
     score_batch_customers: Annotated[int, Field(ge=100)] = 250_000
+    # Reasons (a what-if prediction per candidate behaviour) are computed for at most about this
+    # many customers, the riskiest; the others' reasons say they were not computed. null: all.
+    max_reason_customers: Annotated[int, Field(ge=100)] | None = 250_000
 
     @field_validator("inactivity_days")
     @classmethod
