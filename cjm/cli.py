@@ -1,4 +1,5 @@
-"""The `cjm` command line: run, sample, query, churn-list, report, paths, graph, serve."""
+"""The `cjm` command line: run, sample, query, churn-list, report, paths, graph, serve,
+notify-on-failure."""
 
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         events = str(SAMPLE_DIR / "events")
         if config_path is None and (SAMPLE_DIR / "cjm.yaml").exists():
             config_path = SAMPLE_DIR / "cjm.yaml"
-        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     config = with_execution(
         load_config(Path(config_path) if config_path else None),
         partitions=args.partitions,
@@ -57,6 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # Before Prefect starts: bad input fails in about a second and leaves no file behind.
     check_run_inputs(str(events), config, Path(args.db))
+    if args.events is None:
+        _say(f"No --events given: running on the bundled sample in {SAMPLE_DIR}")
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from pipelines.journey_flow import journey_flow
@@ -138,28 +140,37 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run read-only SQL against the published database."""
-    from cjm.query import export_query, show_query
+    from cjm.query import open_published
+
+    con = open_published(Path(args.db))
+    try:
+        return _print_rows(con, args.sql, args)
+    finally:
+        con.close()
+
+
+def _print_rows(con, sql: str, args: argparse.Namespace) -> int:
+    """A query's rows as `cjm query` prints them: drawn for the terminal, or every row written."""
+    from cjm.query import QueryError, export_rows, show_rows
 
     out = Path(args.out) if args.out else None
     if args.format == "table":
         if out is not None:
-            from cjm.query import QueryError
-
             raise QueryError("--out goes with --format csv|json|parquet|markdown")
         width = args.max_width or shutil.get_terminal_size((120, 24)).columns
         _say(
-            show_query(
-                Path(args.db),
-                args.sql,
+            show_rows(
+                con,
+                sql,
                 max_rows=args.max_rows,
-                max_width=width,
                 max_col_width=args.max_col_width,
+                max_width=width,
             )
         )
         return 0
     sys.stdout.flush()
     try:
-        export_query(Path(args.db), args.sql, args.format, out, sys.stdout.buffer)
+        export_rows(con, sql, args.format, out, sys.stdout.buffer)
     except BrokenPipeError:
         # The reader (head, less) stopped early: not an error; keep Python's exit flush quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -202,7 +213,7 @@ def cmd_churn_list(args: argparse.Namespace) -> int:
 
 def cmd_paths(args: argparse.Namespace) -> int:
     """Paths around one touchpoint, or between two, from the published database."""
-    from cjm.paths import PathQueryError, anchored_paths, between_paths
+    from cjm.paths import PathQueryError, anchored_paths_sql, between_paths_sql, terminal_view
     from cjm.query import open_published
 
     if args.between is not None and (args.before is not None or args.after is not None):
@@ -213,25 +224,14 @@ def cmd_paths(args: argparse.Namespace) -> int:
             given = args.before is not None or args.after is not None
             before = args.before if args.before is not None else (0 if given else 3)
             after = args.after if args.after is not None else (0 if given else 3)
-            frame = anchored_paths(con, args.anchor, before, after, top=args.top)
+            sql = anchored_paths_sql(con, args.anchor, before, after, top=args.top)
         else:
-            frame = between_paths(con, args.between[0], args.between[1], top=args.top)
+            sql = between_paths_sql(con, args.between[0], args.between[1], top=args.top)
+        if args.format == "table":
+            sql = terminal_view(sql, "anchored_paths" if args.anchor else "between_paths")
+        return _print_rows(con, sql, args)
     finally:
         con.close()
-    _print_frame(frame, args.format, max_rows=len(frame) + 1)
-    return 0
-
-
-def _print_frame(frame, fmt: str, max_rows: int) -> None:
-    if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt == "json":
-        _say(frame.to_json(orient="records", date_format="iso"))
-    else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", max_rows, "display.width", 200):
-            _say(frame.to_string(index=False) if len(frame) else "(no rows)")
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -295,6 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
+    from cjm.deployment import concurrency_limit
     from pipelines.journey_flow import journey_flow
 
     try:
@@ -318,13 +319,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         description=f"cjm pipeline: {events} -> {db}",
         version=version,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        concurrency_limit=concurrency_limit(),
     )
     _say(f"Serving deployment cjm-journeys/{args.name} on {api_url}")
     _say(f"  schedule: {config.schedule.cron} ({config.timezone}); events: {events}; db: {db}")
     _say(f"  run it now: prefect deployment run 'cjm-journeys/{args.name}'")
-    # One run at a time: runs of one published file would only queue behind its lock.
-    serve(deployment, limit=1)
+    timeout = config.flow_timeout_seconds
+    limit = "no time limit" if timeout is None else f"a run fails after {timeout:g} s"
+    _say(f"  one run at a time, later runs queue; {limit} (flow_timeout_seconds)")
+    # The server queues runs beyond the deployment's limit (AwaitingConcurrencySlot), across
+    # every process serving it, so this runner needs no limit of its own.
+    serve(deployment)
     return 0
+
+
+def cmd_notify_on_failure(args: argparse.Namespace) -> int:
+    """Create the automation that notifies through a block when a deployment's run fails."""
+    from cjm.config import ConfigError
+
+    if not _api_url():
+        raise ConfigError("needs PREFECT_API_URL: the Prefect server the deployment is on")
+    from prefect.client.orchestration import get_client
+
+    from cjm.deployment import install_failure_automation
+
+    _check_api(_api_url())
+    with get_client(sync_client=True) as client:
+        automation_id, definition = install_failure_automation(client, args.deployment, args.block)
+    states = ", ".join(e.rsplit(".", 1)[1] for e in definition["trigger"]["expect"])
+    _say(
+        f"Automation {definition['name']!r} ({automation_id}): on {states}, notify via {args.block}"
+    )
+    return 0
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 def _check_api(api_url: str) -> None:
@@ -399,6 +431,42 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `cjm query`'s output, for every command that prints rows as it does."""
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet", "markdown"],
+        default="table",
+        help="table: the first rows drawn for the terminal; the others write every row "
+        "(to --out, or to stdout for csv, json and markdown)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="file for --format csv|json|parquet|markdown (default: stdout)",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="table format: rows shown; the rest are counted",
+    )
+    parser.add_argument(
+        "--max-col-width",
+        type=int,
+        default=DEFAULT_MAX_COL_WIDTH,
+        metavar="W",
+        help="table format: text longer than W characters is cut",
+    )
+    parser.add_argument(
+        "--max-width",
+        type=int,
+        metavar="W",
+        help="table format: width of the whole table (default: the terminal's)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -466,38 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="read-only SQL against the published database")
     query.add_argument("sql", help="one SQL query (select, with, from, show, describe ...)")
     query.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
-    query.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet", "markdown"],
-        default="table",
-        help="table: the first rows drawn for the terminal; the others write every row "
-        "(to --out, or to stdout for csv, json and markdown)",
-    )
-    query.add_argument(
-        "--out",
-        metavar="FILE",
-        help="file for --format csv|json|parquet|markdown (default: stdout)",
-    )
-    query.add_argument(
-        "--max-rows",
-        type=int,
-        default=DEFAULT_MAX_ROWS,
-        metavar="N",
-        help="table format: rows shown; the rest are counted",
-    )
-    query.add_argument(
-        "--max-col-width",
-        type=int,
-        default=DEFAULT_MAX_COL_WIDTH,
-        metavar="W",
-        help="table format: text longer than W characters is cut",
-    )
-    query.add_argument(
-        "--max-width",
-        type=int,
-        metavar="W",
-        help="table format: width of the whole table (default: the terminal's)",
-    )
+    _add_output_options(query)
     query.set_defaults(func=cmd_query)
 
     paths = sub.add_parser(
@@ -524,9 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=int, metavar="N", help="only the N most common paths (default: all)"
     )
     paths.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
-    paths.add_argument(
-        "--format", choices=["table", "csv", "json"], default="table", help="output format"
-    )
+    _add_output_options(paths)
     paths.set_defaults(func=cmd_paths)
 
     churn = sub.add_parser("churn-list", help="write the ranked churn-risk list")
@@ -583,6 +618,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
     serve.add_argument("--name", default="scheduled", help="deployment name")
     serve.set_defaults(func=cmd_serve)
+    notify = sub.add_parser(
+        "notify-on-failure",
+        help="notify through a Prefect block when a run of the deployment fails, crashes or "
+        "times out (needs PREFECT_API_URL)",
+    )
+    notify.add_argument(
+        "--block",
+        required=True,
+        help="notification block TYPE-SLUG/NAME on the server, e.g. slack-webhook/ops",
+    )
+    notify.add_argument(
+        "--deployment", default="cjm-journeys/scheduled", help="deployment to watch"
+    )
+    notify.set_defaults(func=cmd_notify_on_failure)
     report = sub.add_parser("report", help="write the journey map as a self-contained HTML page")
     report.add_argument("--out", required=True, help="output file, e.g. report.html")
     report.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cjm.config_errors import describe, yaml_problem
 from cjm.expressions import ExpressionError, check_expression
 
 CANONICAL_COLUMNS = (
@@ -23,6 +24,11 @@ CANONICAL_COLUMNS = (
     "revenue",
     "sentiment",
 )
+# Optional source columns read from the events' properties rather than landed as events columns:
+# `columns: {resource: org:resource}` names the column holding the team or person behind an event
+# (touchpoint_owners). Kept out of CANONICAL_COLUMNS so events and event ids stay as they are.
+PROPERTY_COLUMNS = ("resource",)
+KPI_PERIODS = ("week", "month")
 # Segment types the transition graphs always have; `segments:` in the config adds more.
 BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
 EMOTION_MIN_EVENTS = 30
@@ -82,12 +88,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
 
 
-def _check_canonical(mapping: dict[str, str]) -> None:
-    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
+def _check_canonical(mapping: dict[str, str], extra: tuple[str, ...] = ()) -> None:
+    known = CANONICAL_COLUMNS + extra
+    unknown = sorted(set(mapping) - set(known))
     if unknown:
-        raise ValueError(
-            f"unknown canonical column(s) {unknown}; expected some of {list(CANONICAL_COLUMNS)}"
-        )
+        raise ValueError(f"unknown canonical column(s) {unknown}; expected some of {list(known)}")
 
 
 class ConfigError(ValueError):
@@ -186,6 +191,14 @@ class OutcomeSettings(_Strict):
         return bool(self.success or self.failure)
 
 
+class KpiSettings(_Strict):
+    """How kpi_timeseries cuts time."""
+
+    # Weeks by default: a log of a few months (a process log, a quarter of tickets) gives a dozen
+    # or more points and the latest change is a week old; months suit logs of several years.
+    period: Literal[KPI_PERIODS] = "week"  # type: ignore[valid-type]
+
+
 class ScheduleSettings(_Strict):
     """When `cjm serve` runs the pipeline."""
 
@@ -273,8 +286,11 @@ class Config(_Strict):
     sentiment_range: tuple[float, float] | None = None
     # The noun used in persona names, descriptions, insight texts and the report.
     entity: EntityNoun = EntityNoun()
-    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights).
+    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights); without
+    # conversion_touchpoints, success touchpoints are the conversions; without a configured stage,
+    # success touchpoints are in the purchase stage (the funnel reaches it), failure ones in exit.
     outcomes: OutcomeSettings = OutcomeSettings()
+    kpis: KpiSettings = KpiSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.
     emotion_min_events: Annotated[int, Field(ge=1, le=1_000_000)] = EMOTION_MIN_EVENTS
     event_time_window: EventTimeWindow = EventTimeWindow()
@@ -287,6 +303,10 @@ class Config(_Strict):
     # Extra transition-graph segments: customer or event attributes (columns or source columns)
     segments: tuple[str, ...] = ()
     random_state: int = 0
+    # A flow run still going after this many seconds fails (Prefect state TimedOut) and lets go of
+    # the published file's lock and its deployment's concurrency slot, so a hung run cannot hold up
+    # every later one; null: no limit. Past it by cjm.deadline's grace, the process is ended.
+    flow_timeout_seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = 4 * 3600
     duckdb_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     duckdb_memory_limit: str | None = None
     # Where DuckDB spills what does not fit in duckdb_memory_limit (default: beside the database,
@@ -307,7 +327,7 @@ class Config(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, v: dict[str, str]) -> dict[str, str]:
-        _check_canonical(v)
+        _check_canonical(v, PROPERTY_COLUMNS)
         for key, name in v.items():
             if not _IDENTIFIER.match(name):
                 raise ValueError(f"{key}: {name!r} is not a usable column name")
@@ -409,9 +429,15 @@ class Config(_Strict):
         return self.columns.get(canonical, canonical)
 
     def stage_of(self, touchpoint: str) -> str | None:
-        """The stage of a touchpoint: configured, else by keyword, else None."""
+        """The stage of a touchpoint: configured, else by outcome (failure: exit, success: purchase,
+        the funnel's conversion stage), else by keyword, else None."""
         if touchpoint in self.stages:
             return self.stages[touchpoint]
+        # The configured outcomes say more than a keyword in the name ("Resolve ticket")
+        if touchpoint in self.outcomes.failure:
+            return "exit"
+        if touchpoint in self.outcomes.success:
+            return "purchase"
         name = touchpoint.lower().replace(" ", "_").replace("-", "_")
         for keyword, stage in DEFAULT_STAGE_KEYWORDS:
             if keyword in name:
@@ -434,6 +460,8 @@ def is_conversion_touchpoint(config: Config, touchpoint: str) -> bool:
     """Whether a touchpoint counts as a conversion (events with revenue count regardless)."""
     if config.conversion_touchpoints is not None:
         return touchpoint in config.conversion_touchpoints
+    if config.outcomes.success:
+        return touchpoint in config.outcomes.success
     return _default_conversion(touchpoint)
 
 
@@ -451,11 +479,8 @@ def parse_config(data: dict | None, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data or {})
     except ValidationError as exc:
-        lines = [f"{source}: invalid configuration"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        # However many settings are wrong, the message stays within three lines.
+        raise ConfigError(describe(source, exc.errors(), Config)) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -490,7 +515,7 @@ def load_config(path: Path | None) -> Config:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc, text)}") from None
     finally:
         loader.dispose()
     if data is not None and not isinstance(data, dict):

@@ -16,7 +16,7 @@ import duckdb
 from cjm.db import open_if_exists, table_exists
 from cjm.query import read_churn_card
 
-# The rules' thresholds (documented in the README, "Guard rails").
+# The rules' thresholds (documented in docs/production.md, "Guard rails").
 SCORED_DROP = 0.5  # customers scored fell below half of the previous run's
 FLAGGED_MIN = 5  # the churn list counts as emptied when it had at least this many
 CHURNED_RISE = 0.25  # share of customers churned rose by more than 25 percentage points

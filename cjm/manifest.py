@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cjm.config import Config
+from cjm.config import PROPERTY_COLUMNS, Config
 from cjm.db import open_if_exists, table_exists, write_table
 from cjm.ingest import FileLoad, file_format, skip_reason
 from cjm.models import EVENTS_COLUMNS
@@ -30,6 +30,9 @@ LOAD_SETTINGS = (
     "sentiment_range",
     "event_time_window",
 )
+# Shapes events too (success touchpoints convert, failure ones are in the exit stage), but only
+# enters the hash when given, so a config without outcomes keeps the hash it was published with.
+OPTIONAL_LOAD_SETTINGS = ("outcomes",)
 # Hashing reads the whole file: this chunk size keeps memory flat on multi-GB inputs.
 _CHUNK = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,7 +75,11 @@ class LoadPlan:
 def settings_hash(config: Config) -> str:
     """SHA-256 of the settings that shape loaded events (LOAD_SETTINGS)."""
     dumped = config.model_dump(mode="json")
-    text = json.dumps({k: dumped[k] for k in LOAD_SETTINGS}, sort_keys=True)
+    shaping = {k: dumped[k] for k in LOAD_SETTINGS}
+    # a property column (resource) is read from events.properties: it does not shape events
+    shaping["columns"] = {k: v for k, v in shaping["columns"].items() if k not in PROPERTY_COLUMNS}
+    shaping |= {k: dumped[k] for k in OPTIONAL_LOAD_SETTINGS if any(dumped[k].values())}
+    text = json.dumps(shaping, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

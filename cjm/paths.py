@@ -114,6 +114,18 @@ def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[st
     return counts
 
 
+def funnel_note(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run-summary note when the stage funnel is empty (no event has a funnel stage), else
+    None: a process log's activities rarely match the stage keywords."""
+    reached = con.execute("select coalesce(sum(customer_count), 0) from stage_funnel").fetchone()[0]
+    if reached:
+        return None
+    return (
+        "stage funnel: empty, no touchpoint of this log is mapped to a funnel stage (awareness "
+        "to advocacy); map touchpoints to stages under `stages:` in the config"
+    )
+
+
 def _require_touchpoints(con: duckdb.DuckDBPyConnection, touchpoints: Sequence[str]) -> None:
     for touchpoint in touchpoints:
         seen = con.execute(
@@ -131,6 +143,59 @@ def _require_touchpoints(con: duckdb.DuckDBPyConnection, touchpoints: Sequence[s
             )
 
 
+def anchored_paths_sql(
+    con: duckdb.DuckDBPyConnection,
+    anchor: str,
+    before: int = 3,
+    after: int = 3,
+    top: int | None = None,
+) -> str:
+    """The query of anchored_paths for one anchor, its values set as variables on `con`."""
+    if before < 0 or after < 0 or before + after == 0:
+        raise PathQueryError("--before and --after must be >= 0 and not both 0")
+    _require_touchpoints(con, [anchor])
+    set_path_parameters(con, anchors=[anchor], steps_before=before, steps_after=after)
+    return _answer_sql(con, "anchored_paths", top, "direction desc, path_rank")
+
+
+def between_paths_sql(
+    con: duckdb.DuckDBPyConnection, start: str, end: str, top: int | None = None
+) -> str:
+    """The query of between_paths for one pair, its values set as variables on `con`."""
+    _require_touchpoints(con, [start, end])
+    set_path_parameters(con, between=[(start, end)])
+    return _answer_sql(con, "between_paths", top, "path_rank")
+
+
+def _answer_sql(con: duckdb.DuckDBPyConnection, mart: str, top: int | None, order: str) -> str:
+    con.execute("set variable cjm_path_answer_top = ?::bigint", [top])
+    return (
+        f"select * from (\n{model_sql('marts', mart)}\n) as answer\n"
+        "where getvariable('cjm_path_answer_top') is null\n"
+        f"    or path_rank <= getvariable('cjm_path_answer_top')\norder by {order}"
+    )
+
+
+# The terminal view of `cjm paths`: DuckDB drops columns from the middle of a table too wide for
+# the terminal, so the path and its share come first, the counts last, the constants in between.
+TERMINAL_COLUMNS = {
+    "anchored_paths": (
+        "direction, path, share, adjacent_touchpoint, anchor, steps, same_session_count, "
+        "customer_count, path_rank"
+    ),
+    "between_paths": (
+        "path, share, step_count, from_touchpoint, to_touchpoint, median_seconds, "
+        "customer_count, path_rank"
+    ),
+}
+
+
+def terminal_view(sql: str, mart: str) -> str:
+    """The query of anchored_paths_sql or between_paths_sql with its columns in TERMINAL_COLUMNS'
+    order (rows in the same order)."""
+    return f"select {TERMINAL_COLUMNS[mart]} from (\n{sql}\n) as answer"
+
+
 def anchored_paths(
     con: duckdb.DuckDBPyConnection,
     anchor: str,
@@ -139,26 +204,14 @@ def anchored_paths(
     top: int | None = None,
 ) -> pd.DataFrame:
     """The paths before and after customers' first `anchor` event, as in anchored_paths."""
-    if before < 0 or after < 0 or before + after == 0:
-        raise PathQueryError("--before and --after must be >= 0 and not both 0")
-    _require_touchpoints(con, [anchor])
-    set_path_parameters(con, anchors=[anchor], steps_before=before, steps_after=after)
-    sql = f"select * from (\n{model_sql('marts', 'anchored_paths')}\n) as answer"
-    sql += " where path_rank <= ?" if top is not None else ""
-    sql += " order by direction desc, path_rank"
-    return con.execute(sql, [int(top)] if top is not None else []).df()
+    return con.execute(anchored_paths_sql(con, anchor, before, after, top)).df()
 
 
 def between_paths(
     con: duckdb.DuckDBPyConnection, start: str, end: str, top: int | None = None
 ) -> pd.DataFrame:
     """The sub-paths from customers' first `start` event to the next `end`, as in between_paths."""
-    _require_touchpoints(con, [start, end])
-    set_path_parameters(con, between=[(start, end)])
-    sql = f"select * from (\n{model_sql('marts', 'between_paths')}\n) as answer"
-    sql += " where path_rank <= ?" if top is not None else ""
-    sql += " order by path_rank"
-    return con.execute(sql, [int(top)] if top is not None else []).df()
+    return con.execute(between_paths_sql(con, start, end, top)).df()
 
 
 # Table macros over the published file, made from the path marts' own SQL with the run's variables

@@ -101,22 +101,36 @@ def show_query(
     max_width: int | None = None,
 ) -> str:
     """The first `max_rows` rows of a read-only query drawn by DuckDB, and how many more exist."""
-    if max_rows < 1 or max_col_width < 2:
-        raise QueryError("--max-rows must be at least 1 and --max-col-width at least 2")
     con = open_published(db_path)
     try:
-        relation = _relation(con, sql)
-        shown = _clip_text(relation.limit(max_rows), max_col_width)
-        try:
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                shown.show(max_rows=max_rows, max_width=max_width)
-            # Only the head is drawn; the rest is counted, never fetched.
-            total = relation.aggregate("count(*)").fetchall()[0][0]
-        except duckdb.Error as exc:
-            raise QueryError(_query_message(exc)) from None
+        return show_rows(
+            con, sql, max_rows=max_rows, max_col_width=max_col_width, max_width=max_width
+        )
     finally:
         con.close()
+
+
+def show_rows(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    *,
+    max_rows: int,
+    max_col_width: int,
+    max_width: int | None = None,
+) -> str:
+    """show_query on an open connection (whose variables the SQL may read)."""
+    if max_rows < 1 or max_col_width < 2:
+        raise QueryError("--max-rows must be at least 1 and --max-col-width at least 2")
+    relation = _relation(con, sql)
+    shown = _clip_text(relation.limit(max_rows), max_col_width)
+    try:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            shown.show(max_rows=max_rows, max_width=max_width)
+        # Only the head is drawn; the rest is counted, never fetched.
+        total = relation.aggregate("count(*)").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise QueryError(_query_message(exc)) from None
     text = buffer.getvalue().rstrip("\n")
     if total > max_rows:
         text += (
@@ -129,30 +143,42 @@ def show_query(
 def export_query(db_path: Path, sql: str, fmt: str, out: Path | None, stream: BinaryIO) -> None:
     """Write every row of a read-only query as csv, json, parquet or markdown, to `out` or, for
     the text formats, to `stream`, without holding the result in memory."""
+    _check_export(fmt, out)
+    con = open_published(db_path)
+    try:
+        export_rows(con, sql, fmt, out, stream)
+    finally:
+        con.close()
+
+
+def _check_export(fmt: str, out: Path | None) -> None:
     if fmt not in EXPORT_FORMATS:
         raise QueryError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     if out is None and fmt == "parquet":
         raise QueryError("--format parquet writes a file: give --out FILE.parquet")
-    con = open_published(db_path)
+
+
+def export_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, fmt: str, out: Path | None, stream: BinaryIO
+) -> None:
+    """export_query on an open connection (whose variables the SQL may read)."""
+    _check_export(fmt, out)
+    relation = _relation(con, sql)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        relation = _relation(con, sql)
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if fmt == "markdown":
-                if out is None:
-                    _write_markdown(con, relation, stream)
-                else:
-                    with out.open("wb") as handle:
-                        _write_markdown(con, relation, handle)
-            elif out is not None:
-                _copy(con, relation, fmt, str(out))
+        if fmt == "markdown":
+            if out is None:
+                _write_markdown(con, relation, stream)
             else:
-                _copy_to_stream(con, relation, fmt, stream)
-        except duckdb.Error as exc:
-            raise QueryError(_query_message(exc)) from None
-    finally:
-        con.close()
+                with out.open("wb") as handle:
+                    _write_markdown(con, relation, handle)
+        elif out is not None:
+            _copy(con, relation, fmt, str(out))
+        else:
+            _copy_to_stream(con, relation, fmt, stream)
+    except duckdb.Error as exc:
+        raise QueryError(_query_message(exc)) from None
 
 
 def _copy(

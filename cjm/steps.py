@@ -18,6 +18,7 @@ from cjm import (
     guard_rails,
     incremental,
     insights,
+    kpis,
     manifest,
     partition,
     paths,
@@ -231,11 +232,17 @@ def build_insights(build_path: Path, config: Config, progress: Progress = None) 
 
 
 def build_paths(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Path variants, anchored and between paths, the stage funnel and configured funnels."""
+    """Path variants, anchored and between paths, the stage funnel and configured funnels; then
+    the marts that also read personas, churn state and roles: KPIs over time, touchpoint owners."""
     with _open(build_path, config) as con:
         if progress:
             progress("building path variants, anchored paths and funnels")
-        return {"counts": paths.build_path_tables(con, config)}
+        counts = paths.build_path_tables(con, config)
+        if progress:
+            progress("building KPIs over time and touchpoint owners")
+        counts |= kpis.build_kpi_tables(con, config)
+        note = paths.funnel_note(con)
+        return {"counts": counts, "notes": [note] * bool(note)}
 
 
 def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:

@@ -20,6 +20,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
 from cjm.config import Config, ConfigError
+from cjm.deadline import run_deadline
 from cjm.guard_rails import warnings_in
 from cjm.ingest import FileLoad, IngestError, discover_files
 from cjm.manifest import IncrementalLoadError, LoadPlan
@@ -231,7 +232,8 @@ def journey_flow(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     record = new_run(db_path, config.model_dump(mode="json"), code_version)
     try:
-        return _build_and_publish(events, db_path, config, full_refresh, record, strict)
+        with run_deadline(config.flow_timeout_seconds):
+            return _build_and_publish(events, db_path, config, full_refresh, record, strict)
     except BaseException as exc:
         if record.status != "failed":  # failed before it held the lock (under it, already logged)
             _log_failure(db_path, record, exc)

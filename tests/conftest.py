@@ -112,3 +112,20 @@ def published_sample(tmp_path_factory) -> Path:
 
     db = tmp_path_factory.mktemp("published-sample") / "cjm.duckdb"
     return publish_log(SAMPLE_DIR / "events", db, load_config(SAMPLE_DIR / "cjm.yaml"))
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of this checkout, built once per session."""
+    from tests.wheel import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment holding the wheel (not editable), shared by the session's
+    packaging and Dask tests; the path of the environment."""
+    from tests.wheel import install_wheel
+
+    return install_wheel(wheel, tmp_path_factory.mktemp("venv") / "env")

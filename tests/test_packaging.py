@@ -1,12 +1,10 @@
 """The built wheel is the whole of cjm: installed without -e in a fresh environment, away from the
-checkout, it runs the sample and publishes every table a checkout publishes."""
+checkout, it runs the sample and publishes every table a checkout publishes. The wheel and its
+environment are the session fixtures `wheel` and `installed` (tests/conftest.py), which the Dask
+test of tests/pipelines shares."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,60 +15,7 @@ from packaging.requirements import Requirement
 from cjm.models import model_plan
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.pipelines.tables import RUN_METADATA_TABLES
-
-
-def _run(*args: str | Path, cwd: Path | None = None, env: dict | None = None) -> str:
-    done = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
-    )
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def _uv() -> str | None:
-    """uv beside this interpreter (the Makefile installs it there) or on PATH."""
-    return shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel, built from the sdist as a release would be (uv, else pip)."""
-    out = tmp_path_factory.mktemp("dist")
-    uv = _uv()
-    if uv:
-        _run(uv, "build", "--quiet", "--out-dir", out, REPO)
-    else:
-        _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out, REPO)
-    (found,) = out.glob("cjm-*.whl")
-    return found
-
-
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """A fresh virtual environment with the locked dependencies and the wheel, not editable."""
-    venv = tmp_path_factory.mktemp("venv") / "env"
-    python = venv / "bin" / "python"
-    uv = _uv()
-    if uv:
-        _run(uv, "venv", "--quiet", "--python", sys.executable, venv)
-        install = [uv, "pip", "install", "--quiet", "--python", python]
-    else:
-        _run(sys.executable, "-m", "venv", venv)
-        install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run(*install, "-r", REPO / "requirements.lock")
-    _run(*install, "--no-deps", wheel)
-    return venv
-
-
-def _clean_env(tmp: Path) -> dict[str, str]:
-    """The environment without anything that points back at the checkout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(
-        PREFECT_HOME=str(tmp / "prefect"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",
-    )
-    return env
+from tests.wheel import clean_env, run
 
 
 @pytest.mark.slow
@@ -80,21 +25,21 @@ def test_the_wheel_carries_every_model_and_the_report_template(wheel):
     assert plan <= names
     in_repo = {f"cjm/sql/{p.relative_to(REPO / 'sql')}" for p in (REPO / "sql").rglob("*.sql")}
     assert {n for n in names if n.endswith(".sql")} == in_repo
-    assert "cjm/report/templates/report.html.j2" in names
+    assert {"cjm/report/templates/report.html.j2", "cjm/report/templates/labels.js"} <= names
     assert "pipelines/journey_flow.py" in names
 
 
 @pytest.mark.slow
 def test_the_installed_wheel_runs_the_sample(installed, published_sample, tmp_path):
-    env = _clean_env(tmp_path)
+    env = clean_env(tmp_path)
     python = installed / "bin" / "python"
-    where = _run(python, "-c", "import cjm.sql, cjm.models; print(cjm.sql.__file__)", cwd=tmp_path)
+    where = run(python, "-c", "import cjm.sql, cjm.models; print(cjm.sql.__file__)", cwd=tmp_path)
     assert Path(where.strip()).is_relative_to(installed), "cjm was imported from the checkout"
-    version = _run(installed / "bin" / "cjm", "--version", cwd=tmp_path, env=env)
+    version = run(installed / "bin" / "cjm", "--version", cwd=tmp_path, env=env)
     assert version.startswith("cjm 0.") and "+g" not in version
 
     db = tmp_path / "out" / "cjm.duckdb"
-    _run(
+    run(
         installed / "bin" / "cjm",
         "run",
         "--events",

@@ -24,7 +24,7 @@ from itertools import combinations
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom, norm
+from scipy.stats import false_discovery_control, hypergeom, norm
 
 from cjm.db import quote_ident
 
@@ -59,16 +59,7 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, confidence: float = CONFIDENCE
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), same order as the input."""
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
-    out = np.empty(m)
-    out[order] = q
-    return out
+    return false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
 
 
 def churn_patterns(

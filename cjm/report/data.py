@@ -51,6 +51,9 @@ class ReportData:
     personas: pd.DataFrame
     churn: dict
     notes: dict[str, str] = field(default_factory=dict)
+    # kpi_timeseries (all customers) and the pain points' touchpoint_owners rows; None: no table
+    kpi_trend: pd.DataFrame | None = None
+    owners: pd.DataFrame | None = None
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
@@ -338,6 +341,32 @@ def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
     return churn
 
 
+def read_kpi_trend(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
+) -> pd.DataFrame | None:
+    """kpi_timeseries rows of all customers by period; None when the database has no such table."""
+    if not _has(columns, "kpi_timeseries", "scope", "period_start"):
+        return None
+    return con.execute(
+        "select * from kpi_timeseries where scope = 'all' order by period_start"
+    ).df()
+
+
+def read_pain_point_owners(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
+) -> pd.DataFrame | None:
+    """touchpoint_owners rows of pain-point touchpoints (all rows' count in attrs['rows'])."""
+    if not _has(columns, "touchpoint_owners", "touchpoint_role", "customer_count"):
+        return None
+    rows = con.execute("select count(*) from touchpoint_owners").fetchone()[0]
+    frame = con.execute(
+        "select * from touchpoint_owners where touchpoint_role = 'pain_point' "
+        "order by touchpoint, customer_count desc, resource"
+    ).df()
+    frame.attrs["rows"] = int(rows)
+    return frame
+
+
 def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     """Read every section of the report from an open (read-only) published database."""
     columns = _columns(con)
@@ -360,4 +389,6 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         personas=read_personas(con, columns),
         churn=read_churn(con, columns),
         notes=notes,
+        kpi_trend=read_kpi_trend(con, columns),
+        owners=read_pain_point_owners(con, columns),
     )

@@ -15,17 +15,19 @@ from plotly.offline import get_plotlyjs
 from cjm.config import EMOTION_MIN_EVENTS, EntityNoun
 from cjm.insights import roles_note
 from cjm.query import open_published
-from cjm.report import charts
+from cjm.report import charts, trends
 from cjm.report.data import FLOW_STEPS, ReportData, read_report_data
 
 TEMPLATES = Path(__file__).with_name("templates")
 SECTIONS = (
     ("kpis", "Overview"),
+    ("trends", "KPIs over time"),
     ("funnel", "Stage funnel"),
     ("flow", "Journey flow"),
     ("graph", "Transition graph"),
     ("emotion", "Emotion curve"),
     ("moments", "Pain & delight"),
+    ("owners", "Stakeholders"),
     ("personas", "Personas"),
     ("churn", "Churn"),
 )
@@ -420,6 +422,10 @@ def render_report(
         "has_insights": not data.insights.empty,
         "personas": _persona_cards(data),
         "churn": _churn_view(data),
+        "trend": trends.trend_view(data.kpi_trend, noun.plural)
+        if customers
+        else trends.no_trend(data.notes["all"]),
+        "owners": trends.owners_view(data.owners),
         "figures": _figures(data, emotion_min_events, noun.plural)
         if customers
         else {key: _shown(note=data.notes["all"]) for key, _ in SECTIONS},

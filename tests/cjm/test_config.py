@@ -1,6 +1,10 @@
+import hashlib
+import json
+
 import pytest
 
-from cjm.config import ConfigError, load_config, parse_config
+from cjm.config import ConfigError, is_conversion_touchpoint, load_config, parse_config
+from cjm.manifest import LOAD_SETTINGS, settings_hash
 
 
 def test_entity_defaults_to_customer():
@@ -49,14 +53,74 @@ def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
     assert load_config(path).churn.horizon_days == 30
 
 
-def test_the_readme_configuration_example_loads(tmp_path):
-    # the example users copy: every key valid, none given twice
+def _yaml_example(page: str) -> str:
     from tests.conftest import REPO
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Configuration") :]
-    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+    text = (REPO / page).read_text(encoding="utf-8")
+    start = text.index("```yaml\n") + 8
+    return text[start : text.index("```\n", start)]
+
+
+def test_the_documented_configuration_example_loads(tmp_path):
+    # the example users copy: every key valid, none given twice
     path = tmp_path / "example.yaml"
-    path.write_text(example, encoding="utf-8")
+    path.write_text(_yaml_example("docs/configuration.md"), encoding="utf-8")
     config = load_config(path)
     assert config.entity.plural == "cases" and config.duckdb_threads == 2
+
+
+def test_the_readme_minimal_configuration_loads(tmp_path):
+    path = tmp_path / "minimal.yaml"
+    path.write_text(_yaml_example("README.md"), encoding="utf-8")
+    config = load_config(path)
+    assert config.columns == {"customer_id": "user", "event_time": "ts", "touchpoint": "event_name"}
+
+
+def test_kpi_period_is_week_by_default_and_checked():
+    assert parse_config({}).kpis.period == "week"
+    assert parse_config({"kpis": {"period": "month"}}).kpis.period == "month"
+    with pytest.raises(ConfigError, match="kpis.period"):
+        parse_config({"kpis": {"period": "day"}})
+
+
+def test_resource_is_a_mappable_column_but_not_an_expression():
+    config = parse_config({"columns": {"resource": "org:resource"}})
+    assert config.source_column("resource") == "org:resource"
+    assert parse_config({}).source_column("resource") == "resource"
+    with pytest.raises(ConfigError, match="unknown canonical column"):
+        parse_config({"expressions": {"resource": "upper(team)"}})
+
+
+def test_outcomes_give_conversions_and_exits_unless_configured():
+    outcomes = {"success": ["Resolved"], "failure": ["Rejected"]}
+    config = parse_config({"outcomes": outcomes})
+    assert is_conversion_touchpoint(config, "Resolved")
+    assert not is_conversion_touchpoint(config, "purchase")  # the keyword default gives way
+    assert config.stage_of("Rejected") == "exit"
+    # an outcome says more than a keyword of the name ("ticket" would be retention)
+    assert (
+        parse_config({"outcomes": {"success": ["Resolve ticket"]}}).stage_of("Resolve ticket")
+        == "purchase"
+    )
+    given = parse_config(
+        {
+            "outcomes": outcomes,
+            "conversion_touchpoints": ["Paid"],
+            "stages": {"Rejected": "purchase"},
+        }
+    )
+    assert not is_conversion_touchpoint(given, "Resolved")
+    assert given.stage_of("Rejected") == "purchase"
+    assert is_conversion_touchpoint(parse_config({}), "purchase")
+
+
+def test_outcomes_enter_the_load_settings_hash_only_when_given_and_resource_never():
+    plain = settings_hash(parse_config({}))
+    # the hash files were published with before outcomes shaped events
+    dumped = parse_config({}).model_dump(mode="json")
+    before = json.dumps({k: dumped[k] for k in LOAD_SETTINGS}, sort_keys=True)
+    assert plain == hashlib.sha256(before.encode("utf-8")).hexdigest()
+    assert settings_hash(parse_config({"outcomes": {}})) == plain
+    assert settings_hash(parse_config({"outcomes": {"failure": ["x"]}})) != plain
+    # the resource column is read from the event properties: mapping it rebuilds nothing
+    assert settings_hash(parse_config({"columns": {"resource": "team"}})) == plain

@@ -215,7 +215,8 @@ def test_cli_paths_answers_from_the_published_file(published, capsys):
     assert main([*args, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["direction"], r["path"], r["share"]) for r in rows] == [("before", "checkout", 1.0)]
-    assert main(["paths", "--db", str(published), "--anchor", "payment_error", "--top", "2"]) == 0
+    anchor = ["paths", "--db", str(published), "--anchor", "payment_error"]
+    assert main([*anchor, "--top", "2", "--max-width", "200"]) == 0
     printed = capsys.readouterr().out
     assert "before" in printed and "after" in printed and "checkout" in printed
     between = ["paths", "--db", str(published), "--between", "product_view", "purchase"]
@@ -223,6 +224,23 @@ def test_cli_paths_answers_from_the_published_file(published, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and "add_to_cart > checkout" in lines[2]
     assert published.stat().st_mtime_ns == stamp
+
+
+def test_cli_paths_prints_as_cjm_query_does(published, capsys, tmp_path):
+    between = ["paths", "--db", str(published), "--between", "product_view", "purchase"]
+    assert main([*between, "--format", "csv"]) == 0
+    every = capsys.readouterr().out.strip().splitlines()[1:]
+    # DuckDB's table: the first rows, how many more, the path first so a narrow terminal keeps it
+    assert main([*between, "--max-rows", "2", "--max-width", "200"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split("\u2502")[1].strip() == "path"
+    assert len([line for line in lines if line.startswith("\u2502")]) == 2 + 2  # names, types
+    assert lines[-1].startswith(f"{len(every) - 2:,} more rows ({len(every):,} in all")
+    assert main([*between, "--top", "2", "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("| from_touchpoint | to_touchpoint")
+    out = tmp_path / "between.parquet"
+    assert main([*between, "--format", "parquet", "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == len(every)
 
 
 def test_cli_paths_rejects_bad_questions(published, capsys):

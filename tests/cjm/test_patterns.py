@@ -134,6 +134,30 @@ def test_benjamini_hochberg_matches_a_hand_example():
     assert benjamini_hochberg(np.array([])).size == 0
 
 
+def _step_up_q_values(p: np.ndarray) -> np.ndarray:
+    """The Benjamini-Hochberg step-up rule written out: q_(i) = min over j >= i of p_(j) m / j."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
+    out = np.empty(m)
+    out[order] = q
+    return out
+
+
+def test_benjamini_hochberg_equals_the_step_up_rule_on_ties_and_extremes():
+    rng = np.random.default_rng(7)
+    p = np.concatenate(
+        [rng.uniform(size=500), rng.uniform(size=300) ** 8, [0.0, 1.0, 1.0, 0.03, 0.03, 1e-300]]
+    )
+    q = benjamini_hochberg(p)
+    # scipy multiplies in another order: equal up to two units in the last place (2.2e-16 near 1)
+    np.testing.assert_array_max_ulp(q, _step_up_q_values(p), maxulp=2)
+    assert np.abs(q - _step_up_q_values(p)).max() <= 2.3e-16
+    # q-values keep the order of the p-values and never fall below them
+    assert np.all(q >= p) and np.all(np.diff(q[np.argsort(p)]) >= 0)
+
+
 def test_wilson_interval_matches_a_hand_example():
     # 3 of 10 at 95%: the textbook interval (0.108, 0.603)
     low, high = wilson_interval(np.array([3]), np.array([10]))

@@ -25,6 +25,12 @@ RUN_CLI = (
 )
 
 
+SEVERAL_BAD_SETTINGS = (
+    "session_gap_minutes: -3\nduckdb_threads: lots\nrandom_stat: 1\n"
+    "churn: {horizon_days: x, bogus: 2}\n"
+)
+
+
 def _files(root: Path) -> set[Path]:
     return {p.relative_to(root) for p in root.rglob("*")}
 
@@ -54,7 +60,9 @@ def _csv(path: Path, header: str) -> Path:
         ("missing path", "no such file, directory or matching glob"),
         ("empty directory", "no event files"),
         ("missing column", "required column 'event_time' is missing"),
-        ("config typo", "timezon: Extra inputs are not permitted"),
+        ("config typo", "timezon: unknown setting (did you mean timezone?)"),
+        ("several bad settings", "bad.yaml: invalid configuration (5 settings)"),
+        ("broken YAML", "broken.yaml: not valid YAML: line 2, column 9: expected ','"),
     ],
 )
 def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, expected):
@@ -62,11 +70,15 @@ def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, exp
     _csv(tmp_path / "when.csv", "customer_id,when,touchpoint")
     _csv(tmp_path / "ok.csv", "customer_id,event_time,touchpoint")
     (tmp_path / "typo.yaml").write_text("timezon: UTC\n")
+    (tmp_path / "bad.yaml").write_text(SEVERAL_BAD_SETTINGS)
+    (tmp_path / "broken.yaml").write_text("churn: {horizon_days: 3\ntimezone: [UTC\n")
     args = {
         "missing path": ["--events", "missing"],
         "empty directory": ["--events", "empty"],
         "missing column": ["--events", "when.csv"],
         "config typo": ["--events", "ok.csv", "--config", "typo.yaml"],
+        "several bad settings": ["--events", "ok.csv", "--config", "bad.yaml"],
+        "broken YAML": ["--events", "ok.csv", "--config", "broken.yaml"],
     }[case]
     code, lines = _cli(tmp_path, *args)
     assert code == 2
@@ -74,6 +86,18 @@ def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, exp
     assert lines[0].startswith("cjm run: error: ")
     assert expected in "\n".join(lines)
     assert "Traceback" not in "\n".join(lines)
+
+
+def test_several_bad_settings_are_each_named_within_three_lines(tmp_path):
+    # without --events: the bundled sample's notice waits until the input has passed
+    (tmp_path / "bad.yaml").write_text(SEVERAL_BAD_SETTINGS)
+    code, lines = _cli(tmp_path, "--config", "bad.yaml")
+    assert code == 2
+    assert lines == [
+        "cjm run: error: bad.yaml: invalid configuration (5 settings)",
+        "  session_gap_minutes: should be greater than 0 (got -3)",
+        "  also wrong: churn.horizon_days, churn.bogus, duckdb_threads, random_stat",
+    ]
 
 
 def test_debug_adds_the_traceback(tmp_path):

@@ -80,7 +80,8 @@ def test_sample_report_has_every_section_and_needs_no_network(sample_report, pub
     page = html.replace(get_plotlyjs(), "")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "<link" not in page and "@import" not in page and "url(" not in page
-    assert html.count("Plotly.newPlot(") == 6  # funnel, flow, graph, emotion, lifts, personas
+    # trend, funnel, flow, graph, emotion, lifts, personas
+    assert html.count("Plotly.newPlot(") == 7
     con = duckdb.connect(str(published_sample), read_only=True)
     customers = con.execute("select count(*) from journeys").fetchone()[0]
     personas = [r[0] for r in con.execute("select name from personas").fetchall()]
@@ -151,7 +152,8 @@ def test_touchpoint_names_are_escaped_everywhere(markup_db, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text in tables and cards
     # Figure data: Plotly writes < and / as \u003c and \u002f, so no label closes its script.
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
-    assert len(scripts) == 1 + html.count("Plotly.newPlot(")  # plotly.js + one per figure
+    # plotly.js, the label placement, and one per figure
+    assert len(scripts) == 2 + html.count("Plotly.newPlot(")
     assert not any("alert(1)" in s and "Plotly.newPlot(" not in s for s in scripts[1:])
 
 
@@ -328,3 +330,64 @@ def test_report_says_when_roles_need_outcomes(published_sample, tmp_path):
     assert 'id="roles-need-outcomes"' not in write_report(
         published_sample, tmp_path / "s.html"
     ).read_text(encoding="utf-8")
+
+
+def test_trend_section_shows_the_latest_whole_period_against_the_one_before(
+    sample_report, published_sample
+):
+    con = duckdb.connect(str(published_sample), read_only=True)
+    trend = con.execute(
+        "select * from kpi_timeseries where scope = 'all' order by period_start"
+    ).df()
+    con.close()
+    assert len(trend) >= 3 and trend["is_partial"].iloc[-1]  # the sample ends mid-week
+    compared = trend[trend["previous_conversion_rate"].notna() & ~trend["is_partial"]].iloc[-1]
+    change = re.search(r'id="trend-change">(.*?)</p>', sample_report, flags=re.S)[1]
+    assert f"week from {compared['period_start']:%Y-%m-%d}: " in change
+    assert f"{compared['conversion_rate']:.1%} (95% interval" in change
+    points = compared["conversion_rate_change_high"] * 100
+    assert f"to {'+' if points >= 0 else '−'}{abs(points):.1f} points" in change
+    table = re.search(r'id="trend-table">(.*?)</table>', sample_report, flags=re.S)[1]
+    assert table.count("<tr>") == 1 + min(len(trend), 8)  # header and the latest periods
+    assert f"{trend['period_start'].iloc[-1]:%Y-%m-%d} (partial)" in table
+
+
+def owners_db(published_sample: Path, tmp_path: Path) -> Path:
+    """The sample with 'ticket' a pain point handled by three teams (one named like a script)."""
+    db = tmp_path / "owners.duckdb"
+    shutil.copyfile(published_sample, db)
+    con = duckdb.connect(str(db))
+    con.execute("update touchpoint_insights set role = 'pain_point' where touchpoint = 'ticket'")
+    con.execute("delete from touchpoint_owners")
+    rows = [  # touchpoint, resource, customers, churn lift, role
+        ("ticket", XSS, 40, 2.5, "pain_point"),
+        ("ticket", "Team B", 12, 0.8, "pain_point"),
+        ("ticket", "Team tiny", 4, 9.0, "pain_point"),
+        ("product_view", "Team C", 300, 1.0, "neutral"),
+    ]
+    for touchpoint, team, customers, lift, role in rows:
+        con.execute(
+            "insert into touchpoint_owners (touchpoint, resource, event_count, customer_count, "
+            "churn_lift, touchpoint_role) values (?, ?, ?, ?, ?, ?)",
+            [touchpoint, team, customers * 2, customers, lift, role],
+        )
+    con.close()
+    return db
+
+
+def test_stakeholders_section_names_the_teams_behind_pain_points(published_sample, tmp_path):
+    db = owners_db(published_sample, tmp_path)
+    html = write_report(db, tmp_path / "r.html").read_text(encoding="utf-8")
+    section = re.search(r'id="owners".*?</section>', html, flags=re.S)[0]
+    named = re.search(r'id="owners-named">(.*?)</p>', section, flags=re.S)[1]
+    assert named == "Teams behind pain points: &lt;script&gt;alert(1)&lt;/script&gt;, Team B."
+    assert "×2.50" in section and "×0.80" in section
+    # too few customers to judge, and a neutral touchpoint's team: not named
+    assert "Team tiny" not in section and "Team C" not in section
+    assert XSS not in html
+
+
+def test_stakeholders_section_says_why_it_is_empty(sample_report):
+    section = re.search(r'id="owners".*?</section>', sample_report, flags=re.S)[0]
+    assert "names no team or person behind its events" in section
+    assert "columns: resource:" in section

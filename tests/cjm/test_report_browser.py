@@ -6,6 +6,7 @@ skip on a developer's machine but FAIL under CI, so a green CI always means the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from cjm.config import load_config, parse_config
 from cjm.report import write_report
 from cjm.report.render import SECTIONS
-from tests.cjm.test_report import XSS, tiny_log
+from tests.cjm.test_report import XSS, owners_db, tiny_log
 from tests.conftest import REPO, dataset
 from tests.published import publish_log
 
@@ -34,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PLOTTED = {"funnel", "flow", "graph", "emotion", "moments", "personas"}
+PLOTTED = {"trends", "funnel", "flow", "graph", "emotion", "moments", "personas"}
 
 
 def _in_ci() -> bool:
@@ -121,12 +122,19 @@ def test_sample_report_renders_in_chromium(browser, published_sample, tmp_path):
     assert page.locator("#flow .sankey-node").count() > 10
     assert page.locator("#churn tbody tr").count() >= 20  # patterns and at-risk customers
     assert page.locator("#personas article.persona").count() >= 2
+    # KPIs over time: the change against the previous week with its interval, the latest weeks
+    assert "95% interval of the change" in page.locator("#trend-change").inner_text()
+    assert page.locator("#trend-table tbody tr").count() == 8
+    assert page.locator("#trends .js-plotly-plot .scatterlayer .trace").count() == 2
+    # no resource column in the sample: the stakeholders section says how to get one
+    assert "columns: resource:" in page.locator("#owners .empty-note").inner_text()
     assert seen == {"errors": [], "dialogs": [], "requests": []}
     shot = tmp_path / "report.png"
     page.set_viewport_size({"width": 1280, "height": 1000})
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000
-    # Refresh the README's picture: CJM_REPORT_SCREENSHOT=docs/report.png pytest -k chromium
+    # Refresh the picture in the README and docs/report.md:
+    # CJM_REPORT_SCREENSHOT=docs/report.png pytest -k chromium
     if os.environ.get("CJM_REPORT_SCREENSHOT"):
         shutil.copyfile(shot, REPO / os.environ["CJM_REPORT_SCREENSHOT"])
     page.close()
@@ -156,11 +164,19 @@ def test_online_retail_report_renders_without_sentiment_or_channel(browser, tmp_
     page.close()
 
 
-@pytest.mark.slow
-def test_untrusted_churn_scores_show_their_warning_beside_the_figure(browser, tmp_path):
+@pytest.fixture(scope="module")
+def published_helpdesk(tmp_path_factory) -> Path:
+    """The helpdesk log (the shared real log with the most touchpoints) published once."""
     events = dataset("helpdesk", "helpdesk.csv")
     config = load_config(REPO / "examples" / "helpdesk.yaml")
-    db = publish_log(events, tmp_path / "helpdesk.duckdb", config)
+    return publish_log(events, tmp_path_factory.mktemp("helpdesk") / "helpdesk.duckdb", config)
+
+
+@pytest.mark.slow
+def test_untrusted_churn_scores_show_their_warning_beside_the_figure(
+    browser, published_helpdesk, tmp_path
+):
+    db = published_helpdesk
     page, seen = open_report(browser, write_report(db, tmp_path / "helpdesk.html"))
     assert seen == {"errors": [], "dialogs": [], "requests": []}
     warning = page.locator("#churn [data-role=churn-warning]")
@@ -171,6 +187,19 @@ def test_untrusted_churn_scores_show_their_warning_beside_the_figure(browser, tm
     # the caution sits right under the figure it qualifies
     box, above = warning.bounding_box(), scores.bounding_box()
     assert 0 <= box["y"] - (above["y"] + above["height"]) < 40
+    page.close()
+
+
+def test_stakeholders_section_lists_the_teams_behind_pain_points(
+    browser, published_sample, tmp_path
+):
+    report = write_report(owners_db(published_sample, tmp_path), tmp_path / "owners.html")
+    page, seen = open_report(browser, report)
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
+    table = page.locator("#owners table.owners")
+    assert table.count() == 1 and table.is_visible()
+    assert table.locator("tbody tr").count() == 2  # the team with 4 tickets is left out
+    assert page.locator("#owners-named").get_by_text(XSS).count() == 1  # text, never run
     page.close()
 
 
@@ -188,4 +217,89 @@ def test_churn_section_tables_and_notes_do_not_overlap(browser, published_sample
         # and the save list starts below both
         heading = page.locator("#churn h3", has_text="most at risk").bounding_box()
         assert heading["y"] >= patterns["y"] + patterns["height"], width
+    page.close()
+
+
+# The point labels of a figure drawn on screen: text, box, and the point they name (curve, index).
+VISIBLE_LABELS = """(id) => {
+  const out = [];
+  document.getElementById(id).querySelectorAll('.scatterlayer .trace').forEach((trace) => {
+    const curve = trace.__data__[0].trace.index;
+    trace.querySelectorAll('.textpoint text').forEach((text) => {
+      const box = text.getBoundingClientRect();
+      out.push({
+        text: text.textContent, curve: curve, point: text.parentNode.__data__.i,
+        shown: getComputedStyle(text).visibility !== 'hidden' && box.width > 0,
+        box: [box.left, box.top, box.right, box.bottom],
+      });
+    });
+  });
+  return out;
+}"""
+
+
+def _overlapping(labels: list[dict]) -> list[tuple[str, str]]:
+    shown = [lab for lab in labels if lab["shown"]]
+    pairs = []
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            (al, at, ar, ab), (bl, bt, br, bb) = a["box"], b["box"]
+            if al < br and bl < ar and at < bb and bt < ab:
+                pairs.append((a["text"], b["text"]))
+    return pairs
+
+
+def check_labels_apart(page, figure: str, width: int) -> None:
+    """No two visible labels of the figure overlap; each hidden one is named by its hover."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # the labels are placed after each drawing (a resize redraws the figure); when they never
+    # come apart the assertion below names the overlapping ones
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            f"(id) => ({VISIBLE_LABELS})(id).every((a, i, all) => all.slice(i + 1).every((b) =>"
+            " !a.shown || !b.shown || a.box[2] <= b.box[0] || b.box[2] <= a.box[0]"
+            " || a.box[3] <= b.box[1] || b.box[3] <= a.box[1]))",
+            arg=figure,
+            timeout=3000,
+        )
+    labels = page.evaluate(VISIBLE_LABELS, figure)
+    assert len(labels) >= 5, (figure, width, labels)
+    assert _overlapping(labels) == [], (figure, width)
+    shown = [lab for lab in labels if lab["shown"]]
+    assert len(shown) >= len(labels) / 2, (figure, width, [lab["text"] for lab in shown])
+    for hidden in (lab for lab in labels if not lab["shown"]):
+        page.evaluate(
+            "([id, curve, point]) => Plotly.Fx.hover(document.getElementById(id),"
+            " [{curveNumber: curve, pointNumber: point}])",
+            [figure, hidden["curve"], hidden["point"]],
+        )
+        page.wait_for_function(
+            "([id, name]) => document.getElementById(id).querySelector('.hoverlayer')"
+            ".textContent.includes(name)",
+            arg=[figure, hidden["text"]],
+            timeout=3000,
+        )
+
+
+def check_report_labels(page) -> None:
+    """At 1280 and 1920 px the graph's and lift chart's labels do not overlap."""
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 1000})
+        for figure in ("fig-graph", "fig-lifts"):
+            check_labels_apart(page, figure, width)
+
+
+def test_sample_graph_and_lift_labels_do_not_overlap(browser, published_sample, tmp_path):
+    page, seen = open_report(browser, write_report(published_sample, tmp_path / "sample.html"))
+    check_report_labels(page)
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
+    page.close()
+
+
+@pytest.mark.slow
+def test_helpdesk_graph_and_lift_labels_do_not_overlap(browser, published_helpdesk, tmp_path):
+    page, seen = open_report(browser, write_report(published_helpdesk, tmp_path / "h.html"))
+    check_report_labels(page)
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
     page.close()

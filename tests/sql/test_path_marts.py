@@ -7,7 +7,7 @@ import math
 import pytest
 
 from cjm.config import parse_config
-from cjm.paths import PATH_KEYS, build_path_tables
+from cjm.paths import PATH_KEYS, build_path_tables, funnel_note
 
 
 def _events(journeys: dict[str, list[str]], minutes: dict[str, list[int]] | None = None):
@@ -255,3 +255,14 @@ def test_no_anchors_between_or_funnels_leave_empty_tables(build_rows):
     # Default anchors: the conversion touchpoints (and pain points when insights exist).
     con = _build(build_rows, VARIANT_JOURNEYS, {"conversion_touchpoints": ["c"]})
     assert con.execute("select distinct anchor from anchored_paths").fetchall() == [("c",)]
+
+
+def test_funnel_note_says_why_the_stage_funnel_is_empty(build_rows):
+    # process activities match no stage keyword: the funnel is all zeros and the run says why
+    journeys = {"c1": ["Queued", "Assigned", "Closed"], "c2": ["Queued", "Closed"]}
+    con = _build(build_rows, journeys, {})
+    assert con.execute("select sum(customer_count) from stage_funnel").fetchone() == (0,)
+    note = funnel_note(con)
+    assert note.startswith("stage funnel: empty") and "`stages:`" in note
+    con = _build(build_rows, journeys, {"stages": {"Queued": "awareness"}})
+    assert funnel_note(con) is None

@@ -1,0 +1,61 @@
+"""KPIs over time (kpi_timeseries) and who is behind each touchpoint (touchpoint_owners).
+
+Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts (cjm.paths).
+They read personas, churn state and touchpoint roles, so they are built after those, in the same
+step as the path tables, rather than with the models cjm.models runs before personas exist.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cjm.config import Config
+from cjm.db import quote_ident
+from cjm.models import model_sql
+
+KPI_MARTS = ("kpi_timeseries", "touchpoint_owners")
+KPI_KEYS = {
+    "kpi_timeseries": ("period_start", "scope", "scope_value"),
+    "touchpoint_owners": ("touchpoint", "resource"),
+}
+
+
+def json_path(key: str) -> str:
+    """The JSON path of one top-level key, whatever characters it holds (`org:resource`)."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def set_kpi_parameters(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    period: str = "week",
+    timezone: str = "UTC",
+    resource_column: str = "resource",
+    failure_touchpoints: tuple[str, ...] = (),
+) -> None:
+    """Expose the KPI and owner settings to the SQL models as DuckDB variables."""
+    if period not in ("week", "month"):
+        raise ValueError(f"period must be 'week' or 'month', got {period!r}")
+    con.execute("set variable cjm_kpi_period = ?::varchar", [period])
+    con.execute("set variable cjm_timezone = ?::varchar", [timezone])
+    con.execute("set variable cjm_resource_path = ?::varchar", [json_path(resource_column)])
+    con.execute("set variable cjm_failure_touchpoints = ?::varchar[]", [list(failure_touchpoints)])
+
+
+def build_kpi_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
+    """Build kpi_timeseries and touchpoint_owners in the build database; return their row counts.
+
+    Needs events, journeys, customer_personas, customer_churn_state and touchpoint_insights.
+    """
+    set_kpi_parameters(
+        con,
+        period=config.kpis.period,
+        timezone=config.timezone,
+        resource_column=config.source_column("resource"),
+        failure_touchpoints=config.outcomes.failure,
+    )
+    counts = {}
+    for name in KPI_MARTS:
+        con.execute(f"create or replace table {quote_ident(name)} as\n" + model_sql("marts", name))
+        counts[name] = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
+    return counts
