@@ -542,16 +542,19 @@ def worker(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
 
 
-def ensure_events(n: int, data_dir: Path) -> tuple[Path, bool, dict | None]:
-    """The cached Parquet for n events, generating it if missing; also whether it was new."""
-    path = data_dir / f"events_{n}_v{GENERATOR_VERSION}.parquet"
+def ensure_events(n: int, data_dir: Path, shape: str = "burst") -> tuple[Path, bool, dict | None]:
+    """The cached Parquet for n events of a generator shape, generating it if missing; also
+    whether it was new. The burst shape keeps its earlier file name, so cached files and figures
+    stay comparable."""
+    kind = "" if shape == "burst" else f"_{shape}"
+    path = data_dir / f"events_{n}{kind}_v{GENERATOR_VERSION}.parquet"
     if path.exists():
         return path, False, None
     sys.path.insert(0, str(HERE))
     from generate_events import generate
 
-    print(f"generating {n:,} events -> {path}", file=sys.stderr)
-    return path, True, generate(n, path)
+    print(f"generating {n:,} {shape} events -> {path}", file=sys.stderr)
+    return path, True, generate(n, path, shape=shape)
 
 
 def remove_db(db: Path) -> None:
@@ -572,7 +575,7 @@ def published_path(db: Path) -> Path:
 
 def run_size(n: int, args: argparse.Namespace) -> dict:
     """Generate or reuse the events for n, run the worker subprocess, summarise its result."""
-    parquet, generated, gen_info = ensure_events(n, args.data_dir)
+    parquet, generated, gen_info = ensure_events(n, args.data_dir, args.shape)
     db = args.data_dir / f"bench_{n}.duckdb"
     floor_db = db.with_name(db.stem + "_floor.duckdb")
     published = published_path(db)
@@ -813,6 +816,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="build the per-customer models in P buckets, one after another (config partitions)",
     )
+    parser.add_argument(
+        "--shape",
+        choices=("burst", "live"),
+        default="burst",
+        help="generated log: burst (the earlier figures' log, almost everyone lapsed at its end) "
+        "or live (customers keep arriving, about a third active at the end)",
+    )
     parser.add_argument("--keep-data", action="store_true", help="keep Parquet and DuckDB files")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -852,6 +862,8 @@ def report(
         saved["temp_directory"] = str(args.temp_directory)
     if hasattr(args, "models_only"):
         saved["whole_pipeline"] = not args.models_only
+    if hasattr(args, "shape"):
+        saved["shape"] = args.shape
     saved |= {"machine": machine(), "results": results}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{prefix}_{started:%Y%m%dT%H%M%SZ}.json"

@@ -116,15 +116,18 @@ class ChurnSettings(_Strict):
     # Risk scores are the chance of churning within this many days.
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 30
     training_cutoffs: Annotated[int, Field(ge=1, le=52)] = 8
-    # Fit time grows with rows while ranking quality levels off long before: the model trains on
-    # at most this many (customer, cutoff) rows, from a random sample of customers (fixed by
-    # random_state) when the log has more.
-    max_train_rows: Annotated[int, Field(ge=100)] = 200_000
+    # Fit time grows with rows while ranking quality levels off long before (the learning curve in
+    # benchmarks/churn_learning_curve.py): the model trains on at most this many (customer,
+    # cutoff) rows, from a random sample of customers (fixed by random_state) when the log has more.
+    max_train_rows: Annotated[int, Field(ge=100)] = 50_000
     # The BG/NBD feature and baseline are fitted on at most this many customers per cutoff (then
     # applied to everyone): four parameters need far fewer.
     bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 50_000
     # Active customers are scored this many at a time, so memory holds one batch of features.
     score_batch_customers: Annotated[int, Field(ge=100)] = 250_000
+    # Reasons (a what-if prediction per candidate behaviour) are computed for at most about this
+    # many customers, the riskiest; the others' reasons say they were not computed. null: all.
+    max_reason_customers: Annotated[int, Field(ge=100)] | None = 250_000
 
     @field_validator("inactivity_days")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -27,6 +27,7 @@ from cjm.churn.model import (
 from cjm.churn.probabilistic import fit_bgnbd
 from cjm.churn.reasons import (
     NOTHING_STANDS_OUT,
+    REASONS_NOT_COMPUTED,
     ReasonReference,
     reason_reference,
     reasons_for,
@@ -145,19 +146,35 @@ def _scoring_query(
 
 @dataclass(frozen=True)
 class ScoredCounts:
-    """How many customers were scored, and how many of them got no reason."""
+    """How many customers were scored, how many of them got no reason, and how many had none
+    computed (below the riskiest churn.max_reason_customers)."""
 
     scored: int
     without_reason: int
+    reasons_not_computed: int = 0
+    max_reason_customers: int | None = None
 
     def card(self) -> dict:
-        """The model card's entries: the count and the share with no reason."""
+        """The model card's entries: the counts and the share with no reason."""
         share = self.without_reason / self.scored if self.scored else None
         return {
             "reason": None if self.scored else "no identified customers to score",
             "customers_scored": self.scored,
             "share_without_reason": share,
+            "max_reason_customers": self.max_reason_customers,
+            "reasons_not_computed": self.reasons_not_computed,
         }
+
+    def warning(self) -> str | None:
+        """The list's caution when the bound cut reasons, else None."""
+        if not self.reasons_not_computed:
+            return None
+        return (
+            f"reasons computed for the {self.scored - self.reasons_not_computed:,} riskiest of "
+            f"{self.scored:,} customers (churn.max_reason_customers = "
+            f"{self.max_reason_customers:,}); the other {self.reasons_not_computed:,} read "
+            f"'{REASONS_NOT_COMPUTED}'"
+        )
 
 
 def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, ScoredCounts]:
@@ -176,14 +193,14 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
         con, "_cjm_churn_reference", run.end, REFERENCE_CUSTOMERS, run.random_state
     )
     try:
-        # "Typical" is the typical active customer; a log with none compares with everyone.
-        for only_active in (True, False):
-            ref = con.execute(*_scoring_query(run, sample, only_active=only_active)).df()
-            if len(ref):
-                break
+        ref = con.execute(*_scoring_query(run, sample)).df()
         X = _model_input(ref, scoring.features, fitted, horizon)
-        reference = reason_reference(scoring.pipeline, X, scoring.labels, run.random_state)
-        del ref
+        # "Typical" is the typical active customer; a log with none compares with everyone.
+        active = (ref["customer_state"] == "active").to_numpy()
+        typical = X[active].reset_index(drop=True) if active.any() else X
+        reference = reason_reference(scoring.pipeline, typical, scoring.labels, run.random_state)
+        risks = scoring.pipeline.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+        del ref, typical
     finally:
         drop_table(con, sample)
     chosen = "_cjm_churn_customers"
@@ -192,6 +209,10 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
         allowed = f" where customer_id in (select customer_id from {quote_ident(output.customers)})"
     con.execute(
         f"create or replace temp table {chosen} as select distinct customer_id from events{allowed}"
+    )
+    n_chosen = int(con.execute(f"select count(*) from {chosen}").fetchone()[0])
+    reference = replace(
+        reference, min_risk=reason_threshold(risks, n_chosen, settings.max_reason_customers)
     )
     # The scored rows collect in a table on a cursor of their own: the batches stream on con.
     store = con.cursor()
@@ -216,10 +237,14 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
             store.execute(f"insert into {_SCORED} by name select * from _cjm_churn_batch")
             store.unregister("_cjm_churn_batch")
         counts = store.execute(
-            f"select count(*), count(*) filter (where reasons = ?) from {_SCORED}",
-            in_entity_words([NOTHING_STANDS_OUT], output.entity),
+            f"select count(*), count(*) filter (where reasons = $none), "
+            f"count(*) filter (where not reasons_computed) from {_SCORED}",
+            {"none": in_entity_words([NOTHING_STANDS_OUT], output.entity)[0]},
         ).fetchone()
-        return _ranked(store, output.risk_table), ScoredCounts(int(counts[0]), int(counts[1]))
+        scored = ScoredCounts(
+            int(counts[0]), int(counts[1]), int(counts[2]), settings.max_reason_customers
+        )
+        return _ranked(store, output.risk_table), scored
     finally:
         store.close()
         drop_table(con, chosen)
@@ -232,7 +257,7 @@ _SCORED_COLUMNS = """
     customer_id varchar, customer_state varchar, risk_score double, risk_tier varchar,
     reasons varchar, persona_id bigint, last_seen_at timestamptz, scored_at timestamptz,
     score_source varchar, revenue double, value_at_risk double, last_touchpoint varchar,
-    last_channel varchar
+    last_channel varchar, reasons_computed boolean
 """
 
 
@@ -277,7 +302,17 @@ def _score_batch(
 ) -> pd.DataFrame:
     """Risk rows (without rank) of one batch of customers."""
     p = scoring.pipeline.predict_proba(X)[:, 1]
-    texts = reasons_for(scoring.pipeline, X, scoring.labels, scoring.random_state, p, reference)
+    # Reasons (a dozen what-if predictions per customer) for the riskiest customers only, when
+    # the list is longer than churn.max_reason_customers.
+    computed = p >= reference.min_risk
+    texts = np.full(len(p), REASONS_NOT_COMPUTED, dtype=object)
+    if computed.any():
+        rows = np.flatnonzero(computed)
+        X_rows = X if computed.all() else X.iloc[rows]
+        texts[rows] = reasons_for(
+            scoring.pipeline, X_rows, scoring.labels, scoring.random_state, p[rows], reference
+        )
+    texts = texts.tolist()
     exited = current["customer_state"].to_numpy() == "exited"
     if scoring.thresholds is None:
         tier = np.full(len(p), "none", dtype=object)
@@ -302,4 +337,14 @@ def _score_batch(
     risk["value_at_risk"] = (risk["risk_score"] * risk["revenue"]).round(2)
     risk["last_touchpoint"] = current["last_touchpoint"].to_numpy()
     risk["last_channel"] = current["last_channel"].to_numpy()
+    risk["reasons_computed"] = computed
     return risk
+
+
+def reason_threshold(risks: np.ndarray, customers: int, max_customers: int | None) -> float:
+    """The lowest risk that gets reasons: -inf when every customer does (no more than
+    max_customers of them); else the risk above which max_customers of them are expected, from
+    the risks of a random sample of them (risks)."""
+    if max_customers is None or customers <= max_customers or not len(risks):
+        return -np.inf
+    return float(np.quantile(risks, 1 - max_customers / customers, method="higher"))

@@ -76,6 +76,10 @@ def with_exit_reason(texts: list[str], exited: np.ndarray) -> list[str]:
 NOTHING_STANDS_OUT = "no single behaviour stands out from the typical customer"
 
 
+# The reasons of a customer below the riskiest churn.max_reason_customers (not computed).
+REASONS_NOT_COMPUTED = "reasons not computed: below the riskiest customers the list explains"
+
+
 # Columns a reason's wording may quote besides its own family's (see reason_text).
 _REASON_CONTEXT = (
     "mean_days_between_sessions",
@@ -126,8 +130,12 @@ def _what_if(
     families: list[list[str]],
     typical: pd.Series,
     base: np.ndarray,
+    wanted: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Risk drop per row (rows x families) when a family of features is set to typical values."""
+    """Risk drop per row (rows x families) when a family of features is set to typical values.
+
+    wanted: rows x families, True where the effect is needed (default all); the others are 0.
+    """
     effects = np.zeros((len(X), len(families)))
     values = X.to_numpy(dtype=float)
     where = {c: i for i, c in enumerate(X.columns)}
@@ -140,10 +148,13 @@ def _what_if(
     for lo in range(0, len(X), step):
         chunk = values[lo : lo + step]
         copies, changed = [], []
-        for idx, typical_values in moves:
+        for j, (idx, typical_values) in enumerate(moves):
             # A row already at the typical values predicts its own risk: its effect is exactly 0,
             # so only the rows that move are predicted (often most rows do not).
-            rows = np.flatnonzero((chunk[:, idx] != typical_values).any(axis=1))
+            moves_row = (chunk[:, idx] != typical_values).any(axis=1)
+            if wanted is not None:
+                moves_row &= wanted[lo : lo + step, j]
+            rows = np.flatnonzero(moves_row)
             moved = chunk[rows]
             moved[:, idx] = typical_values
             copies.append(moved)
@@ -168,6 +179,7 @@ class ReasonReference:
     keys: list[str]
     q25: pd.Series
     q75: pd.Series
+    min_risk: float = -np.inf  # customers below this risk get no reasons computed
 
 
 def reason_reference(
@@ -217,15 +229,18 @@ def reasons_for(
     )
     if base is None:
         base = pipeline.predict_proba(X)[:, 1]
-    effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base)
     # Only cite a behaviour where the customer really differs: some member outside the middle
     # half of active customers (or off the typical value when that half is a single value). Trees
     # react to tiny differences near split points, which would make "2.1 vs 2.0" reasons.
     values = X[usable]
     q25, q75 = reference.q25, reference.q75
     unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
-    for j, k in enumerate(keys):
-        effects[~unusual[families[k]].any(axis=1).to_numpy(), j] = -np.inf
+    cited = np.column_stack(
+        [unusual[families[k]].any(axis=1).to_numpy() for k in keys] or [np.zeros(len(X), bool)]
+    )[:, : len(keys)]
+    # The what-if is predicted only where a family can be cited (about half the rows per family).
+    effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base, cited)
+    effects[~cited] = -np.inf
     # Small effects relative to the customer's own risk are noise, not reasons; but a customer with
     # no effect above the floor (risk spread thinly over many behaviours) still gets the unusual
     # behaviour that lowers the risk most when typical, rather than no reason at all.

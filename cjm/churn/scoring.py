@@ -34,7 +34,12 @@ from cjm.churn.model import (
     make_scorer,
 )
 from cjm.churn.probabilistic import HorizonProbability
-from cjm.churn.training import bounded_sample, training_customers, training_frame, usable_features
+from cjm.churn.training import (
+    bounded_sample,
+    training_customers,
+    training_frame,
+    usable_features,
+)
 from cjm.config import ChurnSettings
 from cjm.db import write_table
 from cjm.features import (
@@ -105,26 +110,11 @@ def _score_churn(
             f"need at least {need:g} days (half a horizon of history before a cutoff and the "
             "whole horizon after it)",
         )
-    sample, n_sampled, n_customers = training_customers(
-        con, cutoffs, settings.max_train_rows, random_state
+    frames, sample, n_sampled, n_customers = training_frames(
+        con, definition, cutoffs, vocabulary, timezone, settings, random_state
     )
-    states: dict[datetime, str] = {}
-    try:
-        frames = [
-            training_frame(
-                con, definition, c, vocabulary, timezone, states, settings, random_state, sample
-            )
-            for c in cutoffs
-        ]
-    finally:
-        drop_states(con, states)
-        drop_table(con, sample)
     data = pd.concat(frames, ignore_index=True)
-    candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
-    features = usable_features(data, candidates)
-    # The baselines' own inputs are always scored, so any of the three can be chosen.
-    features += [c for c in BASELINE_INPUTS if c not in features]
-    unused = [c for c in candidates if c not in features]
+    features, unused = model_inputs(data)
     y = data["churned"].to_numpy(int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if min(n_pos, n_neg) < MIN_CLASS_COUNT:
@@ -167,7 +157,7 @@ def _score_churn(
             n_rows=len(data),
             training_customers=n_sampled,
             all_customers=n_customers,
-            sampled=sample is not None,
+            sampled=sample,
             train_positives=n_pos,
             base_rate=base_rate,
             thresholds=thresholds,
@@ -175,8 +165,47 @@ def _score_churn(
         features=(features, unused, labels),
     )
     card |= counts.card()
+    if counts.warning():
+        card["warnings"] = [*card.get("warnings", []), counts.warning()]
     pipeline = scorer if choice.source in LEARNED else None
     return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
+
+
+def training_frames(
+    con: duckdb.DuckDBPyConnection,
+    definition: ChurnDefinition,
+    cutoffs: list[datetime],
+    vocabulary: tuple[list[str], list[str]],
+    timezone: str,
+    settings: ChurnSettings,
+    random_state: int,
+) -> tuple[list[pd.DataFrame], bool, int, int]:
+    """The labelled rows at each cutoff, of all customers or of a sample (training_customers):
+    (frames, whether sampled, customers drawn, customers seen by the last cutoff)."""
+    sample, n_sampled, n_customers = training_customers(
+        con, cutoffs, settings.max_train_rows, random_state
+    )
+    states: dict[datetime, str] = {}
+    try:
+        frames = [
+            training_frame(
+                con, definition, c, vocabulary, timezone, states, settings, random_state, sample
+            )
+            for c in cutoffs
+        ]
+    finally:
+        drop_states(con, states)
+        drop_table(con, sample)
+    return frames, sample is not None, n_sampled, n_customers
+
+
+def model_inputs(data: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(features the model uses, candidate features without data) of the training rows."""
+    candidates = [c for c in data.columns if c not in ("customer_id", "churned", "cutoff")]
+    features = usable_features(data, candidates)
+    # The baselines' own inputs are always scored, so any of the three can be chosen.
+    features += [c for c in BASELINE_INPUTS if c not in features]
+    return features, [c for c in candidates if c not in features]
 
 
 def _score_probabilistic(run: ScoringRun, why: str) -> ChurnResult:
@@ -190,6 +219,8 @@ def _score_probabilistic(run: ScoringRun, why: str) -> ChurnResult:
     risk, counts = score_customers(run, scoring)
     card = probabilistic_card(run.definition, run.end, run.settings, why)
     card |= counts.card()
+    if counts.warning():
+        card["warnings"] = [*card.get("warnings", []), counts.warning()]
     metrics, calibration = metric_rows(f"not computed: {why}")
     card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
     return ChurnResult(risk, metrics, card, run.definition, None, [], calibration, scorer)

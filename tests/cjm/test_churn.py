@@ -714,3 +714,26 @@ def test_resample_auc_equals_the_auc_of_the_repeated_rows_ties_included():
         assert holdout._SortedScores(p, y).auc(weights) == pytest.approx(expected, abs=1e-12)
     low_high = holdout.auc_intervals(y.astype(int), {"m": p}, 0)["m"]
     assert low_high["roc_auc_low"] < roc_auc_score(y, p) < low_high["roc_auc_high"]
+
+
+@pytest.mark.slow
+def test_a_reason_bound_explains_the_riskiest_and_says_so(scored):
+    con, result = scored
+    output = ScoringOutput(personas="customer_personas")
+    everyone = result.churn_risk.set_index("customer_id")
+    bounded = score_churn(
+        con, ChurnSettings(max_reason_customers=100), random_state=0, output=output
+    )
+    risk = bounded.churn_risk.set_index("customer_id")
+    cut = risk["reasons"] == reasons.REASONS_NOT_COMPUTED
+    assert 0 < (~cut).sum() < len(risk) and abs((~cut).sum() - 100) <= 5
+    # every explained customer is riskier than every unexplained one, with the same reasons
+    assert risk.loc[~cut, "risk_score"].min() > risk.loc[cut, "risk_score"].max()
+    pd.testing.assert_series_equal(
+        risk.loc[~cut, "reasons"], everyone.loc[risk.index[~cut], "reasons"]
+    )
+    pd.testing.assert_series_equal(risk["risk_score"], everyone.loc[risk.index, "risk_score"])
+    card = bounded.model_card
+    assert card["reasons_not_computed"] == cut.sum() and card["max_reason_customers"] == 100
+    assert any("riskiest" in w for w in card["warnings"])
+    assert result.model_card["reasons_not_computed"] == 0
