@@ -54,6 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         task_runner=args.task_runner or ("dask" if args.dask_address else None),
         dask_address=args.dask_address,
+        customers=args.customers,
     )
     # Before Prefect starts: bad input fails in about a second and leaves no file behind.
     check_run_inputs(str(events), config, Path(args.db))
@@ -487,6 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
         "settings)",
     )
     run.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
+    run.add_argument(
+        "--customers",
+        metavar="FILE",
+        help="CSV or Parquet file of customer attributes, one row per customer id "
+        "(default: config customers)",
+    )
     run.add_argument(
         "--full-refresh",
         action="store_true",

@@ -14,6 +14,7 @@ from cjm import (
     catalog,
     changes,
     churn,
+    customers,
     graph,
     guard_rails,
     incremental,
@@ -247,6 +248,18 @@ def build_paths(build_path: Path, config: Config, progress: Progress = None) -> 
         counts |= kpis.build_kpi_tables(con, config)
         note = paths.funnel_note(con)
         return {"counts": counts, "notes": [note] * bool(note)}
+
+
+def build_customer_attributes(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Load the customers file (config `customers`), reconcile it and profile personas by it."""
+    if config.customers is None:
+        return {}
+    with _open(build_path, config) as con:
+        if progress:
+            progress(f"loading customer attributes from {config.customers}")
+        return customers.build_customer_tables(
+            con, config.customers, config.source_column("customer_id")
+        )
 
 
 def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
