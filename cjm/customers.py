@@ -28,6 +28,8 @@ MODELS = (
     ("marts", "customer_attribute_loads"),
     ("marts", "persona_attributes"),
 )
+# The tables a run publishes only when given a customers file.
+TABLES = tuple(name for layer, name in MODELS if layer == "marts")
 
 
 def _reader(path: Path) -> tuple[str, list[object]]:

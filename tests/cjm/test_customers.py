@@ -112,8 +112,7 @@ def test_parquet_file_lands_as_text(tmp_path):
     con.execute("create table customer_personas as select '1' as customer_id, 0 as persona_id")
     build_customer_tables(con, path, "customer_id")
     assert con.execute(
-        "select customer_id, has_events, attr_age, attr_region from customer_attributes "
-        "order by 1"
+        "select customer_id, has_events, attr_age, attr_region from customer_attributes order by 1"
     ).fetchall() == [("1", True, "30", "eu"), ("2", False, "40", "us")]
 
 
