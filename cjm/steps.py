@@ -75,7 +75,14 @@ def plan_load(
     db_path: Path, files: list[Path], config: Config, full_refresh: bool, run_id: str
 ) -> manifest.LoadPlan:
     """Decide what this run loads: all files, only new ones, or nothing (see cjm.manifest)."""
-    return manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
+    plan = manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
+    if plan.mode == "unchanged" and config.customers is not None:
+        # Nothing is rebuilt, so the customers file is not read again: say so, not silently.
+        plan.notes.append(
+            f"no new events: customer attributes are the published ones; {config.customers} is "
+            "read again on the next run with new events, or with --full-refresh"
+        )
+    return plan
 
 
 def reuse_published(build_path: Path, db_path: Path, config: Config) -> None:

@@ -50,3 +50,9 @@ def test_a_run_with_customers_publishes_its_tables(prefect_harness, tmp_path):
     assert all(abs(share - 1) < 1e-9 for _, share, _ in plan_shares)
     note = next(n for n in summary["notes"] if n.startswith("customer attributes"))
     assert f"{201 - matched:,} unmatched" in note and "2 rejected" in note
+    # Nothing new to load: the published attributes are kept, and the run says so.
+    again = journey_flow(events=str(SAMPLE_DIR / "events"), db=str(db), config=config)
+    assert again["load_mode"] == "unchanged"
+    assert any(n.startswith("no new events: customer attributes") for n in again["notes"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select rows_read from customer_attribute_loads").fetchall() == [(203,)]
