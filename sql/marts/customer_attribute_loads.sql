@@ -18,7 +18,7 @@ rejected as (
 read_counts as (
     select
         source_file,
-        count(*) as rows_read,
+        count(*) as rows_read
     from rows
     group by source_file
 ),
@@ -28,7 +28,7 @@ accepted_counts as (
         source_file,
         count(*) as rows_accepted,
         count(*) filter (where has_events) as rows_matched,
-        count(*) filter (where not has_events) as rows_unmatched,
+        count(*) filter (where not has_events) as rows_unmatched
     from accepted
     group by source_file
 ),
@@ -38,7 +38,7 @@ rejected_counts as (
         source_file,
         count(*) as rows_rejected,
         count(*) filter (where customer_id is not null) as rows_duplicate_id,
-        count(*) filter (where customer_id is null) as rows_missing_id,
+        count(*) filter (where customer_id is null) as rows_missing_id
     from rejected
     group by source_file
 ),
@@ -55,7 +55,7 @@ final as (
         coalesce(rejected_counts.rows_missing_id, 0) as rows_missing_id,
         read_counts.rows_read
         = coalesce(accepted_counts.rows_accepted, 0)
-        + coalesce(rejected_counts.rows_rejected, 0) as is_reconciled,
+        + coalesce(rejected_counts.rows_rejected, 0) as is_reconciled
     from read_counts
     left join accepted_counts on read_counts.source_file = accepted_counts.source_file
     left join rejected_counts on read_counts.source_file = rejected_counts.source_file

@@ -30,7 +30,7 @@ matched as (
         journeys.customer_id is not null as has_events,
         accepted.source_file,
         accepted.source_row,
-        accepted.* exclude (customer_id, source_file, source_row),
+        accepted.* exclude (customer_id, source_file, source_row)
     from accepted
     left join journeys on accepted.customer_id = journeys.customer_id
 )

@@ -15,7 +15,7 @@ personas as (
 filled as (
     select
         customer_id,
-        coalesce(columns('^attr_'), '(none)'),
+        coalesce(columns('^attr_'), '(none)')
     from attributes
 ),
 
@@ -33,8 +33,8 @@ customer_values as (
     select
         personas.customer_id,
         personas.persona_id,
-        substr(attribute_names.attribute_column, 6) as attribute,
-        coalesce(long_values.attribute_value, '(none)') as attribute_value,
+        regexp_replace(attribute_names.attribute_column, '^attr_', '') as attribute,
+        coalesce(long_values.attribute_value, '(none)') as attribute_value
     from personas
     cross join attribute_names
     left join long_values
@@ -48,7 +48,7 @@ persona_counts as (
         persona_id,
         attribute,
         attribute_value,
-        count(*) as customers,
+        count(*) as customers
     from customer_values
     group by persona_id, attribute, attribute_value
 ),
@@ -61,14 +61,14 @@ shares as (
         customers,
         customers / sum(customers) over (partition by persona_id, attribute) as share_in_persona,
         sum(customers) over (partition by attribute, attribute_value)
-        / sum(customers) over (partition by attribute) as share_overall,
+        / sum(customers) over (partition by attribute) as share_overall
     from persona_counts
 ),
 
 final as (
     select
         *,
-        share_in_persona / share_overall as lift,
+        share_in_persona / share_overall as lift
     from shares
 )
 

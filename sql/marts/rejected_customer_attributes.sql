@@ -14,7 +14,7 @@ counted as (
         customer_id,
         count(*) over (partition by customer_id) as id_rows,
         string_agg(source_row::varchar, ', ' order by source_row)
-            over (partition by customer_id) as id_source_rows,
+            over (partition by customer_id) as id_source_rows
     from rows
 ),
 
@@ -28,7 +28,7 @@ rejected as (
             else
                 'duplicate customer id: ' || id_rows || ' rows (rows '
                 || id_source_rows || ') give this id'
-        end as reason,
+        end as reason
     from counted
     where customer_id is null or id_rows > 1
 )

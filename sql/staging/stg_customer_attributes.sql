@@ -12,7 +12,7 @@ trimmed as (
         source_file,
         cast(source_row as bigint) as source_row,
         cjm_clean_text(customer_id) as customer_id,
-        cjm_clean_text(columns('^attr_')),
+        cjm_clean_text(columns('^attr_'))
     from source
 )
 
