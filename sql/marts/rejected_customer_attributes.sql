@@ -7,30 +7,32 @@ rows as (
     select * from stg_customer_attributes
 ),
 
-counted as (
+-- Only the ids given twice or more are listed: one grouping, not a window over every row.
+duplicate_ids as (
     select
-        source_file,
-        source_row,
         customer_id,
-        count(*) over (partition by customer_id) as id_rows,
-        string_agg(source_row::varchar, ', ' order by source_row)
-            over (partition by customer_id) as id_source_rows
+        count(*) as id_rows,
+        string_agg(source_row::varchar, ', ' order by source_row) as id_source_rows
     from rows
+    where customer_id is not null
+    group by customer_id
+    having count(*) > 1
 ),
 
 rejected as (
     select
-        source_file,
-        source_row,
-        customer_id,
+        rows.source_file,
+        rows.source_row,
+        rows.customer_id,
         case
-            when customer_id is null then 'missing customer id'
+            when rows.customer_id is null then 'missing customer id'
             else
-                'duplicate customer id: ' || id_rows || ' rows (rows '
-                || id_source_rows || ') give this id'
+                'duplicate customer id: ' || duplicate_ids.id_rows || ' rows (rows '
+                || duplicate_ids.id_source_rows || ') give this id'
         end as reason
-    from counted
-    where customer_id is null or id_rows > 1
+    from rows
+    left join duplicate_ids on rows.customer_id = duplicate_ids.customer_id
+    where rows.customer_id is null or duplicate_ids.customer_id is not null
 )
 
 select * from rejected
