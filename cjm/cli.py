@@ -54,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         task_runner=args.task_runner or ("dask" if args.dask_address else None),
         dask_address=args.dask_address,
+        # Absolute: the file is named in the run's config, which pipeline_runs keeps.
+        customers=Path(args.customers).absolute() if args.customers else None,
     )
     # Before Prefect starts: bad input fails in about a second and leaves no file behind.
     check_run_inputs(str(events), config, Path(args.db))
@@ -126,7 +128,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     summary = generate_sample(
         Path(args.out),
-        customers=args.customers,
+        # Absolute: the file is named in the run's config, which pipeline_runs keeps.
+        customers=Path(args.customers).absolute() if args.customers else None,
         seed=args.seed,
         days=args.days,
         horizon_days=args.horizon_days,
@@ -487,6 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
         "settings)",
     )
     run.add_argument("--db", default=str(DEFAULT_DB), help="published DuckDB file")
+    run.add_argument(
+        "--customers",
+        metavar="FILE",
+        help="CSV or Parquet file of customer attributes, one row per customer id "
+        "(default: config customers)",
+    )
     run.add_argument(
         "--full-refresh",
         action="store_true",

@@ -305,6 +305,9 @@ class Config(_Strict):
     funnels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # Extra transition-graph segments: customer or event attributes (columns or source columns)
     segments: tuple[str, ...] = ()
+    # A CSV or Parquet file of one row per customer (id in the `columns.customer_id` column):
+    # attributes for customer_attributes, persona_attributes and `customers.<column>` segments.
+    customers: Path | None = None
     random_state: int = 0
     # A flow run still going after this many seconds fails (Prefect state TimedOut) and lets go of
     # the published file's lock and its deployment's concurrency slot, so a hung run cannot hold up

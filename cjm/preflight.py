@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from cjm.config import CANONICAL_COLUMNS, Config, ConfigError
+from cjm.customers import check_customer_file
 from cjm.ingest import (
     MAX_LINE_BYTES,
     IngestError,
@@ -44,6 +45,8 @@ def check_run_inputs(events: str | Sequence[str], config: Config, db: Path) -> l
         check_required_columns(path, columns, config)
         headers[path] = columns
     check_mapped_columns(headers, config, len(files))
+    if config.customers is not None:
+        check_customer_file(config.customers, config.source_column("customer_id"))
     return files
 
 

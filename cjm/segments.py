@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 
 from cjm.config import Config, ConfigError
+from cjm.customers import ATTRIBUTE_PREFIX
 from cjm.db import quote_ident, table_exists
 from cjm.models import model_sql
 
@@ -37,13 +38,16 @@ def _property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-# A segment column may say where it comes from; a bare name must be unambiguous.
-QUALIFIERS = ("journeys", "events", "properties")
+# A segment column may say where it comes from; a bare name must be unambiguous. A column of the
+# customers file (cjm.customers) is always qualified: `customers.<column>`.
+QUALIFIERS = ("journeys", "events", "properties", "customers")
 
 
 def _attribute_sql(table: str, column: str) -> str:
     if table == "journeys":
         return f"any_value(journeys.{quote_ident(column)})"
+    if table == "customers":
+        return f"any_value(customer_attributes.{quote_ident(ATTRIBUTE_PREFIX + column)})"
     if table == "events":
         ref = f"events.{quote_ident(column)}"
     else:
@@ -53,11 +57,18 @@ def _attribute_sql(table: str, column: str) -> str:
 
 
 def _attributes(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The columns a segment can name, by QUALIFIERS: journeys, events and property keys."""
+    """The columns a segment can name, by QUALIFIERS: journeys, events, property keys and the
+    columns of the customers file (none on a run without one)."""
+    loaded = table_exists(con, "customer_attributes")
     return {
         "journeys": _columns(con, "journeys"),
         "events": [c for c in _columns(con, "events") if c != "properties"],
         "properties": _property_keys(con),
+        "customers": [
+            c.removeprefix(ATTRIBUTE_PREFIX)
+            for c in (_columns(con, "customer_attributes") if loaded else [])
+            if c.startswith(ATTRIBUTE_PREFIX)
+        ],
     }
 
 
@@ -69,7 +80,8 @@ def segment_value_sql(
 ) -> str:
     """SQL giving one value per customer (grouped by customer_id over events) for a segment column.
 
-    A customer attribute (a `journeys` column) is taken as is; an event attribute (an `events`
+    A customer attribute (a `journeys` column, or `customers.<column>` of the customers file) is
+    taken as is; an event attribute (an `events`
     column or a source column kept in `properties`) is the customer's first non-null value.
     A source name mapped in `columns:` stands for its canonical column. `journeys.<column>`,
     `events.<column>` and `properties.<source column>` say which one is meant; a bare name that is
@@ -99,7 +111,8 @@ def segment_value_sql(
         )
     if cjm_table or name in found["properties"]:
         return _attribute_sql(cjm_table or "properties", name)
-    available = sorted(set().union(*found.values()))
+    available = sorted(set().union(*(v for k, v in found.items() if k != "customers")))
+    available += [f"customers.{c}" for c in found.get("customers", [])]
     raise ConfigError(
         f"segments: column {name!r} is neither a customer attribute (journeys column) nor an "
         f"event attribute (events column or source column); available: {available}"
@@ -123,6 +136,11 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
     events_join = (
         "left join events on journeys.customer_id = events.customer_id" if needs_events else ""
     )
+    if any("customer_attributes." in sql for sql in values.values()):
+        events_join += (
+            "\nleft join customer_attributes"
+            " on journeys.customer_id = customer_attributes.customer_id"
+        )
     wide = f"""
         select journeys.customer_id as _cjm_customer_id, {selects}
         from journeys

@@ -49,6 +49,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("build_personas", steps.build_personas, reads_published=True),
+    Stage("build_customer_attributes", steps.build_customer_attributes),
     Stage("build_persona_insights", steps.build_persona_insights),
     Stage("build_insights", steps.build_insights),
     Stage("build_paths", steps.build_paths),

@@ -14,6 +14,7 @@ from cjm import (
     catalog,
     changes,
     churn,
+    customers,
     graph,
     guard_rails,
     incremental,
@@ -74,7 +75,14 @@ def plan_load(
     db_path: Path, files: list[Path], config: Config, full_refresh: bool, run_id: str
 ) -> manifest.LoadPlan:
     """Decide what this run loads: all files, only new ones, or nothing (see cjm.manifest)."""
-    return manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
+    plan = manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
+    if plan.mode == "unchanged" and config.customers is not None:
+        # Nothing is rebuilt, so the customers file is not read again: say so, not silently.
+        plan.notes.append(
+            f"no new events: customer attributes are the published ones; {config.customers} is "
+            "read again on the next run with new events, or with --full-refresh"
+        )
+    return plan
 
 
 def reuse_published(build_path: Path, db_path: Path, config: Config) -> None:
@@ -247,6 +255,18 @@ def build_paths(build_path: Path, config: Config, progress: Progress = None) -> 
         counts |= kpis.build_kpi_tables(con, config)
         note = paths.funnel_note(con)
         return {"counts": counts, "notes": [note] * bool(note)}
+
+
+def build_customer_attributes(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Load the customers file (config `customers`), reconcile it and profile personas by it."""
+    if config.customers is None:
+        return {}
+    with _open(build_path, config) as con:
+        if progress:
+            progress(f"loading customer attributes from {config.customers}")
+        return customers.build_customer_tables(
+            con, config.customers, config.source_column("customer_id")
+        )
 
 
 def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:

@@ -63,6 +63,9 @@ def _csv(path: Path, header: str) -> Path:
         ("config typo", "timezon: unknown setting (did you mean timezone?)"),
         ("several bad settings", "bad.yaml: invalid configuration (5 settings)"),
         ("broken YAML", "broken.yaml: not valid YAML: line 2, column 9: expected ','"),
+        ("missing customers file", "nope.csv: no such file"),
+        ("customers without the id", "no customer id column 'customer_id' (columns.customer_id)"),
+        ("customers of another format", "people.json: not a .csv or .parquet file"),
     ],
 )
 def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, expected):
@@ -72,6 +75,9 @@ def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, exp
     (tmp_path / "typo.yaml").write_text("timezon: UTC\n")
     (tmp_path / "bad.yaml").write_text(SEVERAL_BAD_SETTINGS)
     (tmp_path / "broken.yaml").write_text("churn: {horizon_days: 3\ntimezone: [UTC\n")
+    (tmp_path / "people.csv").write_text("id,plan\nc1,pro\n")
+    (tmp_path / "people.json").write_text("{}\n")
+    (tmp_path / "people.yaml").write_text("customers: people.csv\n")
     args = {
         "missing path": ["--events", "missing"],
         "empty directory": ["--events", "empty"],
@@ -79,6 +85,9 @@ def test_bad_input_fails_before_prefect_in_one_short_message(tmp_path, case, exp
         "config typo": ["--events", "ok.csv", "--config", "typo.yaml"],
         "several bad settings": ["--events", "ok.csv", "--config", "bad.yaml"],
         "broken YAML": ["--events", "ok.csv", "--config", "broken.yaml"],
+        "missing customers file": ["--events", "ok.csv", "--customers", "nope.csv"],
+        "customers without the id": ["--events", "ok.csv", "--config", "people.yaml"],
+        "customers of another format": ["--events", "ok.csv", "--customers", "people.json"],
     }[case]
     code, lines = _cli(tmp_path, *args)
     assert code == 2
@@ -105,6 +114,21 @@ def test_debug_adds_the_traceback(tmp_path):
     assert code == 2
     assert lines[0] == "Traceback (most recent call last):"
     assert lines[-1] == "cjm run: error: missing: no such file, directory or matching glob"
+
+
+def test_the_customers_id_column_follows_the_customer_id_mapping(tmp_path):
+    events = _csv(tmp_path / "ok.csv", "user,event_time,touchpoint")
+    (tmp_path / "people.csv").write_text("user,plan\nc1,pro\n")
+    (tmp_path / "other.csv").write_text("customer_id,plan\nc1,pro\n")
+    config = parse_config(
+        {"columns": {"customer_id": "user"}, "customers": str(tmp_path / "other.csv")}
+    )
+    with pytest.raises(ConfigError, match="no customer id column 'user'"):
+        preflight.check_run_inputs(str(events), config, tmp_path / "cjm.duckdb")
+    config = parse_config(
+        {"columns": {"customer_id": "user"}, "customers": str(tmp_path / "people.csv")}
+    )
+    assert preflight.check_run_inputs(str(events), config, tmp_path / "cjm.duckdb") == [events]
 
 
 def test_a_mapped_column_in_no_file_is_a_typo(tmp_path):

@@ -297,3 +297,29 @@ def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
         assert missing == 0
     finally:
         con.close()
+
+
+def test_columns_of_the_customers_file_are_segments(build_rows, tmp_path):
+    from cjm.customers import build_customer_tables
+
+    (tmp_path / "people.csv").write_text("customer_id,Plan\nc1,pro\nc2,free\nc9,pro\n")
+    con = with_models(build_rows(ROWS))
+    build_customer_tables(con, tmp_path / "people.csv", "customer_id")
+    build_customer_segments(con, parse_config({"segments": ["customers.plan"]}))
+    add_segment_transitions(con)
+    got = segment_values(con, "segment_type = 'customers.plan'")
+    # c3 has no row in the file: (none); c9 has no events: in no graph
+    assert got == {
+        "customers.plan/c1": "pro",
+        "customers.plan/c2": "free",
+        "customers.plan/c3": "(none)",
+    }
+    assert_segments_reconcile(con)
+    with pytest.raises(ConfigError, match=r"customers has no column 'region'; available: \['plan'"):
+        build_customer_segments(con, parse_config({"segments": ["customers.region"]}))
+
+
+def test_customers_segments_need_a_customers_file(build_rows):
+    con = with_models(build_rows(ROWS))
+    with pytest.raises(ConfigError, match=r"customers has no column 'plan'; available: \[\]"):
+        build_customer_segments(con, parse_config({"segments": ["customers.plan"]}))
