@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -179,21 +179,23 @@ class ScoredCounts:
 
 def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, ScoredCounts]:
     """Score every customer seen by the end of the log (active, lapsed or exited; only the
-    output's allowed customers), settings.score_batch_customers at a time (by id); returns the
-    ranked rows (None when they went to the output's risk_table) and their count.
+    output's allowed customers), settings.score_batch_customers (at most QUERY_BATCH_CUSTOMERS)
+    at a time (by id); returns the ranked rows (None when they went to the output's risk_table)
+    and their count.
 
     Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
     typical values of active customers, which behaviours are candidate reasons): a customer's
     score and reasons do not depend on the batch size or on the other customers in their batch.
     """
     con, settings, output = run.con, run.settings, scoring.output
+    batch = min(settings.score_batch_customers, QUERY_BATCH_CUSTOMERS)
     fitted = fit_bgnbd(con, run.end, settings.bgnbd_fit_customers, run.random_state)
     horizon = timedelta(days=run.definition.horizon_days)
     sample = customer_sample(
         con, "_cjm_churn_reference", run.end, REFERENCE_CUSTOMERS, run.random_state
     )
     try:
-        ref = con.execute(*_scoring_query(run, sample)).df()
+        ref = pd.concat(list(_query_batches(run, sample, None, batch)), ignore_index=True)
         X = _model_input(ref, scoring.features, fitted, horizon)
         # "Typical" is the typical active customer; a log with none compares with everyone.
         active = (ref["customer_state"] == "active").to_numpy()
@@ -218,13 +220,8 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
     store = con.cursor()
     try:
         store.execute(f"create temp table {_SCORED} ({_SCORED_COLUMNS})")
-        sql, params = _scoring_query(run, chosen, output.personas)
-        # The batches stream from a relation, which needs the connection free of unfinished
-        # results (a fetchone() leaves one): one statement fetched to the end makes sure.
-        con.execute("select 1").fetchall()
-        reader = con.sql(sql, params=params).to_arrow_reader(settings.score_batch_customers)
-        for chunk in reader:
-            current = chunk.to_pandas()
+        batches = _query_batches(run, chosen, output.personas, batch)
+        for current in batches:
             if current.empty:
                 continue
             X = _model_input(current, scoring.features, fitted, horizon)
@@ -248,6 +245,48 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
     finally:
         store.close()
         drop_table(con, chosen)
+
+
+def _query_batches(
+    run: ScoringRun, customers: str | None, personas: str | None, batch_customers: int
+) -> Iterator[pd.DataFrame]:
+    """The scoring query's rows of the customers in the table `customers` (None: every customer
+    seen by the end), batch_customers of them at a time in id order.
+
+    Each batch is its own query on that batch's events: DuckDB's aggregates then hold one batch,
+    where one query over every customer held all of them at once (its memory grew with the log).
+    """
+    con = run.con
+    numbered, ids = "_cjm_churn_batch_numbers", "_cjm_churn_batch_ids"
+    source = (
+        "(select distinct customer_id from events where event_time <= $as_of)"
+        if customers is None
+        else quote_ident(customers)
+    )
+    con.execute(
+        f"create or replace temp table {numbered} as select customer_id, "
+        f"(row_number() over (order by customer_id) - 1) // $n as batch from {source}",
+        {"n": batch_customers} | ({"as_of": run.end} if customers is None else {}),
+    )
+    try:
+        n_batches = con.execute(f"select coalesce(max(batch) + 1, 0) from {numbered}").fetchall()
+        for b in range(int(n_batches[0][0])):
+            con.execute(
+                f"create or replace temp table {ids} as "
+                f"select customer_id from {numbered} where batch = $b",
+                {"b": b},
+            )
+            sql, params = _scoring_query(run, ids, personas)
+            yield con.sql(sql, params=params).to_arrow_table().to_pandas()
+    finally:
+        drop_table(con, ids)
+        drop_table(con, numbered)
+
+
+# At most this many customers per scoring query and batch, whatever churn.score_batch_customers
+# says: DuckDB's aggregates for one query grow with its customers (about 1 GB per 77,000 live
+# customers with 26 events each), and each batch re-reads the events, so smaller costs time.
+QUERY_BATCH_CUSTOMERS = 50_000
 
 
 _SCORED = "_cjm_churn_scored"

@@ -737,3 +737,22 @@ def test_a_reason_bound_explains_the_riskiest_and_says_so(scored):
     assert card["reasons_not_computed"] == cut.sum() and card["max_reason_customers"] == 100
     assert any("riskiest" in w for w in card["warnings"])
     assert result.model_card["reasons_not_computed"] == 0
+
+
+@pytest.mark.slow
+def test_scoring_queries_hold_at_most_query_batch_customers(scored, monkeypatch):
+    con, result = scored
+    output = ScoringOutput(personas="customer_personas")
+    sizes = []
+    query = batches._scoring_query
+
+    def counted(run, customers=None, personas=None, only_active=False):
+        sizes.append(con.execute(f"select count(*) from {customers}").fetchall()[0][0])
+        return query(run, customers, personas, only_active)
+
+    monkeypatch.setattr(batches, "_scoring_query", counted)
+    monkeypatch.setattr(batches, "QUERY_BATCH_CUSTOMERS", 100)
+    capped = score_churn(con, ChurnSettings(), random_state=0, output=output).churn_risk
+    pd.testing.assert_frame_equal(capped, result.churn_risk)
+    # the reference customers and the scored ones, 100 at a time: never one query for all
+    assert max(sizes) == 100 and sum(sizes) > 2 * len(capped) - 100
