@@ -124,7 +124,9 @@ class ChurnSettings(_Strict):
     # applied to everyone): four parameters need far fewer.
     bgnbd_fit_customers: Annotated[int, Field(ge=100)] = 50_000
     # Active customers are scored this many at a time, so memory holds one batch of features.
-    score_batch_customers: Annotated[int, Field(ge=100)] = 250_000
+    # One scoring query per batch: DuckDB's aggregates grow with its customers (about 1 GB per
+    # 77,000 live customers of 26 events), and each batch re-reads the events.
+    score_batch_customers: Annotated[int, Field(ge=100)] = 50_000
     # Reasons (a what-if prediction per candidate behaviour) are computed for at most about this
     # many customers, the riskiest; the others' reasons say they were not computed. null: all.
     max_reason_customers: Annotated[int, Field(ge=100)] | None = 250_000

@@ -179,16 +179,15 @@ class ScoredCounts:
 
 def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | None, ScoredCounts]:
     """Score every customer seen by the end of the log (active, lapsed or exited; only the
-    output's allowed customers), settings.score_batch_customers (at most QUERY_BATCH_CUSTOMERS)
-    at a time (by id); returns the ranked rows (None when they went to the output's risk_table)
-    and their count.
+    output's allowed customers), settings.score_batch_customers at a time (by id); returns the
+    ranked rows (None when they went to the output's risk_table) and their count.
 
     Each batch is scored on its own, against a reference fixed before the first one (BG/NBD fit,
     typical values of active customers, which behaviours are candidate reasons): a customer's
     score and reasons do not depend on the batch size or on the other customers in their batch.
     """
     con, settings, output = run.con, run.settings, scoring.output
-    batch = min(settings.score_batch_customers, QUERY_BATCH_CUSTOMERS)
+    batch = settings.score_batch_customers
     fitted = fit_bgnbd(con, run.end, settings.bgnbd_fit_customers, run.random_state)
     horizon = timedelta(days=run.definition.horizon_days)
     sample = customer_sample(
@@ -281,12 +280,6 @@ def _query_batches(
     finally:
         drop_table(con, ids)
         drop_table(con, numbered)
-
-
-# At most this many customers per scoring query and batch, whatever churn.score_batch_customers
-# says: DuckDB's aggregates for one query grow with its customers (about 1 GB per 77,000 live
-# customers with 26 events each), and each batch re-reads the events, so smaller costs time.
-QUERY_BATCH_CUSTOMERS = 50_000
 
 
 _SCORED = "_cjm_churn_scored"

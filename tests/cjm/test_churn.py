@@ -740,7 +740,7 @@ def test_a_reason_bound_explains_the_riskiest_and_says_so(scored):
 
 
 @pytest.mark.slow
-def test_scoring_queries_hold_at_most_query_batch_customers(scored, monkeypatch):
+def test_scoring_queries_hold_at_most_score_batch_customers(scored, monkeypatch):
     con, result = scored
     output = ScoringOutput(personas="customer_personas")
     sizes = []
@@ -751,8 +751,8 @@ def test_scoring_queries_hold_at_most_query_batch_customers(scored, monkeypatch)
         return query(run, customers, personas, only_active)
 
     monkeypatch.setattr(batches, "_scoring_query", counted)
-    monkeypatch.setattr(batches, "QUERY_BATCH_CUSTOMERS", 100)
-    capped = score_churn(con, ChurnSettings(), random_state=0, output=output).churn_risk
+    settings = ChurnSettings(score_batch_customers=100)
+    capped = score_churn(con, settings, random_state=0, output=output).churn_risk
     pd.testing.assert_frame_equal(capped, result.churn_risk)
     # the reference customers and the scored ones, 100 at a time: never one query for all
     assert max(sizes) == 100 and sum(sizes) > 2 * len(capped) - 100
