@@ -90,6 +90,7 @@ def test_load_tables_are_dropped_before_the_per_customer_marts(tmp_path):
 def test_materialisation_is_read_from_the_properties_files():
     assert set(VIEWS) == {
         "stg_events",
+        "stg_customer_attributes",
         "int_events_deduplicated",
         "int_events_stitched",
         "int_events_sessionised",
