@@ -87,15 +87,12 @@ class CjmProcess:
 
 def _state(db: Path) -> tuple:
     """The published file's content: its successful run ids and a hash of the events table."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute(
             "select run_id from pipeline_runs where status = 'success' order by started_at"
         ).fetchall()
         events = con.execute("select count(*), bit_xor(hash(e)) from events as e").fetchone()
         return tuple(r[0] for r in runs), events
-    finally:
-        con.close()
 
 
 def _builds(db: Path) -> list[Path]:
@@ -175,14 +172,11 @@ def test_kill_at_every_stage_leaves_published_file_whole(published, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "out" / "cjm.duckdb.runs.jsonl").open()]
     logged = [r for r in log if r["status"] == "interrupted"]
     assert [r["last_stage"] for r in logged] == killed_in, log
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
             "select run_id, started_at, last_stage, error from pipeline_runs "
             "where status = 'interrupted' order by started_at"
         ).fetchall()
-    finally:
-        con.close()
     assert [r[0] for r in rows] == [r["run_id"] for r in logged]
     assert [r[2] for r in rows] == killed_in
     assert all(r[1] is not None and "killed or crashed" in r[3] for r in rows), rows
@@ -209,9 +203,6 @@ def test_second_run_refuses_while_first_builds(published, tmp_path):
     assert _state(db)[0][:-1] == before[0]
     assert _builds(db) == []
     # The refused run is not lost: the next successful run records it as failed, with the reason.
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         failed = con.execute("select error from pipeline_runs where status = 'failed'").fetchall()
-    finally:
-        con.close()
     assert len(failed) == 1 and "already building" in failed[0][0], failed

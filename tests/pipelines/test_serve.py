@@ -204,14 +204,11 @@ def test_serve_queues_a_second_run_and_both_publish(prefect_server, tmp_path):
                 assert by_key["cjm-top-churn-risks"]["type"] == "table"
     finally:
         _stop(serve)
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute(
             "select status, load_mode, code_version, customers from pipeline_runs "
             "order by started_at"
         ).fetchall()
-    finally:
-        con.close()
     # The second run found the same files already published: nothing to reload, still a run.
     assert [(r[0], r[1]) for r in runs] == [("success", "full"), ("success", "unchanged")]
     assert runs[0][3] > 0 and runs[1][3] == runs[0][3]
@@ -393,15 +390,12 @@ def test_prefect_yaml_deploys_to_a_work_pool_whose_worker_queues_and_publishes(
             assert second["start_time"] >= first["end_time"]
     finally:
         _stop(worker)
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute(
             "select status, load_mode from pipeline_runs order by started_at"
         ).fetchall()
         (checkout_steps,) = con.execute(
             "select count(*) from funnel_steps where funnel = 'checkout'"
         ).fetchone()
-    finally:
-        con.close()
     assert runs == [("success", "full"), ("success", "unchanged")]
     assert checkout_steps == 4  # the funnel of prefect.yaml's config parameter
