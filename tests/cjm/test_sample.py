@@ -182,6 +182,15 @@ def _all_bytes(root: Path) -> dict[str, bytes]:
     }
 
 
+def test_cjm_sample_command_writes_what_generate_sample_writes(tmp_path: Path, capsys) -> None:
+    from cjm.cli import main
+
+    assert main(["sample", "--out", str(tmp_path / "cli"), "--customers", "40", "--seed", "5"]) == 0
+    assert "events for 40 customers" in capsys.readouterr().out
+    generate_sample(tmp_path / "api", customers=40, seed=5)
+    assert _all_bytes(tmp_path / "cli") == _all_bytes(tmp_path / "api")
+
+
 def test_same_seed_gives_same_bytes_and_another_seed_differs(tmp_path: Path) -> None:
     first = generate_sample(tmp_path / "a", customers=120, seed=5)
     generate_sample(tmp_path / "b", customers=120, seed=5)
