@@ -128,8 +128,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     summary = generate_sample(
         Path(args.out),
-        # Absolute: the file is named in the run's config, which pipeline_runs keeps.
-        customers=Path(args.customers).absolute() if args.customers else None,
+        customers=args.customers,
         seed=args.seed,
         days=args.days,
         horizon_days=args.horizon_days,
