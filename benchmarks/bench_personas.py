@@ -97,9 +97,9 @@ def worker(args: argparse.Namespace) -> None:
 
     from cjm.config import PersonaSettings
     from cjm.db import connect, write_table
-    from cjm.features import customer_features
-    from cjm.persona_identity import PreviousPersonas
-    from cjm.personas import fit_personas
+    from cjm.personas.features import customer_features
+    from cjm.personas.fitting import fit_personas
+    from cjm.personas.identity import PreviousPersonas
 
     sampler = start_sampler()
     stages: list[dict] = []

@@ -33,8 +33,8 @@ from threadpoolctl import threadpool_limits
 
 from cjm.config import EntityNoun, PersonaSettings
 from cjm.db import connect, exact_avg_sql, quote_ident, write_table
-from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
-from cjm.persona_identity import (
+from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
+from cjm.personas.identity import (
     PreviousPersonas,
     centroid_frame,
     match_previous,
@@ -242,7 +242,7 @@ def fit_personas(
     """Cluster customers into personas (fit on a bounded sample, assign everyone) and name them.
 
     With `previous` (the last published run), personas keep the ids of the previous personas they
-    match (see cjm.persona_identity); otherwise ids are 1..k by size. The frame goes through the
+    match (see cjm.personas.identity); otherwise ids are 1..k by size. The frame goes through the
     same DuckDB path as fit_personas_table, in a private in-memory database.
     """
     with connect() as con:

@@ -4,11 +4,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from cjm import personas as personas_module
 from cjm.config import PersonaSettings
 from cjm.db import connect
-from cjm.features import customer_features
-from cjm.personas import (
+from cjm.personas import fitting as personas_module
+from cjm.personas.features import customer_features
+from cjm.personas.fitting import (
     PERSONA_COLUMNS,
     choose_k,
     fit_personas,
