@@ -40,6 +40,7 @@ from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
 from cjm.personas import fitting as personas
 from cjm.personas import identity as persona_identity
 from cjm.personas import insights as persona_insights
+from cjm.personas import openings
 from cjm.personas.features import write_customer_features
 from cjm.publish import discard
 from cjm.query import read_churn_card
@@ -212,7 +213,7 @@ def build_personas(
             labels=query.labels,
             entity=config.entity,
         )
-        write_table(con, "personas", personas.add_top_paths(con, result.personas))
+        write_table(con, "personas", openings.add_top_paths(con, result.personas))
         write_table(
             con,
             "persona_centroids",

@@ -13,7 +13,8 @@ from cjm.config import load_config
 from cjm.db import write_table
 from cjm.insights import touchpoint_insights
 from cjm.personas.features import customer_features
-from cjm.personas.fitting import add_top_paths, fit_personas
+from cjm.personas.fitting import fit_personas
+from cjm.personas.openings import add_top_paths
 from tests.conftest import REPO, build, dataset
 
 pytestmark = pytest.mark.slow  # the real logs
