@@ -87,9 +87,11 @@ RHYTHM_RATIO = 1.25
 # "Regular" needs repeat activity: sessions per week count the first week as a week, so one
 # session on one day is one a week, as high as a weekly habit.
 REGULAR_MIN_SESSIONS = 2.0
+# Descriptions call a session a "burst of activity" (events less than the configured gap apart):
+# the words fit a customer's visits, a ticket's handling and an incident's work alike.
 RHYTHM_TEXT = {
-    "events_per_session": ("events per session", "{:.1f}"),
-    "mean_session_seconds": ("average session length in minutes", "{:.1f}"),
+    "events_per_session": ("events per burst of activity", "{:.1f}"),
+    "mean_session_seconds": ("length of a burst of activity in minutes", "{:.1f}"),
     "weekend_share": ("events at weekends", "{:.0%}"),
     "night_share": ("events at night (22:00-06:00)", "{:.0%}"),
 }
@@ -317,12 +319,12 @@ def _mix_sentences(t: Traits, pop: Population) -> list[str]:
 
 
 def _rhythm_sentences(part: pd.Series, t: Traits, pop: Population) -> list[str]:
-    """Sessions a week, and each rhythm figure on which the persona differs from everyone."""
-    many, sentences = pop.entity.plural, []
+    """Activity a week, and each rhythm figure on which the persona differs from everyone."""
+    one, many, sentences = pop.entity.singular, pop.entity.plural, []
     if pop.has_rhythm:
         sentences.append(
-            f"{_rate(_value(part, 'm:sessions_per_week'))} sessions a week "
-            f"(all {many} {_rate(pop.mean('m:sessions_per_week'))})."
+            f"{_rate(_value(part, 'm:sessions_per_week'))} bursts of activity a week since the "
+            f"{one}'s first event (all {many} {_rate(pop.mean('m:sessions_per_week'))})."
         )
     for c, (what, fmt) in RHYTHM_TEXT.items():
         if abs(t.z.get(c, 0.0)) >= 0.5:

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from cjm.config import PersonaSettings
+from cjm.config import EntityNoun, PersonaSettings
 from cjm.db import connect
 from cjm.personas import clustering, fitting
 from cjm.personas.clustering import (
@@ -124,6 +124,18 @@ def test_fixed_k_and_no_churn_labels():
     assert result.personas["churn_rate"].isna().all()
     assert result.personas["description"].str.contains("Churn rate not computed").all()
     assert (result.customer_personas["distance_to_centroid"] >= 0).all()
+
+
+def test_descriptions_use_the_entity_noun_and_no_session_words():
+    features, _, churned = synthetic_features(40)
+    ticket = EntityNoun(singular="ticket", plural="tickets")
+    result = fit_personas(features, PersonaSettings(k=3), 0, churned, entity=ticket)
+    for description in result.personas["description"]:
+        assert "session" not in description.lower(), description
+        assert "customer" not in description.lower(), description
+        assert (
+            "bursts of activity a week since the ticket's first event (all tickets" in description
+        )
 
 
 def test_choose_k_prefers_the_true_number_and_degenerates_to_one():
