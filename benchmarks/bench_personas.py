@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_personas.py --customers 1000000 [--threads 2] [--keep-data]
 
 Each size runs in a fresh subprocess against a fresh DuckDB file on disk. The events table (the
-columns cjm.features reads, about 6.5 events per customer in five behavioural types) is written
+columns the features read, about 6.5 events per customer in five behavioural types) is written
 by DuckDB SQL first and is not part of the timed total. Timed stages: customer_features (DuckDB),
 writing the customer_features table, fit_personas (automatic k over k_min..k_max on the bounded
 fit sample, then every customer assigned and every persona described), and, outside the total, a
@@ -97,9 +97,9 @@ def worker(args: argparse.Namespace) -> None:
 
     from cjm.config import PersonaSettings
     from cjm.db import connect, write_table
-    from cjm.features import customer_features
-    from cjm.persona_identity import PreviousPersonas
-    from cjm.personas import fit_personas
+    from cjm.personas.features import customer_features
+    from cjm.personas.fitting import fit_personas
+    from cjm.personas.identity import PreviousPersonas
 
     sampler = start_sampler()
     stages: list[dict] = []

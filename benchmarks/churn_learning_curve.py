@@ -37,7 +37,7 @@ from cjm.churn.model import MODEL_THREADS
 from cjm.churn.scoring import model_inputs, training_frames
 from cjm.config import load_config, parse_config
 from cjm.db import connect, sql_literal
-from cjm.features import MAX_CHANNELS, MAX_TOUCHPOINTS, log_end, top_values
+from cjm.personas.features import MAX_CHANNELS, MAX_TOUCHPOINTS, log_end, top_values
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -107,8 +107,8 @@ def recovery_row(shape: Shape, customers: int, seed: int) -> dict:
 
     from cjm.config import PersonaSettings
     from cjm.db import connect, write_table
-    from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, customer_features
-    from cjm.personas import fit_personas
+    from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, customer_features
+    from cjm.personas.fitting import fit_personas
 
     events, truth = planted_log(shape, customers, seed)
     with connect() as con:

@@ -23,15 +23,11 @@ from cjm import (
     manifest,
     partition,
     paths,
-    persona_identity,
-    persona_insights,
-    personas,
     segments,
 )
 from cjm.churn import patterns
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
-from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
 from cjm.models import (
     build_models,
@@ -41,6 +37,11 @@ from cjm.models import (
     write_run_clock,
 )
 from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
+from cjm.personas import fitting as personas
+from cjm.personas import identity as persona_identity
+from cjm.personas import insights as persona_insights
+from cjm.personas import openings
+from cjm.personas.features import write_customer_features
 from cjm.publish import discard
 from cjm.query import read_churn_card
 from cjm.runs import (
@@ -212,7 +213,7 @@ def build_personas(
             labels=query.labels,
             entity=config.entity,
         )
-        write_table(con, "personas", personas.add_top_paths(con, result.personas))
+        write_table(con, "personas", openings.add_top_paths(con, result.personas))
         write_table(
             con,
             "persona_centroids",

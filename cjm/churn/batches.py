@@ -36,7 +36,7 @@ from cjm.churn.reasons import (
 from cjm.churn.wording import in_entity_words
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
-from cjm.features import (
+from cjm.personas.features import (
     customer_features_query,
     customer_filter,
 )

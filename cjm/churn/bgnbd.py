@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
-from cjm.features import as_utc, customer_filter
+from cjm.personas.features import as_utc, customer_filter
 
 
 def bgnbd_log_likelihood(

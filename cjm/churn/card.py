@@ -14,7 +14,7 @@ from cjm.churn.holdout import TRUSTED_AUC, Choice
 from cjm.churn.model import LEARNED
 from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
 from cjm.config import ChurnSettings
-from cjm.features import describe_feature
+from cjm.personas.features import describe_feature
 
 ESTIMATORS = {
     "churn_model": "HistGradientBoostingClassifier, sigmoid-calibrated (CalibratedClassifierCV, "

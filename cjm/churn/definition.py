@@ -24,7 +24,7 @@ import pandas as pd
 
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
-from cjm.features import (
+from cjm.personas.features import (
     as_utc,
     customer_filter,
     log_end,

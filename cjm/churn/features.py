@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from cjm.db import exact_avg_sql
-from cjm.features import as_utc, customer_filter, log_end, share_columns
+from cjm.personas.features import as_utc, customer_filter, log_end, share_columns
 
 LAST_EVENTS_PREFIX = "last5_"
 LAST_EVENTS = 5

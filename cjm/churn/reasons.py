@@ -12,7 +12,7 @@ from cjm.churn.features import (
     LAST_EVENTS_PREFIX,
 )
 from cjm.churn.wording import EXIT_REASON, reason_text
-from cjm.features import (
+from cjm.personas.features import (
     RECENT_TOUCHPOINT_PREFIX,
     TOUCHPOINT_PREFIX,
 )

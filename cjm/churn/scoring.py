@@ -42,7 +42,7 @@ from cjm.churn.training import (
 )
 from cjm.config import ChurnSettings
 from cjm.db import write_table
-from cjm.features import (
+from cjm.personas.features import (
     MAX_CHANNELS,
     MAX_TOUCHPOINTS,
     as_utc,

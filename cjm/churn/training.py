@@ -21,7 +21,7 @@ from cjm.churn.features import (
 from cjm.churn.probabilistic import fit_bgnbd, p_quiet
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
-from cjm.features import (
+from cjm.personas.features import (
     as_utc,
     customer_features,
     log_end,

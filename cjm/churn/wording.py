@@ -9,7 +9,7 @@ import pandas as pd
 from cjm.churn.features import (
     LAST_EVENTS_PREFIX,
 )
-from cjm.features import (
+from cjm.personas.features import (
     CHANNEL_PREFIX,
     RECENT_TOUCHPOINT_PREFIX,
     STAGE_RANKS,

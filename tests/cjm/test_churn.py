@@ -36,7 +36,7 @@ from cjm.churn.features import last_event_labels
 from cjm.churn.probabilistic import BGNBD_PENALIZER, fit_bgnbd
 from cjm.config import ChurnSettings, load_config
 from cjm.db import connect, write_table
-from cjm.features import (
+from cjm.personas.features import (
     MAX_CHANNELS,
     MAX_TOUCHPOINTS,
     log_end,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cjm.db import connect
-from cjm.features import (
+from cjm.personas.features import (
     CHANNEL_PREFIX,
     FEATURE_DESCRIPTIONS,
     RECENT_TOUCHPOINT_PREFIX,
@@ -250,7 +250,7 @@ def test_every_feature_is_described():
 
 
 def test_every_feature_is_in_the_features_doc_with_its_description():
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "FEATURES.md").read_text()
     for column, description in FEATURE_DESCRIPTIONS.items():
         assert f"| `{column}` |" in doc and description in doc, column
     for prefix in (TOUCHPOINT_PREFIX, RECENT_TOUCHPOINT_PREFIX, CHANNEL_PREFIX):

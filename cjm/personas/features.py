@@ -10,7 +10,8 @@ import duckdb
 import pandas as pd
 
 from cjm.config import FUNNEL_STAGES
-from cjm.db import exact_avg_sql, exact_sum_sql, quote_ident
+from cjm.db import quote_ident
+from cjm.models import model_sql
 
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15
@@ -225,136 +226,39 @@ def customer_features_query(
     customers: a table or view with a customer_id column; only those customers are described
     (their features are the same as in a run over everyone).
     """
-    tp_cols = share_columns(touchpoints, TOUCHPOINT_PREFIX)
-    recent_cols = share_columns(touchpoints, RECENT_TOUCHPOINT_PREFIX)
-    ch_cols = share_columns(channels, CHANNEL_PREFIX)
-
-    # Mixes come from per-(customer, value) counts, a far smaller table than the events, gathered
-    # into one map per customer: one aggregate instead of one filtered aggregate per column.
-    mix_ctes, mix_join = "", ""
-    vocab_params: dict[str, list[str]] = {}
-    for name, column, values in (("tp", "touchpoint", touchpoints), ("ch", "channel", channels)):
-        if not values:
-            continue
-        # The vocabulary comes from the data: it travels as a list parameter, never as SQL text.
-        vocab_params[f"{name}_vocab"] = list(values)
-        vocab = f"${name}_vocab::varchar[]"
-        mix_ctes += f""",
-    {name}_counts as (
-        select b.customer_id, k.i, count(*) as n,
-               count(*) filter (where b.event_time > $as_of - interval 30 day) as n30
-        from base b join (
-            select unnest({vocab}) as v, unnest(range(len({vocab}))) as i
-        ) k on b.{column} = k.v
-        group by b.customer_id, k.i
-    ),
-    {name}_mix as (
-        select customer_id, map(list(i), list(n)) as n, map(list(i), list(n30)) as n30
-        from {name}_counts group by customer_id
-    )"""
-        mix_join += f" left join {name}_mix using (customer_id)"
-    share = ",\n        coalesce({0}_mix.n[{1}] / c.event_count, 0)::double as {2}"
-    recent = ",\n        coalesce(tp_mix.n30[{0}], 0)::bigint as {1}"
-    mix_out = "".join(share.format("tp", i, c) for i, c in enumerate(tp_cols.values()))
-    mix_out += "".join(recent.format(i, c) for i, c in enumerate(recent_cols.values()))
-    mix_out += "".join(share.format("ch", i, c) for i, c in enumerate(ch_cols.values()))
-
-    log_source = "base" if customers is None else "events where event_time <= $as_of"
-    # base is not materialised: each reader scans events again rather than DuckDB buffering every
-    # event for them (6.9 s -> 5.8 s for all customers at 10M events). A batch's base, filtered by
-    # a subquery on `customers`, DuckDB keeps materialised all the same (it took the same time).
-    sql = f"""
-    with base as not materialized (
-        -- the cutoff filter comes first so nothing after as_of (not even a session's tail) leaks
-        select customer_id, event_id, event_index, event_time, session_id, touchpoint, channel,
-               stage, revenue, sentiment, is_conversion,
-               event_time at time zone $tz as local_time
-        from events where event_time <= $as_of{customer_filter(customers)}
-    ),
-    stepped as (
-        select *, lag(touchpoint) over w as prev_touchpoint, lag(stage) over w as prev_stage,
-               list_position($stages::varchar[], stage) as stage_rank,
-               lag(list_position($stages::varchar[], stage)) over w as prev_stage_rank
-        from base
-        window w as (partition by customer_id order by event_time, event_index)
-    ),
-    sess as (
-        select customer_id, session_id, min(event_time) as started_at,
-               epoch(max(event_time) - min(event_time)) as seconds
-        from base group by customer_id, session_id
-    ),
-    sess_agg as (
-        select customer_id, count(*) as frequency,
-               {exact_avg_sql("seconds")} as mean_session_seconds,
-               epoch(max(started_at) - min(started_at)) / 86400.0 as start_span_days,
-               max(started_at, 2) as last_two_starts
-        from sess group by customer_id
-    ),
-    cust as (
-        select customer_id,
-            min(event_time) as first_seen, max(event_time) as last_seen,
-            count(*) as event_count,
-            {exact_sum_sql("revenue")} as revenue,
-            {exact_avg_sql("sentiment")} as sentiment,
-            avg((isodow(local_time) in (6, 7))::double) as weekend_share,
-            avg((hour(local_time) >= 22 or hour(local_time) < 6)::double) as night_share,
-            avg((hour(local_time) between 6 and 11)::double) as morning_share,
-            avg((hour(local_time) between 12 and 17)::double) as afternoon_share,
-            avg((hour(local_time) between 18 and 21)::double) as evening_share,
-            coalesce(max(stage_rank), 0) as furthest_stage_rank,
-            coalesce(bool_or(is_conversion), false)::integer as is_converted,
-            min(event_time) filter (where is_conversion) as first_converted,
-            count(prev_touchpoint) as steps,
-            count(*) filter (where prev_touchpoint = touchpoint) as same_steps,
-            count(*) filter (where prev_stage = 'retention' and stage = 'retention') as ret_steps,
-            count(*) filter (where stage_rank < prev_stage_rank) as back_steps,
-            count(*) filter (where event_time > $as_of - interval 7 day) as events_last_7d,
-            count(*) filter (where event_time > $as_of - interval 30 day) as events_last_30d,
-            count(*) filter (
-                where event_time > $as_of - interval 60 day
-                  and event_time <= $as_of - interval 30 day
-            ) as events_prev_30d
-        from stepped group by customer_id
-    ),
-    -- whether the log has revenue at all is a property of every customer's events
-    log as (select count(revenue) > 0 as has_revenue from {log_source}){mix_ctes}
-    select
-        c.customer_id,
-        epoch($as_of - c.last_seen) / 86400.0 as recency_days,
-        s.frequency::bigint as frequency,
-        c.event_count::bigint as event_count,
-        epoch($as_of - c.first_seen) / 86400.0 as tenure_days,
-        case when log.has_revenue then coalesce(c.revenue, 0) end::double as monetary,
-        c.event_count / s.frequency as events_per_session,
-        s.mean_session_seconds,
-        s.frequency * 7.0 / greatest(epoch($as_of - c.first_seen) / 86400.0, 7)
-            as sessions_per_week,
-        case when s.frequency > 1 then s.start_span_days / (s.frequency - 1) end
-            as mean_days_between_sessions,
-        case when s.frequency > 1
-            then epoch(s.last_two_starts[1] - s.last_two_starts[2]) / 86400.0
-        end as days_between_last_sessions,
-        c.weekend_share, c.night_share, c.morning_share, c.afternoon_share, c.evening_share,
-        c.furthest_stage_rank::integer as furthest_stage_rank,
-        c.is_converted,
-        epoch(c.first_converted - c.first_seen) / 86400.0 as days_to_convert,
-        coalesce(c.sentiment, 0)::double as mean_sentiment,
-        (c.sentiment is null)::integer as sentiment_missing,
-        (c.same_steps / nullif(c.steps, 0))::double as same_touchpoint_share,
-        (c.ret_steps / nullif(c.steps, 0))::double as retention_loop_share,
-        (c.back_steps / nullif(c.steps, 0))::double as backward_step_share,
-        c.events_last_7d::bigint as events_last_7d,
-        c.events_last_30d::bigint as events_last_30d,
-        c.events_prev_30d::bigint as events_prev_30d,
-        coalesce((c.events_last_30d - c.events_prev_30d)
-            / nullif(c.events_last_30d + c.events_prev_30d, 0), 0)::double as activity_trend
-        {mix_out}
-    from cust c join sess_agg s using (customer_id) cross join log{mix_join}
-    order by c.customer_id
-    """
+    # The query (sql/analytics/customer_features.sql) gives the mixes as maps by vocabulary
+    # position; only what depends on the caller is built here: whose events it reads (a table
+    # name: every customer's, or those in `customers`) and one column per touchpoint or channel,
+    # named after the log's own values.
+    sql = (
+        "with feature_events as not materialized "
+        f"(select * from events where true{customer_filter(customers)})\n"
+        f"select * exclude (tp_n, tp_n30, ch_n){_mix_select(touchpoints, channels)}\n"
+        f"from ({model_sql('analytics', 'customer_features')})\norder by customer_id"
+    )
     # STAGE_RANKS counts 1, 2, 3...: a stage's rank is its position in the list.
     stages = sorted(STAGE_RANKS, key=STAGE_RANKS.get)
-    return sql, {"as_of": as_of, "tz": timezone, "stages": stages, **vocab_params}
+    params = {"as_of": as_of, "tz": timezone, "stages": stages}
+    return sql, params | {"tp_vocab": list(touchpoints), "ch_vocab": list(channels)}
+
+
+def _mix_select(touchpoints: list[str], channels: list[str]) -> str:
+    """`, <expression> as <column>` for every tp_, tp30_ and ch_ column, read from the maps."""
+    share = ", coalesce({0}[{1}] / event_count, 0)::double as {2}"
+    recent = ", coalesce(tp_n30[{0}], 0)::bigint as {1}"
+    columns = [
+        share.format("tp_n", i, quote_ident(c))
+        for i, c in enumerate(share_columns(touchpoints, TOUCHPOINT_PREFIX).values())
+    ]
+    columns += [
+        recent.format(i, quote_ident(c))
+        for i, c in enumerate(share_columns(touchpoints, RECENT_TOUCHPOINT_PREFIX).values())
+    ]
+    columns += [
+        share.format("ch_n", i, quote_ident(c))
+        for i, c in enumerate(share_columns(channels, CHANNEL_PREFIX).values())
+    ]
+    return "".join(columns)
 
 
 def vocabulary_labels(touchpoints: list[str], channels: list[str]) -> dict[str, str]:

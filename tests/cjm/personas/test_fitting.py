@@ -4,18 +4,18 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from cjm import personas as personas_module
-from cjm.config import PersonaSettings
+from cjm.config import EntityNoun, PersonaSettings
 from cjm.db import connect
-from cjm.features import customer_features
-from cjm.personas import (
-    PERSONA_COLUMNS,
+from cjm.personas import clustering, fitting
+from cjm.personas.clustering import (
     choose_k,
-    fit_personas,
     make_persona_pipeline,
     persona_feature_columns,
     persona_matrix,
 )
+from cjm.personas.features import customer_features
+from cjm.personas.fitting import fit_personas
+from cjm.personas.naming import PERSONA_COLUMNS
 
 # Three behavioural groups: (signature touchpoint, its channel, sessions per week, churn chance)
 GROUPS = [
@@ -126,6 +126,18 @@ def test_fixed_k_and_no_churn_labels():
     assert (result.customer_personas["distance_to_centroid"] >= 0).all()
 
 
+def test_descriptions_use_the_entity_noun_and_no_session_words():
+    features, _, churned = synthetic_features(40)
+    ticket = EntityNoun(singular="ticket", plural="tickets")
+    result = fit_personas(features, PersonaSettings(k=3), 0, churned, entity=ticket)
+    for description in result.personas["description"]:
+        assert "session" not in description.lower(), description
+        assert "customer" not in description.lower(), description
+        assert (
+            "bursts of activity a week since the ticket's first event (all tickets" in description
+        )
+
+
 def test_choose_k_prefers_the_true_number_and_degenerates_to_one():
     features, _, _ = synthetic_features(60)
     X = persona_matrix(features, persona_feature_columns(features))
@@ -192,7 +204,7 @@ def test_automatic_k_passes_over_k_with_a_persona_too_small_to_act_on():
     rng = np.random.default_rng(0)
     centres = [((0, 0), 150), ((4, 0), 150), ((0, 4), 150), ((4, 4), 10)]
     X = np.vstack([rng.normal(c, 0.3, (n, 2)) for c, n in centres])
-    k, scores, _, small = personas_module._choose_k(X, 2, 6, random_state=0)
+    k, scores, _, small = clustering._choose_k(X, 2, 6, random_state=0)
     assert max(scores, key=scores.get) == 4 and 4 in small
     assert k == 3 == choose_k(X, 2, 6, random_state=0)
 
@@ -211,7 +223,7 @@ def test_a_one_off_exit_session_does_not_outweigh_habits():
     assert result.k == 3
     assert adjusted_rand_score(truth, result.customer_personas["persona_id"]) >= 0.95
     scaler = result.pipeline.named_steps["scale"]
-    mix = np.array(personas_module.mix_flags(result.feature_columns))
+    mix = np.array(clustering.mix_flags(result.feature_columns))
     assert (scaler.scale_[mix] >= np.sqrt(scaler.var_[mix].mean()) - 1e-12).all()
 
 
@@ -225,8 +237,8 @@ def test_table_input_is_assigned_in_batches_in_customer_order(monkeypatch):
     state = pd.DataFrame({"customer_id": churned.index, "is_churned": churned.to_numpy()})
     con.register("_s", state)
     con.execute("create table churn_state as select * from _s")
-    monkeypatch.setattr(personas_module, "PREDICT_BATCH", 700)
-    result = personas_module.fit_personas_table(
+    monkeypatch.setattr(fitting, "PREDICT_BATCH", 700)
+    result = fitting.fit_personas_table(
         con, "customer_features", settings, 0, churn_table="churn_state", out_table="assigned"
     )
     assert result.customer_personas is None

@@ -4,15 +4,15 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from cjm.config import PersonaSettings
-from cjm.persona_identity import (
+from cjm.personas.fitting import fit_personas
+from cjm.personas.identity import (
     PreviousPersonas,
     centroid_frame,
     match_previous,
     migrations,
     number_personas,
 )
-from cjm.personas import fit_personas
-from tests.cjm.test_personas import synthetic_features
+from tests.cjm.personas.test_fitting import synthetic_features
 
 
 @pytest.fixture(scope="module", autouse=True)

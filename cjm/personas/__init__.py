@@ -1,0 +1,1 @@
+"""Personas: customer features, clustering, names and descriptions, ids across runs, insights."""
