@@ -18,11 +18,8 @@ from cjm import (
     graph,
     guard_rails,
     incremental,
-    insights,
-    kpis,
     manifest,
     partition,
-    paths,
     persona_identity,
     persona_insights,
     personas,
@@ -33,6 +30,7 @@ from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.features import write_customer_features
 from cjm.ingest import FileLoad, load_files
+from cjm.journeys import insights, kpis, paths
 from cjm.models import (
     build_models,
     drop_build_tables,

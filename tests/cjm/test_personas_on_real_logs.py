@@ -12,7 +12,7 @@ from cjm.churn import customer_churn_state, resolve_churn_definition
 from cjm.config import load_config
 from cjm.db import write_table
 from cjm.features import customer_features
-from cjm.insights import touchpoint_insights
+from cjm.journeys.insights import touchpoint_insights
 from cjm.personas import add_top_paths, fit_personas
 from tests.conftest import REPO, build, dataset
 

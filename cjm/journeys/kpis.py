@@ -1,8 +1,9 @@
 """KPIs over time (kpi_timeseries) and who is behind each touchpoint (touchpoint_owners).
 
-Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts (cjm.paths).
-They read personas, churn state and touchpoint roles, so they are built after those, in the same
-step as the path tables, rather than with the models cjm.models runs before personas exist.
+Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts
+(cjm.journeys.paths). They read personas, churn state and touchpoint roles, so they are built after
+those, in the same step as the path tables, rather than with the models cjm.models runs before
+personas exist.
 """
 
 from __future__ import annotations

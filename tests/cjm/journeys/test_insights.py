@@ -9,7 +9,7 @@ import cjm.churn
 from cjm import steps
 from cjm.config import EntityNoun, OutcomeSettings, load_config, parse_config
 from cjm.db import connect
-from cjm.insights import (
+from cjm.journeys.insights import (
     CONVERSION,
     INSIGHT_COLUMNS,
     NULL,
