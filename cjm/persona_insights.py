@@ -3,7 +3,7 @@
 Within a persona, a touchpoint's lifts compare that persona's customers who used it with that
 persona's customers who did not, so they say what matters *for this group* (a touchpoint can be a
 pain point for one persona and neutral for another). Minimum reach and every role threshold are
-those of cjm.journeys.insights, applied to the persona's own customer count. Churn rates use
+those of cjm.journeys.roles, applied to the persona's own customer count. Churn rates use
 customer_churn_state.
 
 All personas come from one grouped pass over the events in DuckDB (cjm.journeys.insights
