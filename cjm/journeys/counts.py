@@ -49,15 +49,7 @@ def insight_counts(
     """
     cursor = con.cursor()
     try:
-        _define_inputs(cursor, churn_state, groups)
-        cursor.execute("set variable cjm_success_touchpoints = ?::varchar[]", [list(marked[0])])
-        cursor.execute("set variable cjm_failure_touchpoints = ?::varchar[]", [list(marked[1])])
-        cursor.execute("set variable cjm_stratum_exact = ?::bigint", [STRATUM_EXACT])
-        cursor.execute("set variable cjm_stratum_step = ?::double", [STRATUM_STEP])
-        cursor.execute(
-            "create temp table insight_customer_strata as\n"
-            + model_sql("analytics", "insight_customer_strata")
-        )
+        define_customer_strata(cursor, churn_state, groups, marked)
         outcomes = _query(cursor, "insight_outcomes")
         if groups is None and outcomes.empty:  # an empty log: one row of zeros
             outcomes = pd.DataFrame(
@@ -71,6 +63,28 @@ def insight_counts(
         )
     finally:
         cursor.close()
+
+
+def define_customer_strata(
+    con: duckdb.DuckDBPyConnection,
+    churn_state: ChurnState = None,
+    groups: Groups = None,
+    marked: MarkedOutcomes = ((), ()),
+) -> None:
+    """The temporary table insight_customer_strata (each customer's group, activity stratum,
+    success and failure) on `con`, with the views and variables the insight queries read.
+
+    Meant for a cursor of its own, whose close drops them all.
+    """
+    _define_inputs(con, churn_state, groups)
+    con.execute("set variable cjm_success_touchpoints = ?::varchar[]", [list(marked[0])])
+    con.execute("set variable cjm_failure_touchpoints = ?::varchar[]", [list(marked[1])])
+    con.execute("set variable cjm_stratum_exact = ?::bigint", [STRATUM_EXACT])
+    con.execute("set variable cjm_stratum_step = ?::double", [STRATUM_STEP])
+    con.execute(
+        "create temp table insight_customer_strata as\n"
+        + model_sql("analytics", "insight_customer_strata")
+    )
 
 
 def _query(cursor: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:

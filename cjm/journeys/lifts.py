@@ -45,31 +45,35 @@ def rates(
     return rate_with, rate_without, lift
 
 
-def adjusted_lift(touched: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
-    """Mantel-Haenszel risk ratio over strata with its 95% interval, per touchpoint.
+def adjusted_lift(
+    touched: pd.DataFrame, totals: pd.DataFrame, keys: tuple[str, ...] = ("touchpoint",)
+) -> pd.DataFrame:
+    """Mantel-Haenszel risk ratio over strata with its 95% interval, per touched group.
 
-    `touched`: touchpoint, stratum, n (customers who touched it), yes (of them, with the outcome);
-    `totals`: stratum, n, yes over all customers of the stratum. The untouched group of a stratum
-    is the rest. Returns touchpoint -> adjusted, low, high (NaN where undefined: no stratum with
-    both groups, nobody with the outcome on one side).
+    `touched`: the `keys` naming a group (default: a touchpoint), stratum, n (customers in the
+    group), yes (of them, with the outcome); `totals`: stratum (and any of `keys` the totals are
+    per), n, yes over all customers they compare with. The rest of a stratum is the untouched
+    group. Returns keys -> adjusted, low, high (NaN where undefined: no stratum with both groups,
+    nobody with the outcome on one side).
     """
-    m = touched.merge(totals, on="stratum", suffixes=("", "_all"))
+    on = [column for column in totals.columns if column not in ("n", "yes")]
+    m = touched.merge(totals, on=on, suffixes=("", "_all"))
     # Summed in a fixed order: DuckDB returns the strata in any order, and float sums would then
     # differ in their last bits between two builds of the same files.
-    m = m.sort_values(["touchpoint", "stratum"], kind="stable", ignore_index=True)
+    m = m.sort_values([*keys, "stratum"], kind="stable", ignore_index=True)
     n1, a = m["n"].astype(float), m["yes"].astype(float)
     big_n = m["n_all"].astype(float)
     n0, b = big_n - n1, m["yes_all"].astype(float) - a
     with np.errstate(divide="ignore", invalid="ignore"):
         parts = pd.DataFrame(
             {
-                "touchpoint": m["touchpoint"],
+                **{key: m[key] for key in keys},
                 "r": (a * n0 / big_n).where(big_n > 0, 0.0),
                 "s": (b * n1 / big_n).where(big_n > 0, 0.0),
                 "p": ((n1 * n0 * (a + b) - a * b * big_n) / big_n**2).where(big_n > 0, 0.0),
             }
         )
-        sums = parts.groupby("touchpoint")[["r", "s", "p"]].sum()
+        sums = parts.groupby(keys[0] if len(keys) == 1 else list(keys))[["r", "s", "p"]].sum()
         lift = (sums["r"] / sums["s"]).where(sums["s"] > 0)
         se = np.sqrt(sums["p"] / (sums["r"] * sums["s"])).where((sums["r"] > 0) & (sums["s"] > 0))
         low, high = lift * np.exp(-Z95 * se), lift * np.exp(Z95 * se)
