@@ -215,7 +215,12 @@ def cmd_churn_list(args: argparse.Namespace) -> int:
 
 def cmd_paths(args: argparse.Namespace) -> int:
     """Paths around one touchpoint, or between two, from the published database."""
-    from cjm.paths import PathQueryError, anchored_paths_sql, between_paths_sql, terminal_view
+    from cjm.journeys.paths import (
+        PathQueryError,
+        anchored_paths_sql,
+        between_paths_sql,
+        terminal_view,
+    )
     from cjm.query import open_published
 
     if args.between is not None and (args.before is not None or args.after is not None):

@@ -291,9 +291,10 @@ class Config(_Strict):
     sentiment_range: tuple[float, float] | None = None
     # The noun used in persona names, descriptions, insight texts and the report.
     entity: EntityNoun = EntityNoun()
-    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.insights); without
-    # conversion_touchpoints, success touchpoints are the conversions; without a configured stage,
-    # success touchpoints are in the purchase stage (the funnel reaches it), failure ones in exit.
+    # Success and failure touchpoints: touchpoint roles are judged on them (cjm.journeys.roles);
+    # without conversion_touchpoints, success touchpoints are the conversions; without a configured
+    # stage, success touchpoints are in the purchase stage (the funnel reaches it), failure ones in
+    # exit.
     outcomes: OutcomeSettings = OutcomeSettings()
     kpis: KpiSettings = KpiSettings()
     # Emotion-curve points averaging fewer rated events than this are drawn hollow in the report.

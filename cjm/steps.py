@@ -18,17 +18,15 @@ from cjm import (
     graph,
     guard_rails,
     incremental,
-    insights,
-    kpis,
     manifest,
     partition,
-    paths,
     segments,
 )
 from cjm.churn import patterns
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.ingest import FileLoad, load_files
+from cjm.journeys import insights, kpis, paths
 from cjm.models import (
     build_models,
     drop_build_tables,

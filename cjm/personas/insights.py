@@ -1,12 +1,12 @@
-"""Per-persona journey map: cjm.insights.touchpoint_insights run over each persona's customers.
+"""Per-persona journey map: cjm.journeys.insights.touchpoint_insights over each persona's customers.
 
 Within a persona, a touchpoint's lifts compare that persona's customers who used it with that
 persona's customers who did not, so they say what matters *for this group* (a touchpoint can be a
 pain point for one persona and neutral for another). Minimum reach and every role threshold are
-those of cjm.insights, applied to the persona's own customer count. Churn rates use
+those of cjm.journeys.roles, applied to the persona's own customer count. Churn rates use
 customer_churn_state.
 
-All personas come from one grouped pass over the events in DuckDB (cjm.insights
+All personas come from one grouped pass over the events in DuckDB (cjm.journeys.insights
 grouped_touchpoint_insights); only the per-persona, per-touchpoint counts reach pandas.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from cjm import insights
 from cjm.config import EntityNoun, OutcomeSettings
 from cjm.db import table_exists
+from cjm.journeys import insights
 
 PERSONA_INSIGHT_COLUMNS = ["persona_id", *insights.INSIGHT_COLUMNS]
 

@@ -13,7 +13,7 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from cjm.config import EMOTION_MIN_EVENTS, EntityNoun
-from cjm.insights import roles_note
+from cjm.journeys.insights import roles_note
 from cjm.query import open_published
 from cjm.report import charts, trends
 from cjm.report.data import FLOW_STEPS, ReportData, read_report_data

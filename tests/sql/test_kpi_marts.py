@@ -13,7 +13,8 @@ from cjm import steps
 from cjm.catalog import key_breaks
 from cjm.churn.patterns import wilson_interval
 from cjm.config import load_config, parse_config
-from cjm.kpis import KPI_MARTS, build_kpi_tables, json_path
+from cjm.journeys.kpis import KPI_MARTS, build_kpi_tables, json_path
+from cjm.journeys.owners import owner_lifts
 from cjm.models import model_key
 from tests.conftest import REPO, build, dataset, write_csv
 from tests.published import publish_log
@@ -193,16 +194,78 @@ def test_touchpoint_owners_golden_rows(build_rows):
         "conversion_rate, conversion_lift, churn_rate, churn_lift, failure_rate, failure_lift, "
         "rated_events, mean_sentiment, touchpoint_role from touchpoint_owners order by 1, 2"
     ).fetchall()
+    # Lifts against the touchpoint's other customers of the same activity stratum (number of
+    # events): c1, c2, c3, c5 have 2 events, c4 has 3, so c4 is compared with nobody.
     assert got == [
-        ("rejected", "X", 1, 0.5, 1, 0.0, None, 1.0, 1.0, 1.0, 1.0, 0, None, None),
+        # the only other customer at rejected is c4: no stratum has both groups
+        ("rejected", "X", 1, 0.5, 1, 0.0, None, 1.0, None, 1.0, None, 0, None, None),
         ("resolved", "X", 3, 1.0, 3, 1.0, None, 0.0, None, 0.0, None, 0, None, "neutral"),
-        # others at triage: c3, c5 (both converted, neither churned nor failed)
-        ("triage", "A", 3, 0.5, 3, 1 / 3, 1 / 3, 2 / 3, None, 2 / 3, None, 2, -0.75,
+        # 2 events: A's c1, c2 (one converted, c2 churned and failed) against c3, c5 (both
+        # converted, neither churned nor failed): conversion R = 1*2/4, S = 2*2/4, lift 0.5
+        # (the plain ratio was 1/3); no other customer churned or failed, so NULL
+        ("triage", "A", 3, 0.5, 3, 1 / 3, 0.5, 2 / 3, None, 2 / 3, None, 2, -0.75,
          "pain_point"),
-        # others: c1, c2, c5 (two converted, c2 churned and failed)
-        ("triage", "B", 2, 2 / 6, 2, 0.5, 0.75, 0.5, 1.5, 0.5, 1.5, 1, 0.5, "pain_point"),
+        # 2 events: B's c3 (converted) against c1, c2, c5 (two converted, c2 churned and
+        # failed): conversion R = 1*3/4, S = 2*1/4, lift 1.5 (plain 0.75); churn and failure
+        # R = 0, S = 1*1/4, lift 0 (plain 1.5: B's c4 churned, but c4 is the only 3-event one)
+        ("triage", "B", 2, 2 / 6, 2, 0.5, 1.5, 0.5, 0.0, 0.5, 0.0, 1, 0.5, "pain_point"),
     ]  # fmt: skip
     assert_keys(con)
+
+
+# Team A handles more of the short tickets (2 events), which churn more than long ones (4 events).
+# churned: 2 events: A's a1, a2 of a1..a4, others' b1 of b1, b2; 4 events: A's a5 of a5, others'
+# b3 of b3..b6.
+CONFOUNDED = {"a1": 2, "a2": 2, "a3": 2, "a4": 2, "b1": 2, "b2": 2, "a5": 4}
+CONFOUNDED |= {f"b{i}": 4 for i in range(3, 7)}
+CONFOUNDED_CHURNED = ("a1", "a2", "b1", "b3")
+
+
+def test_owner_lifts_compare_customers_of_similar_activity(build_rows):
+    rows = []
+    for customer, events in CONFOUNDED.items():
+        team = "A" if customer.startswith("a") else "B"
+        rows.append(_event(customer, 5, 8, "triage", team=team))
+        rows += [_event(customer, 5, 9 + i, "work") for i in range(events - 1)]
+    config = {"columns": {"resource": "team"}}
+    con = build_rows(rows, config)
+    churned_at = dict.fromkeys(CONFOUNDED_CHURNED, "2026-01-06 00:00:00+00")
+    _side_tables(con, {}, churned_at)
+    build_kpi_tables(con, parse_config(config))
+    got = dict(
+        con.execute(
+            "select resource, (churn_rate, churn_lift) from touchpoint_owners "
+            "where touchpoint = 'triage'"
+        ).fetchall()
+    )
+    # A: 2 of 5 churned against the others' 2 of 6, a plain ratio of 0.4 / (1/3) = 1.2. Within
+    # strata: 2 events R = 2*2/6, S = 1*4/6; 4 events R = 0*4/5, S = 1*1/5; lift (2/3) / (13/15).
+    assert got["A"] == (pytest.approx(0.4), pytest.approx(10 / 13))
+    # B: 2 of 6 against 2 of 5 (plain 5/6); 2 events R = 1*4/6, S = 2*2/6; 4 events R = 1*1/5,
+    # S = 0: lift (13/15) / (2/3).
+    assert got["B"] == (pytest.approx(1 / 3), pytest.approx(13 / 10))
+
+
+def test_owner_lifts_sum_in_a_fixed_order():
+    # the same counts in any row order give the same bits
+    strata = pd.DataFrame(
+        {
+            "touchpoint": ["t"] * 6,
+            "resource": ["A", "A", "A", "B", "B", "B"],
+            "stratum": [1, 2, 3, 1, 2, 3],
+            "customers": [3, 7, 11, 2, 5, 13],
+            "converted": [1, 2, 3, 1, 1, 4],
+            "churned": [1, 3, 1, 0, 2, 5],
+            "failed": [0, 1, 2, 1, 0, 3],
+        }
+    )
+    totals = {1: (9, 4, 2, 1), 2: (17, 6, 5, 2), 3: (29, 11, 8, 6)}
+    for i, name in enumerate(("customers", "converted", "churned", "failed")):
+        strata["touchpoint_" + name] = strata["stratum"].map({k: v[i] for k, v in totals.items()})
+    first = owner_lifts(strata)
+    for seed in range(5):
+        shuffled = strata.sample(frac=1, random_state=seed).reset_index(drop=True)
+        pd.testing.assert_frame_equal(owner_lifts(shuffled), first, check_exact=True)
 
 
 def test_outcomes_drive_conversion_and_exit_without_conversion_touchpoints(build_rows):

@@ -24,7 +24,7 @@ NOT_IN_A_FULL_BUILD = {
     "int_touched_customers": "incremental runs (cjm.incremental)",
     "int_transition_seconds": "partitioned runs, per bucket (cjm.partition)",
     "int_transition_edges_combined": "partitioned runs (cjm.partition)",
-    "int_funnel_reached": "a temp table of the path step (cjm.paths)",
+    "int_funnel_reached": "a temp table of the path step (cjm.journeys.paths)",
     "int_segment_transitions": "inside the graph step (cjm.segments)",
     "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
     "stg_customer_attributes": "runs given a customers file (cjm.customers)",

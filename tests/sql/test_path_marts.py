@@ -8,8 +8,8 @@ import pytest
 
 from cjm.catalog import key_breaks
 from cjm.config import parse_config
+from cjm.journeys.paths import PATH_MARTS, build_path_tables, funnel_note
 from cjm.models import model_key
-from cjm.paths import PATH_MARTS, build_path_tables, funnel_note
 
 
 def _events(journeys: dict[str, list[str]], minutes: dict[str, list[int]] | None = None):

@@ -7,8 +7,8 @@ import pytest
 from cjm import churn
 from cjm.config import load_config
 from cjm.db import write_table
-from cjm.paths import build_path_tables
-from tests.cjm.test_paths import variant_counts
+from cjm.journeys.paths import build_path_tables
+from tests.cjm.journeys.test_paths import variant_counts
 from tests.conftest import REPO, build, dataset
 from tests.sql.test_path_marts import assert_path_keys
 

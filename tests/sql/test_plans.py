@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
+from cjm.journeys.paths import set_path_parameters
 from cjm.models import model_sql, run_model, set_parameters
-from cjm.paths import set_path_parameters
 from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from cjm.churn import customer_churn_state, resolve_churn_definition
 from cjm.config import load_config
 from cjm.db import write_table
-from cjm.insights import touchpoint_insights
+from cjm.journeys.insights import touchpoint_insights
 from cjm.personas.features import customer_features
 from cjm.personas.fitting import fit_personas
 from cjm.personas.openings import add_top_paths

@@ -1,8 +1,9 @@
 """KPIs over time (kpi_timeseries) and who is behind each touchpoint (touchpoint_owners).
 
-Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts (cjm.paths).
-They read personas, churn state and touchpoint roles, so they are built after those, in the same
-step as the path tables, rather than with the models cjm.models runs before personas exist.
+Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts
+(cjm.journeys.paths). They read personas, churn state and touchpoint roles, so they are built after
+those, in the same step as the path tables, rather than with the models cjm.models runs before
+personas exist.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import duckdb
 
 from cjm.config import Config
 from cjm.db import quote_ident
+from cjm.journeys.owners import define_owner_inputs
 from cjm.models import model_sql
 
 KPI_MARTS = ("kpi_timeseries", "touchpoint_owners")
@@ -43,15 +45,23 @@ def build_kpi_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str
 
     Needs events, journeys, customer_personas, customer_churn_state and touchpoint_insights.
     """
-    set_kpi_parameters(
-        con,
-        period=config.kpis.period,
-        timezone=config.timezone,
-        resource_column=config.source_column("resource"),
-        failure_touchpoints=config.outcomes.failure,
-    )
-    counts = {}
-    for name in KPI_MARTS:
-        con.execute(f"create or replace table {quote_ident(name)} as\n" + model_sql("marts", name))
-        counts[name] = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
+    # A cursor of its own: the owners' temporary inputs (cjm.journeys.owners) go with it.
+    cursor = con.cursor()
+    try:
+        set_kpi_parameters(
+            cursor,
+            period=config.kpis.period,
+            timezone=config.timezone,
+            resource_column=config.source_column("resource"),
+            failure_touchpoints=config.outcomes.failure,
+        )
+        define_owner_inputs(cursor, config.outcomes.success, config.outcomes.failure)
+        counts = {}
+        for name in KPI_MARTS:
+            cursor.execute(
+                f"create or replace table {quote_ident(name)} as\n" + model_sql("marts", name)
+            )
+            counts[name] = cursor.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
+    finally:
+        cursor.close()
     return counts

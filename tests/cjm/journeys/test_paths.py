@@ -11,7 +11,7 @@ import pytest
 
 from cjm import sample
 from cjm.cli import main
-from cjm.paths import PathQueryError, anchored_paths, between_paths
+from cjm.journeys.paths import PathQueryError, anchored_paths, between_paths
 from tests.sql.test_path_marts import assert_path_keys
 
 
