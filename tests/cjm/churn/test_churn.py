@@ -746,9 +746,9 @@ def test_scoring_queries_hold_at_most_score_batch_customers(scored, monkeypatch)
     sizes = []
     query = batches._scoring_query
 
-    def counted(run, customers=None, personas=None, only_active=False):
+    def counted(run, customers, personas=None):
         sizes.append(con.execute(f"select count(*) from {customers}").fetchall()[0][0])
-        return query(run, customers, personas, only_active)
+        return query(run, customers, personas)
 
     monkeypatch.setattr(batches, "_scoring_query", counted)
     settings = ChurnSettings(score_batch_customers=100)
