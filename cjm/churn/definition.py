@@ -15,6 +15,7 @@ One question for the score, asked of every customer seen by a cutoff c, whatever
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -52,11 +53,17 @@ class ChurnDefinition:
 
 
 def resolve_churn_definition(
-    con: duckdb.DuckDBPyConnection, settings: ChurnSettings, as_of: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    settings: ChurnSettings,
+    as_of: datetime | None = None,
+    failure_outcomes: Sequence[str] = (),
 ) -> ChurnDefinition:
-    """Fix the inactivity threshold: from settings, or from session gaps when 'auto'."""
-    exits = tuple(settings.exit_touchpoints)
+    """Fix the exits (see exit_touchpoints) and the inactivity threshold: from settings, or from
+    session gaps when 'auto'."""
+    exits = exit_touchpoints(settings, failure_outcomes)
     exit_text = f"; exit touchpoints: {', '.join(exits)}" if exits else "; no exit touchpoints"
+    if exits and not settings.exit_touchpoints:
+        exit_text += " (the failure outcomes, as churn.exit_touchpoints is not set)"
     if not exits:
         # Stage 'exit' comes from name keywords ('cancel_page' too): it hints, never decides.
         hinted = [
@@ -77,6 +84,12 @@ def resolve_churn_definition(
     days, why = _auto_inactivity(con, as_utc(as_of) or log_end(con), settings.horizon_days)
     note = f"inactivity threshold {days} days chosen automatically: {why}{exit_text}"
     return ChurnDefinition(days, exits, settings.horizon_days, "auto", note)
+
+
+def exit_touchpoints(settings: ChurnSettings, failure_outcomes: Sequence[str]) -> tuple[str, ...]:
+    """The touchpoints that count as leaving: churn.exit_touchpoints when set, else the failure
+    outcomes (a declined loan, an invalid ticket has left as surely as a cancellation)."""
+    return tuple(settings.exit_touchpoints or failure_outcomes)
 
 
 def _auto_inactivity(
