@@ -194,7 +194,9 @@ def build_personas(
     with _open(build_path, config) as con:
         if progress:
             progress("computing customer features and churn state")
-        definition = churn.resolve_churn_definition(con, config.churn)
+        definition = churn.resolve_churn_definition(
+            con, config.churn, failure_outcomes=config.outcomes.failure
+        )
         n_customers = churn.write_churn_state(con, definition, "customer_churn_state")
         # Features and assignments stay in DuckDB: at millions of customers only the fit sample
         # and one batch of customers at a time are in memory.
@@ -283,7 +285,9 @@ def build_persona_insights(build_path: Path, config: Config, progress: Progress 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Find churn patterns, train the churn model on the log's history, score active customers."""
     with _open(build_path, config) as con:
-        definition = churn.resolve_churn_definition(con, config.churn)
+        definition = churn.resolve_churn_definition(
+            con, config.churn, failure_outcomes=config.outcomes.failure
+        )
         if progress:
             progress("finding churn patterns")
         found = patterns.churn_patterns(

@@ -3,7 +3,8 @@
 definition (threshold, states, labels, cutoffs), features (churn-only features), training
 (rows at each cutoff), model (estimators: the model and its baselines), holdout (forward holdout
 and the gate), probabilistic and bgnbd (BG/NBD), scoring (train, choose, score), batches (scoring
-every customer in batches), reasons and wording (why, in words), card (the model card), patterns.
+every customer in batches), reasons and wording (why, in words), card (the model card), patterns,
+and queries (how the churn SQL of sql/analytics is run and composed).
 """
 
 from cjm.churn.batches import CHURN_RISK_COLUMNS, ScoringOutput

@@ -10,21 +10,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cjm.churn.bgnbd import BGNBD, activity_summary_query
+from cjm.churn.bgnbd import BGNBD
 from cjm.churn.definition import (
     ChurnDefinition,
-    churn_state_query,
     customer_sample,
     drop_table,
+    state_variables,
 )
-from cjm.churn.features import (
-    churn_features_query,
-)
+from cjm.churn.features import churn_features_sql, churn_features_variables
 from cjm.churn.model import (
     REFERENCE_CUSTOMERS,
     empty_risk,
 )
 from cjm.churn.probabilistic import fit_bgnbd
+from cjm.churn.queries import analytics_sql, composed, scope_variables, set_variables
 from cjm.churn.reasons import (
     NOTHING_STANDS_OUT,
     REASONS_NOT_COMPUTED,
@@ -36,10 +35,7 @@ from cjm.churn.reasons import (
 from cjm.churn.wording import in_entity_words
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
-from cjm.personas.features import (
-    customer_features_query,
-    customer_filter,
-)
+from cjm.personas.features import customer_features_query
 
 CHURN_RISK_COLUMNS = [
     "customer_id",
@@ -109,39 +105,33 @@ class Scorer:
 
 
 def _scoring_query(
-    run: ScoringRun, customers: str | None = None, personas: str | None = None, only_active=False
+    run: ScoringRun, customers: str, personas: str | None = None
 ) -> tuple[str, dict]:
-    """Model features, BG/NBD inputs, state, last contact and persona of the customers seen by
-    the end of the log (only the active ones with only_active), by id."""
+    """sql/analytics/churn_scoring.sql over the customers in the table `customers` seen by the
+    end of the log, by id, and its parameters (it sets the DuckDB variables it reads)."""
     touchpoints, channels = run.vocabulary
     end = run.end
     f_sql, f_params = customer_features_query(end, touchpoints, channels, run.timezone, customers)
-    c_sql, c_params = churn_features_query(end, touchpoints, customers)
-    a_sql, a_params = activity_summary_query(end, customers)
-    s_sql, s_params = churn_state_query(run.definition, end, customers)
-    sql = f"""
-    with f as ({f_sql}), cf as ({c_sql}), bg as ({a_sql}), st as ({s_sql}),
-    contact as (
-        select customer_id,
-               arg_max(touchpoint, (event_time, event_index)) as last_touchpoint,
-               arg_max(channel, (event_time, event_index)) as last_channel
-        from events where event_time <= $as_of{customer_filter(customers)} group by customer_id
+    set_variables(
+        run.con,
+        churn_features_variables(end, touchpoints)
+        | state_variables(run.definition, end)
+        | scope_variables(customers),
     )
-    select f.*, cf.* exclude (customer_id),
-           bg.x as _bgnbd_x, bg.t_x as _bgnbd_t_x, bg."T" as _bgnbd_T,
-           (st.churn_reason is not distinct from 'exit_touchpoint')::double as is_exited,
-           case when st.churn_reason = 'exit_touchpoint' then 'exited'
-                when st.is_churned then 'lapsed' else 'active' end as customer_state,
-           st.last_seen_at, contact.last_touchpoint, contact.last_channel,
-           {"p.persona_id" if personas else "null::bigint"} as _persona_id
-    from f join st using (customer_id)
-    left join cf using (customer_id) left join bg using (customer_id)
-    left join contact using (customer_id)
-    {f"left join {quote_ident(personas)} p using (customer_id)" if personas else ""}
-    {"where not st.is_churned" if only_active else ""}
-    order by customer_id
-    """
-    return sql, f_params | c_params | a_params | s_params
+    parts = {
+        "customer_features": f_sql,
+        "churn_features": churn_features_sql(touchpoints),
+        "activity_summary": analytics_sql("churn_activity_summary"),
+        "churn_state": analytics_sql("churn_state"),
+        # A run without personas joins an empty table: every persona_id is null.
+        "customer_personas": (
+            "select customer_id, persona_id from " + quote_ident(personas)
+            if personas
+            else "select null::varchar as customer_id, null::bigint as persona_id limit 0"
+        ),
+    }
+    sql = composed(analytics_sql("churn_scoring"), parts, customers)
+    return f"{sql} order by customer_id", f_params
 
 
 @dataclass(frozen=True)
@@ -186,10 +176,31 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
     typical values of active customers, which behaviours are candidate reasons): a customer's
     score and reasons do not depend on the batch size or on the other customers in their batch.
     """
-    con, settings, output = run.con, run.settings, scoring.output
-    batch = settings.score_batch_customers
+    con, settings = run.con, run.settings
     fitted = fit_bgnbd(con, run.end, settings.bgnbd_fit_customers, run.random_state)
-    horizon = timedelta(days=run.definition.horizon_days)
+    reference, risks = _reference(run, scoring, fitted)
+    chosen = "_cjm_churn_customers"
+    allowed = scoring.output.customers
+    set_variables(con, scope_variables(allowed))
+    sql = composed(analytics_sql("churn_scored_customers"), customers=allowed)
+    con.execute(f"create or replace temp table {chosen} as {sql}")
+    try:
+        n_chosen = int(con.execute(f"select count(*) from {chosen}").fetchone()[0])
+        reference = replace(
+            reference, min_risk=reason_threshold(risks, n_chosen, settings.max_reason_customers)
+        )
+        return _score_batches(run, scoring, fitted, reference, chosen)
+    finally:
+        drop_table(con, chosen)
+
+
+def _reference(
+    run: ScoringRun, scoring: Scorer, fitted: BGNBD
+) -> tuple[ReasonReference, np.ndarray]:
+    """The reasons' reference (typical active customer, candidate reasons) and the risks, both
+    from a random sample of REFERENCE_CUSTOMERS customers."""
+    con, horizon = run.con, timedelta(days=run.definition.horizon_days)
+    batch = run.settings.score_batch_customers
     sample = customer_sample(
         con, "_cjm_churn_reference", run.end, REFERENCE_CUSTOMERS, run.random_state
     )
@@ -201,25 +212,21 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
         typical = X[active].reset_index(drop=True) if active.any() else X
         reference = reason_reference(scoring.pipeline, typical, scoring.labels, run.random_state)
         risks = scoring.pipeline.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
-        del ref, typical
     finally:
         drop_table(con, sample)
-    chosen = "_cjm_churn_customers"
-    allowed = ""
-    if output.customers is not None:
-        allowed = f" where customer_id in (select customer_id from {quote_ident(output.customers)})"
-    con.execute(
-        f"create or replace temp table {chosen} as select distinct customer_id from events{allowed}"
-    )
-    n_chosen = int(con.execute(f"select count(*) from {chosen}").fetchone()[0])
-    reference = replace(
-        reference, min_risk=reason_threshold(risks, n_chosen, settings.max_reason_customers)
-    )
+    return reference, risks
+
+
+def _score_batches(
+    run: ScoringRun, scoring: Scorer, fitted: BGNBD, reference: ReasonReference, chosen: str
+) -> tuple[pd.DataFrame | None, ScoredCounts]:
+    """Score the customers of the table `chosen` batch by batch into a table; rank them."""
+    output, horizon = scoring.output, timedelta(days=run.definition.horizon_days)
     # The scored rows collect in a table on a cursor of their own: the batches stream on con.
-    store = con.cursor()
+    store = run.con.cursor()
     try:
         store.execute(f"create temp table {_SCORED} ({_SCORED_COLUMNS})")
-        batches = _query_batches(run, chosen, output.personas, batch)
+        batches = _query_batches(run, chosen, output.personas, run.settings.score_batch_customers)
         for current in batches:
             if current.empty:
                 continue
@@ -238,12 +245,11 @@ def score_customers(run: ScoringRun, scoring: Scorer) -> tuple[pd.DataFrame | No
             {"none": in_entity_words([NOTHING_STANDS_OUT], output.entity)[0]},
         ).fetchone()
         scored = ScoredCounts(
-            int(counts[0]), int(counts[1]), int(counts[2]), settings.max_reason_customers
+            int(counts[0]), int(counts[1]), int(counts[2]), run.settings.max_reason_customers
         )
         return _ranked(store, output.risk_table), scored
     finally:
         store.close()
-        drop_table(con, chosen)
 
 
 def _query_batches(
@@ -296,13 +302,7 @@ _SCORED_COLUMNS = """
 def _ranked(store: duckdb.DuckDBPyConnection, risk_table: str | None) -> pd.DataFrame | None:
     """The scored rows ranked riskiest first (ties: more revenue, then id): written to risk_table,
     or returned."""
-    columns = ", ".join(quote_ident(c) for c in CHURN_RISK_COLUMNS if c != "rank")
-    sql = f"""
-        select {columns}, row_number() over (
-            order by risk_score desc, revenue desc nulls last, customer_id
-        ) as rank
-        from {_SCORED} order by rank
-    """
+    sql = f"select * from (\n{analytics_sql('churn_risk')}\n) order by rank"
     if risk_table is not None:
         store.execute(f"create or replace table {quote_ident(risk_table)} as {sql}")
         return None

@@ -22,7 +22,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
-from cjm.personas.features import as_utc, customer_filter
+from cjm.churn.queries import analytics_sql, composed, scope_variables, set_variables
+from cjm.personas.features import as_utc
 
 
 def bgnbd_log_likelihood(
@@ -93,22 +94,8 @@ def activity_summary(
 
     customers: a table with a customer_id column; only those customers are summarised.
     """
-    sql, params = activity_summary_query(as_utc(as_of), customers)
-    df = con.execute(f"{sql} order by customer_id", params).df()
+    set_variables(con, {"cjm_churn_as_of": as_utc(as_of)} | scope_variables(customers))
+    sql = composed(analytics_sql("churn_activity_summary"), customers=customers)
+    df = con.execute(f"{sql} order by customer_id").df()
     df["customer_id"] = df["customer_id"].astype(str)
     return df.astype({"x": float, "t_x": float, "T": float})
-
-
-def activity_summary_query(as_of: datetime, customers: str | None = None) -> tuple[str, dict]:
-    """SQL and parameters of activity_summary (unordered), to run or embed in a larger query."""
-    sql = f"""
-        with days as (
-            select distinct customer_id, date_trunc('day', event_time at time zone 'UTC') as d
-            from events where event_time <= $as_of{customer_filter(customers)}
-        )
-        select customer_id, count(*) - 1 as x,
-               date_diff('day', min(d), max(d)) as t_x,
-               epoch($as_of - (min(d) at time zone 'UTC')) / 86400.0 as T
-        from days group by customer_id
-    """
-    return sql, {"as_of": as_of}

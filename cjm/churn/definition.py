@@ -15,6 +15,7 @@ One question for the score, asked of every customer seen by a cutoff c, whatever
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -22,13 +23,10 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
+from cjm.churn.queries import analytics_sql, composed, scope_variables, set_variables
 from cjm.config import ChurnSettings
 from cjm.db import quote_ident
-from cjm.personas.features import (
-    as_utc,
-    customer_filter,
-    log_end,
-)
+from cjm.personas.features import as_utc, log_end
 
 # Auto inactivity rule: the shortest quiet spell (from AUTO_GRID days) after which few customers
 # come back. For D days: of the quiet spells that reached D days and can be followed for F more
@@ -54,16 +52,18 @@ class ChurnDefinition:
     note: str
 
 
-# Exit touchpoints travel as a list parameter ($exits), never as SQL text.
-_EXIT_SQL = "coalesce(list_contains($exits::varchar[], touchpoint), false)"
-
-
 def resolve_churn_definition(
-    con: duckdb.DuckDBPyConnection, settings: ChurnSettings, as_of: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    settings: ChurnSettings,
+    as_of: datetime | None = None,
+    failure_outcomes: Sequence[str] = (),
 ) -> ChurnDefinition:
-    """Fix the inactivity threshold: from settings, or from session gaps when 'auto'."""
-    exits = tuple(settings.exit_touchpoints)
+    """Fix the exits (see exit_touchpoints) and the inactivity threshold: from settings, or from
+    session gaps when 'auto'."""
+    exits = exit_touchpoints(settings, failure_outcomes)
     exit_text = f"; exit touchpoints: {', '.join(exits)}" if exits else "; no exit touchpoints"
+    if exits and not settings.exit_touchpoints:
+        exit_text += " (the failure outcomes, as churn.exit_touchpoints is not set)"
     if not exits:
         # Stage 'exit' comes from name keywords ('cancel_page' too): it hints, never decides.
         hinted = [
@@ -86,46 +86,21 @@ def resolve_churn_definition(
     return ChurnDefinition(days, exits, settings.horizon_days, "auto", note)
 
 
+def exit_touchpoints(settings: ChurnSettings, failure_outcomes: Sequence[str]) -> tuple[str, ...]:
+    """The touchpoints that count as leaving: churn.exit_touchpoints when set, else the failure
+    outcomes (a declined loan, an invalid ticket has left as surely as a cancellation)."""
+    return tuple(settings.exit_touchpoints or failure_outcomes)
+
+
 def _auto_inactivity(
     con: duckdb.DuckDBPyConnection, t: datetime | None, horizon_days: int
 ) -> tuple[int, str]:
     """The automatic threshold (see AUTO_GRID) and the numbers that chose it, in words."""
     if t is None:
         return AUTO_FALLBACK_DAYS, "the log is empty"
-    # A returned spell is read from its session's first event (seconds_since_previous: the time
-    # since the previous session ended), so no sessions are rebuilt from events.
-    rows = con.execute(
-        """
-        with returned as (
-            select event_time - to_microseconds(round(seconds_since_previous * 1e6)::bigint)
-                       as quiet_from,
-                   seconds_since_previous / 86400.0 as days,
-                   true as came_back
-            from events
-            where is_session_start and seconds_since_previous is not null and event_time <= $t
-        ), still_open as (
-            select max(event_time) as quiet_from,
-                   epoch($t - max(event_time)) / 86400.0 as days,
-                   false as came_back
-            from events where event_time <= $t group by customer_id
-        ), spells as (
-            select * from returned union all select * from still_open
-        ), grid as (
-            select unnest($grid::integer[]) as d
-        ), grid_followed as (
-            select d, greatest(d, $h) as f from grid
-        ), followed as (
-            select g.d, spells.came_back and spells.days <= g.d + g.f as back
-            from grid_followed as g
-            inner join spells
-                on spells.days >= g.d and spells.quiet_from + to_days(g.d + g.f) <= $t
-        )
-        select d, count(*) as spells, count(*) filter (where back) as back
-        from followed group by d order by d
-        """,
-        {"t": t, "grid": list(AUTO_GRID), "h": int(horizon_days)},
-    ).fetchall()
-    counted = [(d, n, b / n) for d, n, b in rows if n >= AUTO_MIN_GAPS]
+    counted = [
+        (d, n, b / n) for d, n, b in _quiet_spells(con, t, horizon_days) if n >= AUTO_MIN_GAPS
+    ]
     if not counted:
         return AUTO_FALLBACK_DAYS, (
             f"fewer than {AUTO_MIN_GAPS} quiet spells of {AUTO_GRID[0]} days or more can be "
@@ -133,6 +108,33 @@ def _auto_inactivity(
         )
     below = [c for c in counted if c[2] <= AUTO_RETURN_RATE]
     d, n, rate = below[0] if below else min(counted, key=lambda c: (c[2], c[0]))
+    return d, _threshold_words(counted, (d, n, rate), bool(below), horizon_days)
+
+
+def _quiet_spells(
+    con: duckdb.DuckDBPyConnection, t: datetime, horizon_days: int
+) -> list[tuple[int, int, int]]:
+    """(days of the grid, quiet spells that can be followed, how many ended with a return)."""
+    set_variables(
+        con,
+        {
+            "cjm_churn_as_of": t,
+            "cjm_churn_grid": list(AUTO_GRID),
+            "cjm_churn_horizon_days": int(horizon_days),
+        },
+    )
+    sql = analytics_sql("churn_quiet_spells")
+    return con.execute(f"select * from (\n{sql}\n) order by d").fetchall()
+
+
+def _threshold_words(
+    counted: list[tuple[int, int, float]],
+    chosen: tuple[int, int, float],
+    reaches_rate: bool,
+    horizon_days: int,
+) -> str:
+    """Why the threshold `chosen` (days, spells, share back) was picked from `counted`, in words."""
+    d, n, rate = chosen
     shorter = [c for c in counted if c[0] < d]
     before = (
         f" (after {shorter[-1][0]} days: {shorter[-1][2]:.0%} of {shorter[-1][1]:,})"
@@ -141,12 +143,12 @@ def _auto_inactivity(
     )
     rule = (
         f"the shortest quiet spell after which at most {AUTO_RETURN_RATE:.0%} come back"
-        if below
+        if reaches_rate
         else f"no spell of {AUTO_GRID[0]}-{AUTO_GRID[-1]} days has at most "
         f"{AUTO_RETURN_RATE:.0%} coming back; this one has the fewest"
     )
     follow = max(d, horizon_days)
-    return d, (
+    return (
         f"of {n:,} quiet spells that reached {d} days and could be followed {follow} days more, "
         f"{rate:.0%} ended with a return{before}: {rule}"
     )
@@ -163,8 +165,9 @@ def customer_churn_state(
     customers: a table with a customer_id column; only those customers are looked at.
     """
     t = as_utc(as_of) or log_end(con)
-    sql, params = churn_state_query(definition, t, customers)
-    df = con.execute(f"{sql} order by customer_id", params).df()
+    sql, variables = churn_state_query(definition, t, customers)
+    set_variables(con, variables)
+    df = con.execute(f"{sql} order by customer_id").df()
     df["customer_id"] = df["customer_id"].astype(str)
     df["is_churned"] = df["is_churned"].astype(bool)
     return df
@@ -177,53 +180,27 @@ def write_churn_state(
 
     The same rows as customer_churn_state, without bringing millions of customers into pandas.
     """
-    sql, params = churn_state_query(definition, log_end(con))
-    con.execute(
-        f"create or replace table {quote_ident(table)} as {sql} order by customer_id", params
-    )
+    sql, variables = churn_state_query(definition, log_end(con))
+    set_variables(con, variables)
+    con.execute(f"create or replace table {quote_ident(table)} as {sql} order by customer_id")
     return int(con.execute(f"select count(*) from {quote_ident(table)}").fetchone()[0])
 
 
 def churn_state_query(
     definition: ChurnDefinition, as_of: datetime, customers: str | None = None
 ) -> tuple[str, dict]:
-    """SQL and parameters of customer_churn_state (unordered), to run or embed in a query."""
-    # ev is not materialised: both readers scan events again rather than DuckDB buffering every
-    # event for them (0.25 s -> 0.18 s at 10M events).
-    sql = f"""
-    with ev as not materialized (
-        select customer_id, event_time, session_id, {_EXIT_SQL} as is_exit
-        from events where event_time <= $t{customer_filter(customers)}
-    ), c as (
-        select customer_id, max(event_time) as last_seen_at,
-               max(event_time) filter (where is_exit) as last_exit,
-               arg_max(session_id, event_time) filter (where is_exit) as exit_session
-        from ev group by customer_id
-    ), back as (
-        -- events later in the same session as the exit (a survey, a goodbye page) are not a return
-        select c.customer_id,
-               bool_or(ev.event_time > c.last_exit
-                       and ev.session_id is distinct from c.exit_session) as returned
-        from c join ev using (customer_id) where c.last_exit is not null
-        group by c.customer_id
-    ), s as (
-        select c.*, c.last_exit is not null and not coalesce(b.returned, false) as exited,
-               c.last_seen_at + to_days($d) <= $t as inactive
-        from c left join back b using (customer_id)
-    )
-    select customer_id, last_seen_at, exited or inactive as is_churned,
-           case when exited then last_exit when inactive then last_seen_at + to_days($d) end
-               as churned_at,
-           case when exited then 'exit_touchpoint' when inactive then 'inactivity' end
-               as churn_reason
-    from s
-    """
-    params = {
-        "t": as_of,
-        "d": definition.inactivity_days,
-        "exits": list(definition.exit_touchpoints),
+    """SQL of customer_churn_state (unordered) and the DuckDB variables it reads."""
+    sql = composed(analytics_sql("churn_state"), customers=customers)
+    return sql, state_variables(definition, as_of) | scope_variables(customers)
+
+
+def state_variables(definition: ChurnDefinition, as_of: datetime) -> dict[str, object]:
+    """The variables sql/analytics/churn_state.sql reads: the time and the definition."""
+    return {
+        "cjm_churn_as_of": as_of,
+        "cjm_churn_inactivity_days": definition.inactivity_days,
+        "cjm_churn_exits": list(definition.exit_touchpoints),
     }
-    return sql, params
 
 
 def churn_labels(
@@ -256,20 +233,16 @@ def churn_labels(
         for t in (as_of, end):
             if t not in states:
                 states[t] = _state_table(con, definition, t, customers)
-        out = con.execute(
-            f"""
-            select before.customer_id,
-                   after.last_seen_at <= $c or after.churn_reason is not distinct from
-                       'exit_touchpoint' as churned,
-                   case when before.churn_reason = 'exit_touchpoint' then 'exited'
-                        when before.is_churned then 'lapsed' else 'active' end
-                       as customer_state
-            from {quote_ident(states[as_of])} as before
-            inner join {quote_ident(states[end])} as after using (customer_id)
-            order by before.customer_id
-            """,
-            {"c": as_of},
-        ).df()
+        set_variables(
+            con,
+            {
+                "cjm_churn_as_of": as_of,
+                "cjm_churn_state_before": states[as_of],
+                "cjm_churn_state_after": states[end],
+            },
+        )
+        sql = analytics_sql("churn_labels")
+        out = con.execute(f"select * from (\n{sql}\n) order by customer_id").df()
     finally:
         if own:
             drop_states(con, states)
@@ -286,8 +259,9 @@ def _state_table(
 ) -> str:
     """A temporary table of the churn state at t (customer_churn_state's rows); its name."""
     name = f"_cjm_churn_state_{next(_STATE_TABLES)}"
-    sql, params = churn_state_query(definition, t, customers)
-    con.execute(f"create temp table {quote_ident(name)} as {sql}", params)
+    sql, variables = churn_state_query(definition, t, customers)
+    set_variables(con, variables)
+    con.execute(f"create temp table {quote_ident(name)} as {sql}")
     return name
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, hypergeom, norm
 
-from cjm.db import quote_ident
+from cjm.churn.queries import analytics_sql, composed, set_variables
 
 PATTERN_COLUMNS = [
     "pattern",
@@ -83,24 +83,35 @@ def churn_patterns(
     """
     if not 1 <= min_length <= max_length <= last_n:
         raise ValueError("need 1 <= min_length <= max_length <= last_n")
-    # The tail of a churner ends before churned_at; of a retained customer before retained_until.
-    view = "_cjm_patterns_churn_state"
-    con.execute(
-        f"""
-        create or replace temp table {view} as
-        select customer_id::varchar as customer_id, is_churned::boolean as is_churned,
-               case when is_churned then churned_at::timestamptz else $retained::timestamptz end
-                   as tail_end
-        from {quote_ident(churn_state)}
-        """,
-        {"retained": retained_until},
+    set_variables(
+        con,
+        {
+            "cjm_pattern_states": churn_state,
+            "cjm_pattern_retained_until": retained_until,
+            "cjm_pattern_last_n": int(last_n),
+            "cjm_pattern_min_length": int(min_length),
+            "cjm_pattern_positions": _positions(min_length, max_length, last_n),
+        },
     )
-    try:
-        counts, population = _pattern_counts(con, view, min_length, max_length, last_n)
-    finally:
-        con.execute(f"drop table if exists {view}")
-    n_customers, n_churned = population
-    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in PATTERN_COLUMNS}).astype(
+    counts, (n_customers, n_churned) = _pattern_counts(con)
+    counts = counts[counts["customer_count"] >= min_customers]
+    if counts.empty or n_churned == 0 or n_customers == 0:
+        return _no_patterns()
+    out = _pattern_statistics(counts, n_customers, n_churned)
+    # With many customers a 0.2% lift is "significant" yet useless: both filters apply.
+    out = out[(out["q_value"] <= max_q) & (out["lift"] >= min_lift)]
+    out = _closed(out)
+    out = out.sort_values(
+        ["lift_low", "customer_count", "length", "is_contiguous", "pattern"],
+        ascending=[False, False, True, False, True],
+        kind="stable",
+    )
+    return out[PATTERN_COLUMNS].reset_index(drop=True)
+
+
+def _no_patterns() -> pd.DataFrame:
+    """An empty churn_patterns frame with its columns and types."""
+    return pd.DataFrame({c: pd.Series(dtype=float) for c in PATTERN_COLUMNS}).astype(
         {
             "pattern": str,
             "length": "int64",
@@ -109,9 +120,10 @@ def churn_patterns(
             "churned_count": "int64",
         }
     )
-    counts = counts[counts["customer_count"] >= min_customers]
-    if counts.empty or n_churned == 0 or n_customers == 0:
-        return empty
+
+
+def _pattern_statistics(counts: pd.DataFrame, n_customers: int, n_churned: int) -> pd.DataFrame:
+    """Each pattern's churn rate and lift with their Wilson intervals, p-value and q-value."""
     overall = n_churned / n_customers
     out = counts.copy()
     out["churn_rate"] = out["churned_count"] / out["customer_count"]
@@ -124,15 +136,7 @@ def churn_patterns(
         out["churned_count"] - 1, n_customers, n_churned, out["customer_count"]
     )
     out["q_value"] = benjamini_hochberg(out["p_value"].to_numpy())
-    # With many customers a 0.2% lift is "significant" yet useless: both filters apply.
-    out = out[(out["q_value"] <= max_q) & (out["lift"] >= min_lift)]
-    out = _closed(out)
-    out = out.sort_values(
-        ["lift_low", "customer_count", "length", "is_contiguous", "pattern"],
-        ascending=[False, False, True, False, True],
-        kind="stable",
-    )
-    return out[PATTERN_COLUMNS].reset_index(drop=True)
+    return out
 
 
 def _tokens(pattern: str) -> list[str]:
@@ -192,69 +196,17 @@ def _positions(min_length: int, max_length: int, last_n: int) -> list[dict]:
     return positions
 
 
-# A customer's distinct patterns, from their tail `t.seq` (oldest first) and $positions.
-_TAIL_PATTERNS = """list_distinct(list_transform(
-    list_filter($positions::struct(
-        idx integer[], gram_length integer, is_contiguous boolean, last_position integer
-    )[], lambda k: len(t.seq) >= k.last_position),
-    lambda k: {
-        'pattern': case when k.is_contiguous
-            then array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' > ')
-            else array_to_string(list_transform(k.idx, lambda i: t.seq[i]), ' ... ')
-        end,
-        'gram_length': k.gram_length,
-        'is_contiguous': k.is_contiguous
-    }
-))"""
+def _tail_patterns_query(tails: str, body: str) -> str:
+    """`body` over tails (the query named `tails`) and tail_patterns: the patterns in each tail."""
+    parts = {"tails": analytics_sql(tails), "tail_patterns": analytics_sql("tail_patterns")}
+    return composed(analytics_sql(body), parts)
 
 
-def _pattern_counts(
-    con: duckdb.DuckDBPyConnection, view: str, min_length: int, max_length: int, last_n: int
-) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """Per pattern: customers having it and churners among them; and the population sizes."""
-    return _pattern_query(con, view, _positions(min_length, max_length, last_n), min_length, last_n)
-
-
-def _pattern_query(
-    con: duckdb.DuckDBPyConnection, view: str, positions: list[dict], min_length: int, last_n: int
-) -> tuple[pd.DataFrame, tuple[int, int]]:
-    # Each customer's distinct patterns are found within their own tail (a list), so the only
-    # table across customers is the count per pattern: memory grows with the patterns found,
-    # not with customers times patterns.
-    sql = f"""
-        with ev as (
-            select e.customer_id, e.touchpoint, e.event_time, e.event_index, e.event_id,
-                   s.is_churned
-            from events e join {view} s on s.customer_id = e.customer_id
-            where e.touchpoint is not null
-              and (s.tail_end is null or e.event_time < s.tail_end)
-        ), tail as (
-            select *, row_number() over (
-                partition by customer_id order by event_time desc, event_index desc, event_id desc
-            ) as back
-            from ev qualify back <= {int(last_n)}
-        ), tails as (
-            select customer_id, any_value(is_churned) as is_churned,
-                   list(touchpoint order by back desc) as seq
-            from tail group by customer_id
-        ), population as (
-            select count(*) as n_customers, count(*) filter (where is_churned) as n_churned
-            from tails where len(seq) >= {int(min_length)}
-        ), expanded as (
-            select t.is_churned, unnest({_TAIL_PATTERNS}) as k
-            from tails t
-        ), counts as (
-            select k.pattern, any_value(k.gram_length)::bigint as length,
-                   any_value(k.is_contiguous) as is_contiguous,
-                   count(*)::bigint as customer_count,
-                   count(*) filter (where is_churned)::bigint as churned_count
-            from expanded group by k.pattern
-        )
-        select p.n_customers, p.n_churned, c.*
-        from population p left join counts c on true
-        order by c.pattern
-    """
-    df = con.execute(sql, {"positions": positions}).df()
+def _pattern_counts(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Per pattern: customers having it and churners among them; and the population sizes (the
+    cjm_pattern_ variables set by churn_patterns)."""
+    sql = _tail_patterns_query("churn_pattern_tails", "churn_pattern_counts")
+    df = con.execute(f"{sql} order by pattern").df()
     population = (
         (int(df["n_customers"].iloc[0]), int(df["n_churned"].iloc[0])) if len(df) else (0, 0)
     )
@@ -298,34 +250,23 @@ def customer_patterns(
     )
     lengths = ranked["pattern"].map(lambda p: len(_tokens(str(p))))
     positions = _positions(int(lengths.min()), min(int(lengths.max()), last_n), last_n)
-    who = pd.DataFrame({"customer_id": customers.astype(str).unique()})
     con.register("_cjm_pattern_table", table)
-    con.register("_cjm_pattern_customers", who)
+    con.register(
+        "_cjm_pattern_customers", pd.DataFrame({"customer_id": customers.astype(str).unique()})
+    )
+    set_variables(
+        con,
+        {
+            "cjm_churn_as_of": as_of,
+            "cjm_pattern_customers": "_cjm_pattern_customers",
+            "cjm_pattern_table": "_cjm_pattern_table",
+            "cjm_pattern_last_n": int(last_n),
+            "cjm_pattern_positions": positions,
+        },
+    )
     try:
-        df = con.execute(
-            f"""
-            with tail as (
-                select e.customer_id, e.touchpoint, row_number() over (
-                    partition by e.customer_id
-                    order by e.event_time desc, e.event_index desc, e.event_id desc
-                ) as back
-                from events e join _cjm_pattern_customers c on c.customer_id = e.customer_id
-                where e.event_time <= $as_of and e.touchpoint is not null
-                qualify back <= {int(last_n)}
-            ), tails as (
-                select customer_id, list(touchpoint order by back desc) as seq
-                from tail group by customer_id
-            ), found as (
-                select t.customer_id, unnest({_TAIL_PATTERNS}).pattern as pattern
-                from tails t
-            )
-            select f.customer_id, arg_min(p.pattern, p.pattern_rank) as pattern,
-                   arg_min(p.lift, p.pattern_rank) as lift
-            from found f join _cjm_pattern_table p on p.pattern = f.pattern
-            group by f.customer_id order by f.customer_id
-            """,
-            {"as_of": as_of, "positions": positions},
-        ).df()
+        sql = _tail_patterns_query("customer_pattern_tails", "customer_pattern_matches")
+        df = con.execute(f"{sql} order by customer_id").df()
     finally:
         con.unregister("_cjm_pattern_table")
         con.unregister("_cjm_pattern_customers")

@@ -221,38 +221,61 @@ def reasons_for(
     """
     if reference is None:
         reference = reason_reference(pipeline, X, labels, random_state)
-    typical, usable, families, keys = (
-        reference.typical,
-        reference.usable,
-        reference.families,
-        reference.keys,
-    )
     if base is None:
         base = pipeline.predict_proba(X)[:, 1]
-    # Only cite a behaviour where the customer really differs: some member outside the middle
-    # half of active customers (or off the typical value when that half is a single value). Trees
-    # react to tiny differences near split points, which would make "2.1 vs 2.0" reasons.
+    families, keys = reference.families, reference.keys
+    cited = _citable(X, reference)
+    # The what-if is predicted only where a family can be cited (about half the rows per family).
+    effects = _what_if(pipeline, X, [families[k] for k in keys], reference.typical, base, cited)
+    effects[~cited] = -np.inf
+    eligible = _eligible(effects, base)
+    texts = _family_texts(X, reference, eligible, labels)
+    return _joined(texts, effects)
+
+
+def _citable(X: pd.DataFrame, reference: ReasonReference) -> np.ndarray:
+    """Per row and candidate family: whether the row really differs from the typical customer.
+
+    Some member outside the middle half of active customers (or off the typical value when that
+    half is a single value). Trees react to tiny differences near split points, which would make
+    "2.1 vs 2.0" reasons.
+    """
+    usable, families, keys = reference.usable, reference.families, reference.keys
     values = X[usable]
     q25, q75 = reference.q25, reference.q75
-    unusual = (values < q25) | (values > q75) | ((q25 == q75) & (values != typical[usable]))
-    cited = np.column_stack(
+    unusual = (
+        (values < q25) | (values > q75) | ((q25 == q75) & (values != reference.typical[usable]))
+    )
+    return np.column_stack(
         [unusual[families[k]].any(axis=1).to_numpy() for k in keys] or [np.zeros(len(X), bool)]
     )[:, : len(keys)]
-    # The what-if is predicted only where a family can be cited (about half the rows per family).
-    effects = _what_if(pipeline, X, [families[k] for k in keys], typical, base, cited)
-    effects[~cited] = -np.inf
-    # Small effects relative to the customer's own risk are noise, not reasons; but a customer with
-    # no effect above the floor (risk spread thinly over many behaviours) still gets the unusual
-    # behaviour that lowers the risk most when typical, rather than no reason at all.
+
+
+def _eligible(effects: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Per row and family: whether its effect is large enough to be a reason.
+
+    Small effects relative to the customer's own risk are noise, not reasons; but a customer with
+    no effect above the floor (risk spread thinly over many behaviours) still gets the unusual
+    behaviour that lowers the risk most when typical, rather than no reason at all.
+    """
     floor = np.maximum(REASON_MIN_EFFECT, REASON_MIN_SHARE * base)
     eligible = effects >= floor[:, None]
     thin = np.flatnonzero(~eligible.any(axis=1))
     if len(thin) and effects.shape[1]:
         best = effects[thin].argmax(axis=1)
         eligible[thin, best] = effects[thin, best] > 0
-    # Texts per family, only where the family is eligible; customers share most values (counts,
-    # stages), so each distinct combination is worded once.
-    texts = np.full(effects.shape, None, dtype=object)
+    return eligible
+
+
+def _family_texts(
+    X: pd.DataFrame, reference: ReasonReference, eligible: np.ndarray, labels: dict[str, str]
+) -> np.ndarray:
+    """Per row and family: the reason in words where the family is eligible (else None).
+
+    Customers share most values (counts, stages), so each distinct combination is worded once.
+    """
+    families, keys = reference.families, reference.keys
+    texts = np.full(eligible.shape, None, dtype=object)
     context = [c for c in _REASON_CONTEXT if c in X.columns]
     for j, k in enumerate(keys):
         rows = np.flatnonzero(eligible[:, j])
@@ -266,13 +289,18 @@ def reasons_for(
         worded = np.empty(len(first), dtype=object)
         for u, i in enumerate(first):
             row = dict(zip(needed, combos[i].tolist(), strict=True))
-            worded[u] = reason_text(k, families[k], row, typical, labels) or None
+            worded[u] = reason_text(k, families[k], row, reference.typical, labels) or None
         texts[rows, j] = worded[inverse.ravel()]
-    # Largest effect first (ties: family order), keep the first MAX_REASONS with words.
+    return texts
+
+
+def _joined(texts: np.ndarray, effects: np.ndarray) -> list[str]:
+    """Each row's texts, largest effect first (ties: family order), the first MAX_REASONS with
+    words joined by '; '; NOTHING_STANDS_OUT for a row with none."""
     order = np.argsort(-effects, axis=1, kind="stable")
     ranked = np.take_along_axis(texts, order, axis=1)
-    out = np.full(len(X), "", dtype=object)
-    taken = np.zeros(len(X), dtype=int)
+    out = np.full(len(texts), "", dtype=object)
+    taken = np.zeros(len(texts), dtype=int)
     for col in ranked.T:
         use = np.not_equal(col, None) & (taken < MAX_REASONS)
         out[use] = out[use] + np.where(taken[use] > 0, "; ", "").astype(object) + col[use]

@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from cjm.churn.batches import Scorer, ScoringOutput, ScoringRun, score_customers
+from cjm.churn.batches import ScoredCounts, Scorer, ScoringOutput, ScoringRun, score_customers
 from cjm.churn.card import Training, model_card, probabilistic_card
 from cjm.churn.definition import (
     ChurnDefinition,
@@ -110,8 +111,15 @@ def _score_churn(
             f"need at least {need:g} days (half a horizon of history before a cutoff and the "
             "whole horizon after it)",
         )
+    return _score_learned(run, cutoffs)
+
+
+def _score_learned(run: ScoringRun, cutoffs: list[datetime]) -> ChurnResult:
+    """Train on the cutoffs' labelled rows, choose the scorer on the forward holdout and score
+    every customer with it; BG/NBD alone when either class is too rare to learn from."""
+    definition, settings, random_state = run.definition, run.settings, run.random_state
     frames, sample, n_sampled, n_customers = training_frames(
-        con, definition, cutoffs, vocabulary, timezone, settings, random_state
+        run.con, definition, cutoffs, run.vocabulary, run.timezone, settings, random_state
     )
     data = pd.concat(frames, ignore_index=True)
     features, unused = model_inputs(data)
@@ -139,36 +147,53 @@ def _score_churn(
     scorer = make_scorer(choice.source, random_state).fit(
         fit[features], fit["churned"].to_numpy(int)
     )
-    # Tiers are relative to how often active customers go quiet: lapsed customers mostly do.
-    active = (data["recency_days"] < definition.inactivity_days) & (data["is_exited"] == 0)
-    base_rate = float(y[active.to_numpy()].mean()) if active.any() else float(y.mean())
-    thresholds = (min(2 * base_rate, (1 + base_rate) / 2), base_rate) if choice.trusted else None
-    scoring = Scorer(scorer, features, labels, thresholds, random_state, output, choice.source)
+    base_rate, thresholds = _risk_tiers(data, y, definition, choice.trusted)
+    scoring = Scorer(
+        scorer, features, run.labels, thresholds, random_state, run.output, choice.source
+    )
     risk, counts = score_customers(run, scoring)
+    training = Training(
+        n_train=len(fit),
+        n_rows=len(data),
+        training_customers=n_sampled,
+        all_customers=n_customers,
+        sampled=sample,
+        train_positives=n_pos,
+        base_rate=base_rate,
+        thresholds=thresholds,
+    )
     card = model_card(
         definition,
         cutoffs,
-        end,
+        run.end,
         settings,
         choice,
         metrics,
-        training=Training(
-            n_train=len(fit),
-            n_rows=len(data),
-            training_customers=n_sampled,
-            all_customers=n_customers,
-            sampled=sample,
-            train_positives=n_pos,
-            base_rate=base_rate,
-            thresholds=thresholds,
-        ),
-        features=(features, unused, labels),
+        training,
+        (features, unused, run.labels),
     )
+    pipeline = scorer if choice.source in LEARNED else None
+    card = _with_counts(card, counts)
+    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
+
+
+def _risk_tiers(
+    data: pd.DataFrame, y: np.ndarray, definition: ChurnDefinition, trusted: bool
+) -> tuple[float, tuple[float, float] | None]:
+    """(base rate, (high, medium) tier thresholds or None when the ranking is not trusted)."""
+    # Tiers are relative to how often active customers go quiet: lapsed customers mostly do.
+    active = (data["recency_days"] < definition.inactivity_days) & (data["is_exited"] == 0)
+    base_rate = float(y[active.to_numpy()].mean()) if active.any() else float(y.mean())
+    thresholds = (min(2 * base_rate, (1 + base_rate) / 2), base_rate) if trusted else None
+    return base_rate, thresholds
+
+
+def _with_counts(card: dict, counts: ScoredCounts) -> dict:
+    """The model card with the scored counts and their warning."""
     card |= counts.card()
     if counts.warning():
         card["warnings"] = [*card.get("warnings", []), counts.warning()]
-    pipeline = scorer if choice.source in LEARNED else None
-    return ChurnResult(risk, metrics, card, definition, pipeline, cutoffs, calibration, scorer)
+    return card
 
 
 def training_frames(
@@ -217,10 +242,7 @@ def _score_probabilistic(run: ScoringRun, why: str) -> ChurnResult:
         scorer, features, run.labels, None, run.random_state, run.output, PROBABILISTIC_SOURCE
     )
     risk, counts = score_customers(run, scoring)
-    card = probabilistic_card(run.definition, run.end, run.settings, why)
-    card |= counts.card()
-    if counts.warning():
-        card["warnings"] = [*card.get("warnings", []), counts.warning()]
+    card = _with_counts(probabilistic_card(run.definition, run.end, run.settings, why), counts)
     metrics, calibration = metric_rows(f"not computed: {why}")
     card["metrics"] = json.loads(metrics.to_json(orient="records", date_format="iso"))
     return ChurnResult(risk, metrics, card, run.definition, None, [], calibration, scorer)

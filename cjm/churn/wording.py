@@ -75,6 +75,11 @@ def _compare(template: str, v: str, t: str) -> str | None:
     return re.sub(r"(?<![\d.,])1 ((?:[\w-]+ )?)(session|event|day)s\b", r"1 \1\2", text)
 
 
+# What a worder returns when the behaviour is worded as its first feature instead.
+_AS_FEATURE = object()
+_TRENDS = ("recency", "days_between_last_sessions", "activity", "sessions14")
+
+
 def reason_text(
     key: str, members: list[str], row: dict, typical: pd.Series, labels: dict[str, str]
 ) -> str | None:
@@ -82,15 +87,30 @@ def reason_text(
     or if the customer's value is on the side that lowers the risk (never cited as a reason)."""
     if not _raises_risk(key, members, row, typical):
         return None
+    if key == "mood":
+        return _mood_text(row, typical)
+    if key.startswith("touchpoint:"):
+        return _touchpoint_text(key.split(":", 1)[1], members, row, typical)
+    if key in _TRENDS:
+        text = _trend_text(key, members, row, typical)
+        if text is not _AS_FEATURE:
+            return text
+    return _feature_text(members[0], row, typical, labels)
+
+
+def _trend_text(key: str, members: list[str], row: dict, typical: pd.Series) -> object:
+    """A rhythm or activity against the customer's own usual; _AS_FEATURE when that cannot be
+    said (no usual known) and the behaviour's first feature is worded instead."""
+    usual = row.get("mean_days_between_sessions")
+    has_usual = usual is not None and not pd.isna(usual)
     if key == "recency" and "recency_days" in members:
         v, t = row["recency_days"], typical["recency_days"]
-        usual = row.get("mean_days_between_sessions")
-        if usual is not None and not pd.isna(usual):
+        if has_usual:
             return _compare("no activity for {v} days, usually {t}", _num(v), _every(usual))
         return _compare("no activity for {v} days (typical customer: {t})", _num(v), _num(t))
     if key == "days_between_last_sessions":
-        v, usual = row["days_between_last_sessions"], row.get("mean_days_between_sessions")
-        if usual is not None and not pd.isna(usual) and not pd.isna(v):
+        v = row["days_between_last_sessions"]
+        if has_usual and not pd.isna(v):
             template = "{v} days between their last two sessions, usually {t}"
             return _compare(template, _num(v), _every(usual))
     if key == "activity" and {"events_last_30d", "events_prev_30d"} <= set(row):
@@ -98,51 +118,61 @@ def reason_text(
         template = "activity down: {v} events in the last 30 days, {t} in the 30 before"
         return _compare(template, _num(last), _num(prev))
     if key == "sessions14" and "sessions_last_14d" in row:
-        usual = row.get("sessions_usual_14d")
-        if usual is None or pd.isna(usual):
+        usual14 = row.get("sessions_usual_14d")
+        if usual14 is None or pd.isna(usual14):
             return None
         return _compare(
             "{v} sessions in the last 14 days (usual: {t})",
             _num(row["sessions_last_14d"]),
-            _num(usual),
+            _num(usual14),
         )
-    if key == "mood":
-        n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
-        if n is not None and not pd.isna(n) and n > typical.get("negative_events_30d", 0):
-            return _compare(
-                "{v} negative-sentiment events in the last 30 days (typical customer: {t})",
-                _num(n),
-                _num(typical["negative_events_30d"]),
-            )
-        if s is not None and not pd.isna(s) and s < typical.get("sentiment_last_30d", s):
-            return _compare(
-                "average sentiment {v} in the last 30 days (typical customer: {t})",
-                f"{s:+.2f}",
-                f"{typical['sentiment_last_30d']:+.2f}",
-            )
+    return _AS_FEATURE
+
+
+def _mood_text(row: dict, typical: pd.Series) -> str | None:
+    """More negative events, or else a lower sentiment, than the typical customer's."""
+    n, s = row.get("negative_events_30d"), row.get("sentiment_last_30d")
+    if n is not None and not pd.isna(n) and n > typical.get("negative_events_30d", 0):
+        return _compare(
+            "{v} negative-sentiment events in the last 30 days (typical customer: {t})",
+            _num(n),
+            _num(typical["negative_events_30d"]),
+        )
+    if s is not None and not pd.isna(s) and s < typical.get("sentiment_last_30d", s):
+        return _compare(
+            "average sentiment {v} in the last 30 days (typical customer: {t})",
+            f"{s:+.2f}",
+            f"{typical['sentiment_last_30d']:+.2f}",
+        )
+    return None
+
+
+def _touchpoint_text(name: str, members: list[str], row: dict, typical: pd.Series) -> str | None:
+    """A touchpoint's recent count against the customer's usual, its count among the last
+    events, or its share of their events, against the typical customer's."""
+    recent = [c for c in members if c.startswith(RECENT_TOUCHPOINT_PREFIX)]
+    share = [c for c in members if c.startswith(TOUCHPOINT_PREFIX)]
+    if recent and (not share or row[recent[0]] != typical[recent[0]]):
+        c = recent[0]
+        usual = _usual_per_30d(row, share[0] if share else None, row[c])
+        if usual is not None:
+            template = f"{{v}} {name} in the last 30 days (usual: {{t}})"
+            return _compare(template, _num(row[c]), _num(usual))
+        template = f"{{v}} {name} in the last 30 days (typical customer: {{t}})"
+        return _compare(template, _num(row[c]), _num(typical[c]))
+    last = [c for c in members if c.startswith(LAST_EVENTS_PREFIX)]
+    if last and not share:
+        template = f"{{v}} {name} among their last 5 events (typical customer: {{t}})"
+        return _compare(template, _num(row[last[0]]), _num(typical[last[0]]))
+    if not share:
         return None
-    if key.startswith("touchpoint:"):
-        name = key.split(":", 1)[1]
-        recent = [c for c in members if c.startswith(RECENT_TOUCHPOINT_PREFIX)]
-        share = [c for c in members if c.startswith(TOUCHPOINT_PREFIX)]
-        if recent and (not share or row[recent[0]] != typical[recent[0]]):
-            c = recent[0]
-            usual = _usual_per_30d(row, share[0] if share else None, row[c])
-            if usual is not None:
-                template = f"{{v}} {name} in the last 30 days (usual: {{t}})"
-                return _compare(template, _num(row[c]), _num(usual))
-            template = f"{{v}} {name} in the last 30 days (typical customer: {{t}})"
-            return _compare(template, _num(row[c]), _num(typical[c]))
-        last = [c for c in members if c.startswith(LAST_EVENTS_PREFIX)]
-        if last and not share:
-            template = f"{{v}} {name} among their last 5 events (typical customer: {{t}})"
-            return _compare(template, _num(row[last[0]]), _num(typical[last[0]]))
-        if not share:
-            return None
-        c = share[0]
-        template = f"{name} is {{v}} of their events (typical customer: {{t}})"
-        return _compare(template, _pct(row[c]), _pct(typical[c]))
-    f = members[0]
+    c = share[0]
+    template = f"{name} is {{v}} of their events (typical customer: {{t}})"
+    return _compare(template, _pct(row[c]), _pct(typical[c]))
+
+
+def _feature_text(f: str, row: dict, typical: pd.Series, labels: dict[str, str]) -> str | None:
+    """One feature's value against the typical customer's."""
     v, t = row[f], typical[f]
     if f.startswith(CHANNEL_PREFIX):
         template = f"{{v}} of their events via {labels.get(f, f)} (typical customer: {{t}})"

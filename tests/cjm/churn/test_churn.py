@@ -34,7 +34,7 @@ from cjm.churn.bgnbd import BGNBD, activity_summary
 from cjm.churn.definition import hash_order
 from cjm.churn.features import last_event_labels
 from cjm.churn.probabilistic import BGNBD_PENALIZER, fit_bgnbd
-from cjm.config import ChurnSettings, load_config
+from cjm.config import ChurnSettings, load_config, parse_config
 from cjm.db import connect, write_table
 from cjm.personas.features import (
     MAX_CHANNELS,
@@ -127,6 +127,45 @@ def test_churn_state_at_log_end():
     assert churned.loc["edge", "churned_at"] == pd.Timestamp("2024-03-31 00:00", tz="UTC")
     assert state.loc["back", "churned_at"] is pd.NaT or pd.isna(state.loc["back", "churned_at"])
     assert state.loc["quit", "last_seen_at"] == pd.Timestamp("2024-03-28 10:05", tz="UTC")
+
+
+def test_failure_outcomes_are_the_exits_unless_exit_touchpoints_are_configured():
+    """A declined loan or an invalid ticket has left: without churn.exit_touchpoints the failure
+    outcomes count as exits; a configured list still wins."""
+    con = golden_log()
+    config = parse_config(
+        {"outcomes": {"failure": ["cancel"]}, "churn": {"inactivity_days": 10}}, "test"
+    )
+    from_outcomes = resolve_churn_definition(
+        con, config.churn, failure_outcomes=config.outcomes.failure
+    )
+    assert from_outcomes.exit_touchpoints == ("cancel",)
+    assert "the failure outcomes, as churn.exit_touchpoints is not set" in from_outcomes.note
+    # the golden state: 'quit' left through 'cancel', 'back' cancelled and came back
+    state = customer_churn_state(con, from_outcomes).set_index("customer_id")
+    assert state.loc["quit", "churn_reason"] == "exit_touchpoint"
+    assert state.loc["quit", "churned_at"] == pd.Timestamp("2024-03-28 10:00", tz="UTC")
+    assert not state.loc["back", "is_churned"]
+    assert sorted(state.index[state["is_churned"]]) == ["edge", "gone", "quiet", "quit"]
+
+    configured = parse_config(
+        {
+            "outcomes": {"failure": ["cancel"]},
+            "churn": {"inactivity_days": 10, "exit_touchpoints": ["survey"]},
+        },
+        "test",
+    )
+    explicit = resolve_churn_definition(
+        con, configured.churn, failure_outcomes=configured.outcomes.failure
+    )
+    assert explicit.exit_touchpoints == ("survey",)
+    assert "failure outcomes" not in explicit.note
+
+    without = resolve_churn_definition(con, config.churn)
+    assert without.exit_touchpoints == ()
+    # without exits 'quit' (last seen three days before the end) is still active
+    state = customer_churn_state(con, without).set_index("customer_id")
+    assert not state.loc["quit", "is_churned"]
 
 
 def test_labels_ask_every_customer_seen_whether_they_go_quiet_within_the_horizon():
@@ -746,9 +785,9 @@ def test_scoring_queries_hold_at_most_score_batch_customers(scored, monkeypatch)
     sizes = []
     query = batches._scoring_query
 
-    def counted(run, customers=None, personas=None, only_active=False):
+    def counted(run, customers, personas=None):
         sizes.append(con.execute(f"select count(*) from {customers}").fetchall()[0][0])
-        return query(run, customers, personas, only_active)
+        return query(run, customers, personas)
 
     monkeypatch.setattr(batches, "_scoring_query", counted)
     settings = ChurnSettings(score_batch_customers=100)
