@@ -11,7 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cjm.cli import build_parser, main
+from cjm.cli.main import main
+from cjm.cli.parser import build_parser
 from cjm.query import QueryError, escape_formula, export_query, show_query, write_churn_list
 
 HOSTILE = [

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
-from cjm.cli import main
+from cjm.cli.main import main
 from cjm.config import EntityNoun, parse_config
 from cjm.db import connect
 from cjm.report import write_report

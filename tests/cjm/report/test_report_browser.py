@@ -16,7 +16,7 @@ import pytest
 from cjm.config import load_config, parse_config
 from cjm.report import write_report
 from cjm.report.render import SECTIONS
-from tests.cjm.test_report import XSS, owners_db, tiny_log
+from tests.cjm.report.test_report import XSS, owners_db, tiny_log
 from tests.conftest import REPO, dataset
 from tests.published import publish_log
 
