@@ -29,6 +29,7 @@ from cjm import (
     segments,
 )
 from cjm.churn import patterns
+from cjm.churn_list import read_churn_card
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.features import write_customer_features
@@ -42,7 +43,6 @@ from cjm.models import (
 )
 from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
 from cjm.publish import discard
-from cjm.query import read_churn_card
 from cjm.runs import (
     RunRecord,
     add_counts,

@@ -26,7 +26,8 @@ PSEUDONYM_KEY_ENV = "CJM_PSEUDONYM_KEY"
 
 def cmd_churn_list(args: argparse.Namespace) -> int:
     """Write the retention team's churn-risk list as CSV or Parquet, or explain the model."""
-    from cjm.query import QueryError, churn_list_warnings, explain_churn_model, write_churn_list
+    from cjm.churn_list import churn_list_warnings, explain_churn_model, write_churn_list
+    from cjm.query import QueryError
 
     if args.explain:
         say(explain_churn_model(Path(args.db)))

@@ -15,9 +15,10 @@ import duckdb
 import networkx as nx
 import pandas as pd
 
+from cjm.churn_list import read_churn_card
 from cjm.db import quote_ident
 from cjm.graph import transition_graph
-from cjm.query import QueryError, read_churn_card
+from cjm.query import QueryError
 
 JOURNEY_STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 FLOW_STEPS = 5  # first distinct touchpoints of each journey shown in the flow and typical paths
