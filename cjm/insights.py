@@ -63,7 +63,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from cjm.config import EntityNoun, OutcomeSettings
+from cjm.config_sections import EntityNoun, OutcomeSettings
 from cjm.db import exact_sum_sql, quote_ident
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"

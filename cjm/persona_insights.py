@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from cjm import insights
-from cjm.config import EntityNoun, OutcomeSettings
+from cjm.config_sections import EntityNoun, OutcomeSettings
 from cjm.db import table_exists
 
 PERSONA_INSIGHT_COLUMNS = ["persona_id", *insights.INSIGHT_COLUMNS]

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from cjm.config import EntityNoun, PersonaSettings
+from cjm.config_sections import EntityNoun, PersonaSettings
 from cjm.db import connect, exact_avg_sql, quote_ident, write_table
 from cjm.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, feature_labels
 from cjm.persona_identity import (

@@ -22,7 +22,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.db import quote_ident
 from cjm.features import (
     as_utc,

@@ -12,7 +12,8 @@ import jinja2
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from cjm.config import EMOTION_MIN_EVENTS, EntityNoun
+from cjm.config import EMOTION_MIN_EVENTS
+from cjm.config_sections import EntityNoun
 from cjm.insights import roles_note
 from cjm.query import open_published
 from cjm.report import charts, trends

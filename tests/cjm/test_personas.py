@@ -5,7 +5,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from cjm import personas as personas_module
-from cjm.config import PersonaSettings
+from cjm.config_sections import PersonaSettings
 from cjm.db import connect
 from cjm.features import customer_features
 from cjm.personas import (

@@ -14,7 +14,8 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from cjm.cli.main import main
-from cjm.config import EntityNoun, parse_config
+from cjm.config import parse_config
+from cjm.config_sections import EntityNoun
 from cjm.db import connect
 from cjm.report import write_report
 from cjm.report.charts import flow_links
