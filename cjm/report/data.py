@@ -54,6 +54,8 @@ class ReportData:
     # kpi_timeseries (all customers) and the pain points' touchpoint_owners rows; None: no table
     kpi_trend: pd.DataFrame | None = None
     owners: pd.DataFrame | None = None
+    # persona_attributes (only built from a customers file); None: the run had no such file
+    persona_attributes: pd.DataFrame | None = None
 
 
 def read_kpis(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> dict:
@@ -296,6 +298,17 @@ def read_pain_point_owners(
     return frame
 
 
+def read_persona_attributes(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
+) -> pd.DataFrame | None:
+    """persona_attributes as published; None when the run had no customers file."""
+    if not has_columns(columns, "persona_attributes", "persona_id", "attribute", "lift"):
+        return None
+    return con.execute(
+        "select * from persona_attributes order by persona_id, attribute, attribute_value"
+    ).df()
+
+
 def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     """Read every section of the report from an open (read-only) published database."""
     columns = table_columns(con)
@@ -320,4 +333,5 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         notes=notes,
         kpi_trend=read_kpi_trend(con, columns),
         owners=read_pain_point_owners(con, columns),
+        persona_attributes=read_persona_attributes(con, columns),
     )

@@ -15,6 +15,7 @@ from cjm.config_sections import EntityNoun
 from cjm.insights import roles_note
 from cjm.query import open_published
 from cjm.report import charts, emotion_chart, graph_chart, trends, views
+from cjm.report.attributes_view import attributes_view
 from cjm.report.churn_view import churn_view
 from cjm.report.data import FLOW_STEPS, ReportData, read_report_data
 from cjm.report.format import fmt_int, fmt_pct, fmt_time
@@ -31,6 +32,7 @@ SECTIONS = (
     ("moments", "Pain & delight"),
     ("owners", "Stakeholders"),
     ("personas", "Personas"),
+    ("attributes", "Attributes"),
     ("churn", "Churn"),
 )
 
@@ -148,6 +150,7 @@ def render_report(
         "has_insights": not data.insights.empty,
         "personas": views.persona_cards(data),
         "churn": churn_view(data),
+        "attributes": attributes_view(data.persona_attributes, data.personas, noun.plural),
         "trend": trends.trend_view(data.kpi_trend, noun.plural)
         if customers
         else trends.no_trend(data.notes["all"]),
