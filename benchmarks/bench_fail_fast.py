@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RUN = "import sys\nfrom cjm.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+RUN = "import sys\nfrom cjm.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
 HEADER = "customer_id,{},touchpoint\nc1,2024-01-01T00:00:00Z,home\n"
 BAD_SETTINGS = (
     "session_gap_minutes: -3\nduckdb_threads: lots\nrandom_stat: 1\n"

@@ -95,7 +95,7 @@ def worker(args: argparse.Namespace) -> None:
     import duckdb
     from threadpoolctl import threadpool_limits
 
-    from cjm.config import PersonaSettings
+    from cjm.config_sections import PersonaSettings
     from cjm.db import connect, write_table
     from cjm.personas.features import customer_features
     from cjm.personas.fitting import fit_personas

@@ -105,7 +105,7 @@ def recovery_row(shape: Shape, customers: int, seed: int) -> dict:
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from cjm.config import PersonaSettings
+    from cjm.config_sections import PersonaSettings
     from cjm.db import connect, write_table
     from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX, customer_features
     from cjm.personas.fitting import fit_personas

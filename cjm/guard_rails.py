@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from cjm.churn_list import read_churn_card
 from cjm.db import open_if_exists, table_exists
-from cjm.query import read_churn_card
 
 # The rules' thresholds (documented in docs/production.md, "Guard rails").
 SCORED_DROP = 0.5  # customers scored fell below half of the previous run's

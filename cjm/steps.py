@@ -23,6 +23,7 @@ from cjm import (
     segments,
 )
 from cjm.churn import patterns
+from cjm.churn_list import read_churn_card
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.ingest import FileLoad, load_files
@@ -41,7 +42,6 @@ from cjm.personas import insights as persona_insights
 from cjm.personas import openings
 from cjm.personas.features import write_customer_features
 from cjm.publish import discard
-from cjm.query import read_churn_card
 from cjm.runs import (
     RunRecord,
     add_counts,

@@ -10,7 +10,7 @@ import shlex
 import pytest
 import yaml
 
-from cjm.cli import build_parser
+from cjm.cli.parser import build_parser
 from cjm.config import Config, load_config, parse_config
 from cjm.deployment import COLLISION_STRATEGY, CONCURRENCY_LIMIT, FLOW_NAME
 from tests.conftest import REPO, SAMPLE_DIR

@@ -33,7 +33,7 @@ from cjm.churn.reasons import (
     with_exit_reason,
 )
 from cjm.churn.wording import in_entity_words
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.db import quote_ident
 from cjm.personas.features import customer_features_query
 

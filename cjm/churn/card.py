@@ -13,7 +13,7 @@ from cjm.churn.features import churn_feature_descriptions
 from cjm.churn.holdout import TRUSTED_AUC, Choice
 from cjm.churn.model import LEARNED
 from cjm.churn.reasons import REASON_MIN_EFFECT, REASON_MIN_SHARE
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.personas.features import describe_feature
 
 ESTIMATORS = {

@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from cjm.churn.queries import analytics_sql, composed, scope_variables, set_variables
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.db import quote_ident
 from cjm.personas.features import as_utc, log_end
 

@@ -41,7 +41,7 @@ from cjm.churn.training import (
     training_frame,
     usable_features,
 )
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.db import write_table
 from cjm.personas.features import (
     MAX_CHANNELS,

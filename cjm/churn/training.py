@@ -19,7 +19,7 @@ from cjm.churn.features import (
     churn_features,
 )
 from cjm.churn.probabilistic import fit_bgnbd, p_quiet
-from cjm.config import ChurnSettings
+from cjm.config_sections import ChurnSettings
 from cjm.db import quote_ident
 from cjm.personas.features import (
     as_utc,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from cjm.config import EntityNoun, OutcomeSettings
+from cjm.config_sections import EntityNoun, OutcomeSettings
 from cjm.db import table_exists
 from cjm.journeys import insights
 

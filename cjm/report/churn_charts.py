@@ -1,7 +1,7 @@
 """Plotly figures of churn: risk distribution, calibration and the sequences before churn.
 
 Their inputs are published tables as read by SQL (`churn_risk`, `churn_model_calibration`,
-`churn_patterns`); labels from the data go through `charts.label`, as in the other figures.
+`churn_patterns`); labels from the data go through `style.label`, as in the other figures.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from cjm.report.charts import GRID, MUTED, _layout, _rgba, label
+from cjm.report.style import GRID, MUTED, label, layout, rgba
 
 TIER_COLORS = {"high": "#e03131", "medium": "#f08c00", "low": "#2f9e44", "none": "#868e96"}
 MODEL_COLORS = ("#5c7cfa", "#e8890c", "#2f9e44", "#ae3ec9", "#868e96")
@@ -42,7 +42,7 @@ def risk_figure(risk: pd.DataFrame, noun: str = "customers") -> go.Figure:
         )
     fig.update_xaxes(tickformat=".0%", range=[0, 1], title_text="risk score", gridcolor=GRID)
     fig.update_yaxes(title_text=noun, gridcolor=GRID)
-    return _layout(fig, 360, barmode="stack", legend={"orientation": "h", "y": 1.12, "x": 0})
+    return layout(fig, 360, barmode="stack", legend={"orientation": "h", "y": 1.12, "x": 0})
 
 
 def calibration_figure(calibration: pd.DataFrame) -> go.Figure:
@@ -72,7 +72,7 @@ def calibration_figure(calibration: pd.DataFrame) -> go.Figure:
                 y=part["observed_rate"],
                 mode="lines+markers",
                 name=label(model),
-                line={"color": _rgba(color, 0.7), "width": 2},
+                line={"color": rgba(color, 0.7), "width": 2},
                 marker={
                     "color": color,
                     "size": [6 + 18 * (n / biggest) ** 0.5 for n in part["count"]],
@@ -86,7 +86,7 @@ def calibration_figure(calibration: pd.DataFrame) -> go.Figure:
         axis(range=[-0.02, 1.02], tickformat=".0%", gridcolor=GRID, zeroline=False)
     fig.update_xaxes(title_text="mean predicted churn probability")
     fig.update_yaxes(title_text="share that churned")
-    return _layout(fig, 460, legend={"orientation": "h", "y": 1.1, "x": 0})
+    return layout(fig, 460, legend={"orientation": "h", "y": 1.1, "x": 0})
 
 
 def patterns_figure(patterns: pd.DataFrame, top: int = 15, noun: str = "customers") -> go.Figure:
@@ -129,4 +129,4 @@ def patterns_figure(patterns: pd.DataFrame, top: int = 15, noun: str = "customer
         title_text="churn lift (churn rate with the sequence ÷ everyone's)", gridcolor=GRID
     )
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, 120 + 26 * len(shown))
+    return layout(fig, 120 + 26 * len(shown))

@@ -17,12 +17,12 @@ import pandas as pd
 
 from cjm.db import quote_ident
 from cjm.graph import transition_graph
-from cjm.query import QueryError, read_churn_card
+from cjm.query import QueryError
+from cjm.report.churn_data import read_churn
+from cjm.report.tables import count_rows, has_columns, table_columns
 
 JOURNEY_STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 FLOW_STEPS = 5  # first distinct touchpoints of each journey shown in the flow and typical paths
-TOP_AT_RISK = 20
-TOP_PATTERNS = 12
 RUN_DELTAS = ("customers", "events", "sessions", "personas", "customers_scored", "flagged")
 RUN_COLUMNS = (
     "run_id",
@@ -54,24 +54,8 @@ class ReportData:
     # kpi_timeseries (all customers) and the pain points' touchpoint_owners rows; None: no table
     kpi_trend: pd.DataFrame | None = None
     owners: pd.DataFrame | None = None
-
-
-def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    rows = con.execute(
-        "select table_name, column_name from information_schema.columns where table_schema = 'main'"
-    ).fetchall()
-    found: dict[str, set[str]] = {}
-    for table, column in rows:
-        found.setdefault(table, set()).add(column)
-    return found
-
-
-def _has(columns: dict[str, set[str]], table: str, *needed: str) -> bool:
-    return table in columns and set(needed) <= columns[table]
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return int(con.execute(f"select count(*) from {quote_ident(table)}").fetchone()[0])
+    # persona_attributes (only built from a customers file); None: the run had no such file
+    persona_attributes: pd.DataFrame | None = None
 
 
 def read_kpis(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> dict:
@@ -84,7 +68,7 @@ def read_kpis(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> d
     kpis = {
         "customers": int(customers),
         "events": int(events or 0),
-        "sessions": _count(con, "sessions") if "sessions" in columns else None,
+        "sessions": count_rows(con, "sessions") if "sessions" in columns else None,
         "conversion_rate": conversion,
         "revenue": float(revenue) if revenue_count else None,
         "revenue_per_customer": float(revenue) / customers if revenue_count else None,
@@ -95,11 +79,11 @@ def read_kpis(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> d
         "has_channel": False,
         "has_sentiment": False,
     }
-    if _has(columns, "customer_churn_state", "is_churned"):
+    if has_columns(columns, "customer_churn_state", "is_churned"):
         kpis["churn_rate"] = con.execute(
             "select avg(is_churned::int) from customer_churn_state"
         ).fetchone()[0]
-    if _has(columns, "churn_risk", "risk_tier"):
+    if has_columns(columns, "churn_risk", "risk_tier"):
         kpis["flagged"] = int(
             con.execute("select count(*) from churn_risk where risk_tier = 'high'").fetchone()[0]
         )
@@ -184,7 +168,7 @@ def read_paths(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
     Consecutive repeats of one touchpoint are collapsed (a run of product views is one step), so
     the flow shows where journeys move rather than how often a page is reloaded.
     """
-    by_persona = _has(columns, "customer_personas", "customer_id", "persona_id")
+    by_persona = has_columns(columns, "customer_personas", "customer_id", "persona_id")
     persona = "p.persona_id" if by_persona else "null::bigint"
     join = "left join customer_personas as p on s.customer_id = p.customer_id" if by_persona else ""
     frame = con.execute(
@@ -227,7 +211,9 @@ def read_paths(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> 
 
 def read_graph(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> nx.DiGraph | None:
     """The all-customers journey transition graph, or None when there are no transitions."""
-    if not _has(columns, "transitions", "from_touchpoint", "to_touchpoint", "segment", "scope"):
+    if not has_columns(
+        columns, "transitions", "from_touchpoint", "to_touchpoint", "segment", "scope"
+    ):
         return None
     try:
         return transition_graph(con, segment="all", scope="journey")
@@ -286,66 +272,11 @@ def read_personas(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) 
     return con.execute("select * from personas order by persona_id").df()
 
 
-def read_churn(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> dict:
-    """Top at-risk customers, tier counts, significant churn patterns, model metrics, status."""
-    churn: dict = {
-        "at_risk": pd.DataFrame(),
-        "tiers": {},
-        "patterns": pd.DataFrame(),
-        "metrics": pd.DataFrame(),
-        "reason": None,
-        "scored": 0,
-        "warnings": [],
-        "source": None,
-        "states": {},
-    }
-    if _has(columns, "churn_risk", "customer_id", "risk_score", "risk_tier"):
-        names = (
-            "left join personas as p on r.persona_id = p.persona_id"
-            if _has(columns, "personas", "persona_id", "name")
-            and "persona_id" in columns["churn_risk"]
-            else ""
-        )
-        persona = "p.name as persona" if names else "null as persona"
-        # "At risk now" is the save list: active customers (lapsed ones are the win-back list).
-        active = (
-            "where r.customer_state = 'active'" if "customer_state" in columns["churn_risk"] else ""
-        )
-        churn["at_risk"] = con.execute(
-            f"select r.*, {persona} from churn_risk as r {names} {active} "
-            "order by r.risk_score desc, r.customer_id limit ?",
-            [TOP_AT_RISK],
-        ).df()
-        if active:
-            churn["states"] = dict(
-                con.execute(
-                    "select customer_state, count(*) from churn_risk group by all"
-                ).fetchall()
-            )
-        churn["tiers"] = dict(
-            con.execute("select risk_tier, count(*) from churn_risk group by all").fetchall()
-        )
-        churn["scored"] = sum(churn["tiers"].values())
-    if _has(columns, "churn_patterns", "pattern", "lift"):
-        churn["patterns"] = con.execute(
-            "select * from churn_patterns order by lift desc, customer_count desc, pattern limit ?",
-            [TOP_PATTERNS],
-        ).df()
-    if _has(columns, "churn_model_metrics", "model", "roc_auc"):
-        churn["metrics"] = con.execute("select * from churn_model_metrics").df()
-    if _has(columns, "churn_model_card", "item", "value"):
-        card = read_churn_card(con)
-        churn["reason"] = card["reason"] if isinstance(card.get("reason"), str) else None
-        churn["warnings"] = list(card.get("warnings") or [])
-        churn["source"] = card.get("score_source")
-    return churn
-
-
 def read_kpi_trend(
     con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
 ) -> pd.DataFrame | None:
     """kpi_timeseries rows of all customers by period; None when the database has no such table."""
-    if not _has(columns, "kpi_timeseries", "scope", "period_start"):
+    if not has_columns(columns, "kpi_timeseries", "scope", "period_start"):
         return None
     return con.execute(
         "select * from kpi_timeseries where scope = 'all' order by period_start"
@@ -356,7 +287,7 @@ def read_pain_point_owners(
     con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
 ) -> pd.DataFrame | None:
     """touchpoint_owners rows of pain-point touchpoints (all rows' count in attrs['rows'])."""
-    if not _has(columns, "touchpoint_owners", "touchpoint_role", "customer_count"):
+    if not has_columns(columns, "touchpoint_owners", "touchpoint_role", "customer_count"):
         return None
     rows = con.execute("select count(*) from touchpoint_owners").fetchone()[0]
     frame = con.execute(
@@ -367,9 +298,20 @@ def read_pain_point_owners(
     return frame
 
 
+def read_persona_attributes(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]
+) -> pd.DataFrame | None:
+    """persona_attributes as published; None when the run had no customers file."""
+    if not has_columns(columns, "persona_attributes", "persona_id", "attribute", "lift"):
+        return None
+    return con.execute(
+        "select * from persona_attributes order by persona_id, attribute, attribute_value"
+    ).df()
+
+
 def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     """Read every section of the report from an open (read-only) published database."""
-    columns = _columns(con)
+    columns = table_columns(con)
     missing = [t for t in ("events", "journeys") if t not in columns]
     if missing:
         raise QueryError(f"not a cjm database: table(s) {', '.join(missing)} missing")
@@ -391,4 +333,5 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         notes=notes,
         kpi_trend=read_kpi_trend(con, columns),
         owners=read_pain_point_owners(con, columns),
+        persona_attributes=read_persona_attributes(con, columns),
     )

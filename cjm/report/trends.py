@@ -5,35 +5,18 @@ of one period, no resource column, no pain point.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cjm.report.charts import GRID, _layout, _rgba, figure_html, label
+from cjm.report.format import fmt_lift, fmt_pct, fmt_points, missing
+from cjm.report.style import GRID, figure_html, label, layout, rgba
 
 TREND_ROWS = 8  # latest periods listed under the trend chart
 OWNERS_PER_TOUCHPOINT = 5
 # Teams handling fewer customers at a pain point than this are left out: their rates are noise.
 OWNER_MIN_CUSTOMERS = 5
 RATE_COLOR, CHURN_COLOR, ACTIVE_COLOR = "#1c9fb8", "#e03131", "#adb5bd"
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _pct(value: object, digits: int = 1) -> str:
-    return "–" if _missing(value) else f"{float(value):.{digits}%}"
-
-
-def _points(value: object) -> str:
-    """A change of a rate in percentage points, signed."""
-    if _missing(value):
-        return "–"
-    points = float(value) * 100
-    return f"{'+' if points >= 0 else '−'}{abs(points):.1f}"
 
 
 def trend_figure(trend: pd.DataFrame, noun: str = "customers") -> go.Figure:
@@ -47,7 +30,7 @@ def trend_figure(trend: pd.DataFrame, noun: str = "customers") -> go.Figure:
             x=x + x[::-1],
             y=trend["conversion_rate_high"].tolist() + trend["conversion_rate_low"].tolist()[::-1],
             fill="toself",
-            fillcolor=_rgba(RATE_COLOR, 0.15),
+            fillcolor=rgba(RATE_COLOR, 0.15),
             line={"width": 0},
             hoverinfo="skip",
             name="95% interval",
@@ -89,7 +72,7 @@ def trend_figure(trend: pd.DataFrame, noun: str = "customers") -> go.Figure:
     fig.update_yaxes(tickformat=".0%", gridcolor=GRID, row=1, col=1)
     fig.update_yaxes(gridcolor=GRID, row=2, col=1)
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.12})
-    return _layout(fig, 420)
+    return layout(fig, 420)
 
 
 def _compared(trend: pd.DataFrame) -> pd.Series | None:
@@ -110,12 +93,21 @@ def change_sentence(row: pd.Series, period: str) -> str:
         if high < 0
         else "within chance: the interval includes no change"
     )
+    rate, rate_low, rate_high, before = (
+        fmt_pct(row[c], 1)
+        for c in (
+            "conversion_rate",
+            "conversion_rate_low",
+            "conversion_rate_high",
+            "previous_conversion_rate",
+        )
+    )
     return (
         f"Conversion rate in the {period} from {row['period_start']:%Y-%m-%d}: "
-        f"{_pct(row['conversion_rate'])} (95% interval {_pct(row['conversion_rate_low'])} to "
-        f"{_pct(row['conversion_rate_high'])}), {_points(row['conversion_rate_change'])} points "
-        f"against the {period} before ({_pct(row['previous_conversion_rate'])}; 95% interval of "
-        f"the change {_points(low)} to {_points(high)} points): {verdict}."
+        f"{rate} (95% interval {rate_low} to {rate_high}), "
+        f"{fmt_points(row['conversion_rate_change'])} points "
+        f"against the {period} before ({before}; 95% interval of "
+        f"the change {fmt_points(low)} to {fmt_points(high)} points): {verdict}."
     )
 
 
@@ -138,11 +130,11 @@ def trend_view(trend: pd.DataFrame | None, noun: str = "customers") -> dict:
             "partial": bool(r.is_partial),
             "active": f"{int(r.active_customers):,}",
             "converted": f"{int(r.converted_customers):,}",
-            "rate": _pct(r.conversion_rate),
-            "change": _points(r.conversion_rate_change),
+            "rate": fmt_pct(r.conversion_rate, 1),
+            "change": fmt_points(r.conversion_rate_change),
             "churned": f"{int(r.churned_customers):,}",
-            "sentiment": "–" if _missing(r.mean_sentiment) else f"{r.mean_sentiment:+.2f}",
-            "revenue": "–" if _missing(r.revenue) else f"{r.revenue:,.0f}",
+            "sentiment": "–" if missing(r.mean_sentiment) else f"{r.mean_sentiment:+.2f}",
+            "revenue": "–" if missing(r.revenue) else f"{r.revenue:,.0f}",
         }
         for r in trend.tail(TREND_ROWS).iloc[::-1].itertuples()
     ]
@@ -153,10 +145,6 @@ def trend_view(trend: pd.DataFrame | None, noun: str = "customers") -> dict:
         "change": change_sentence(row, period) if row is not None else None,
         "rows": rows,
     }
-
-
-def _lift(value: object) -> str:
-    return "–" if _missing(value) else f"×{float(value):.2f}"
 
 
 def owners_view(owners: pd.DataFrame | None) -> dict:
@@ -184,12 +172,12 @@ def owners_view(owners: pd.DataFrame | None) -> dict:
                     {
                         "resource": r.resource,
                         "customers": f"{int(r.customer_count):,}",
-                        "share": _pct(r.share_of_touchpoint_events, 0),
-                        "churn_lift": _lift(r.churn_lift),
-                        "conversion_lift": _lift(r.conversion_lift),
-                        "failure_lift": _lift(r.failure_lift),
+                        "share": fmt_pct(r.share_of_touchpoint_events, 0),
+                        "churn_lift": fmt_lift(r.churn_lift),
+                        "conversion_lift": fmt_lift(r.conversion_lift),
+                        "failure_lift": fmt_lift(r.failure_lift),
                         "sentiment": "–"
-                        if _missing(r.mean_sentiment)
+                        if missing(r.mean_sentiment)
                         else f"{r.mean_sentiment:+.2f}",
                     }
                     for r in top.itertuples()

@@ -8,7 +8,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from cjm.cli import main
+from cjm.cli.main import main
 from cjm.config import parse_config
 from cjm.db import write_table
 from cjm.graph import (

@@ -18,7 +18,7 @@ from tests.conftest import REPO, SAMPLE_DIR, dataset
 # server is what made a bad input take 14-54 s).
 RUN_CLI = (
     "import sys\n"
-    "from cjm.cli import main\n"
+    "from cjm.cli.main import main\n"
     "code = main(sys.argv[1:])\n"
     "assert 'prefect' not in sys.modules, 'Prefect was imported before the input was checked'\n"
     "sys.exit(code)\n"

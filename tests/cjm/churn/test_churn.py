@@ -34,7 +34,8 @@ from cjm.churn.bgnbd import BGNBD, activity_summary
 from cjm.churn.definition import hash_order
 from cjm.churn.features import last_event_labels
 from cjm.churn.probabilistic import BGNBD_PENALIZER, fit_bgnbd
-from cjm.config import ChurnSettings, load_config, parse_config
+from cjm.config import load_config, parse_config
+from cjm.config_sections import ChurnSettings
 from cjm.db import connect, write_table
 from cjm.personas.features import (
     MAX_CHANNELS,

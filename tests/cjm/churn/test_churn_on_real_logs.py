@@ -10,8 +10,8 @@ from html import escape
 import duckdb
 import pytest
 
+from cjm.churn_list import write_churn_list
 from cjm.config import load_config
-from cjm.query import write_churn_list
 from cjm.report import write_report
 from tests.conftest import REPO, dataset
 from tests.published import publish_log

@@ -6,7 +6,8 @@ import pytest
 
 import cjm.churn
 from cjm import steps
-from cjm.config import EntityNoun, OutcomeSettings, load_config, parse_config
+from cjm.config import load_config, parse_config
+from cjm.config_sections import EntityNoun, OutcomeSettings
 from cjm.db import connect
 from cjm.journeys.insights import (
     INSIGHT_COLUMNS,

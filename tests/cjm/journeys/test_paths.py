@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cjm import sample
-from cjm.cli import main
+from cjm.cli.main import main
 from cjm.journeys.paths import PathQueryError, anchored_paths, between_paths
 from tests.sql.test_path_marts import assert_path_keys
 

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from cjm.config import EntityNoun, PersonaSettings
+from cjm.config_sections import EntityNoun, PersonaSettings
 from cjm.db import connect
 from cjm.personas import clustering, fitting
 from cjm.personas.clustering import (

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from cjm.config import PersonaSettings
+from cjm.config_sections import PersonaSettings
 from cjm.personas.fitting import fit_personas
 from cjm.personas.identity import (
     PreviousPersonas,

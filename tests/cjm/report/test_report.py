@@ -11,10 +11,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from markupsafe import escape
 from plotly.offline import get_plotlyjs
 
-from cjm.cli import main
-from cjm.config import EntityNoun, parse_config
+from cjm.cli.main import main
+from cjm.config import parse_config
+from cjm.config_sections import EntityNoun
 from cjm.db import connect
 from cjm.report import write_report
 from cjm.report.charts import flow_links
@@ -391,3 +393,60 @@ def test_stakeholders_section_says_why_it_is_empty(sample_report):
     section = re.search(r'id="owners".*?</section>', sample_report, flags=re.S)[0]
     assert "names no team or person behind its events" in section
     assert "columns: resource:" in section
+
+
+def attributes_db(published_sample: Path, tmp_path: Path) -> Path:
+    """The sample with a customers file: plan 'pro' and a script-like segment for the customers
+    of the first persona, 'free' and 'retail' for the others, one region for everyone, and no
+    row at all for the last customer."""
+    from cjm.customers import build_customer_tables
+
+    db = tmp_path / "attributes.duckdb"
+    shutil.copyfile(published_sample, db)
+    con = duckdb.connect(str(db))
+    rows = con.execute(
+        "select customer_id, persona_id from customer_personas order by customer_id"
+    ).fetchall()
+    first = min(persona for _, persona in rows)
+    lines = ["customer_id,plan,region,segment"]
+    for customer, persona in rows[:-1]:
+        plan, segment = ("pro", XSS) if persona == first else ("free", "retail")
+        lines.append(f"{customer},{plan},eu,{segment}")
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_customer_tables(con, path, "customer_id")
+    con.close()
+    return db
+
+
+def test_attributes_section_shows_what_sets_each_persona_apart(published_sample, tmp_path):
+    db = attributes_db(published_sample, tmp_path)
+    con = duckdb.connect(str(db), read_only=True)
+    first = con.execute(
+        "select p.name, a.customers, a.share_in_persona, a.share_overall, a.lift "
+        "from persona_attributes as a inner join personas as p on a.persona_id = p.persona_id "
+        "where a.attribute = 'plan' and a.attribute_value = 'pro'"
+    ).fetchall()
+    con.close()
+    html = write_report(db, tmp_path / "r.html").read_text(encoding="utf-8")
+    section = re.search(r'id="attributes".*?</section>', html, flags=re.S)[0]
+    assert "empty-note" not in section
+    (name, customers, in_persona, overall, lift) = first[0]
+    # the persona's rows follow its name: its plan and its segment, as text
+    after_name = section.split(f">{escape(name)}</td>", 1)[1]
+    rows = after_name.split('class="persona-name"')[0]
+    assert (
+        f'<td>plan</td><td>pro</td><td class="num">{customers:,}</td>'
+        f'<td class="num">{in_persona:.0%}</td><td class="num">{overall:.0%}</td>'
+        f'<td class="num">×{lift:.2f}</td>'
+    ) in rows
+    assert "<td>segment</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in rows
+    # one region for everyone sets no persona apart
+    assert "<td>region</td>" not in section
+    assert XSS not in html
+
+
+def test_attributes_section_says_when_no_customer_file_was_given(sample_report):
+    section = re.search(r'id="attributes".*?</section>', sample_report, flags=re.S)[0]
+    assert "No customer file was given" in section
+    assert "cjm run --customers FILE" in section

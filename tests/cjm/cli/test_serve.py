@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from cjm.cli import code_version, main
+from cjm.cli.main import main
+from cjm.cli.version import code_version
 from tests.conftest import REPO, SAMPLE_DIR
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cjm.cli import build_parser, code_version, main
+from cjm.cli.main import main
+from cjm.cli.parser import build_parser
+from cjm.cli.version import code_version
 from tests.conftest import SAMPLE_DIR
 
 
@@ -139,7 +141,7 @@ def test_version_prints_the_package_version_and_commit(capsys):
 def test_code_version_names_a_commit_only_in_a_checkout_of_cjm(tmp_path, monkeypatch):
     import subprocess
 
-    from cjm import cli
+    from cjm.cli import version
 
     # an installed copy inside some other project's git checkout
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
@@ -148,11 +150,11 @@ def test_code_version_names_a_commit_only_in_a_checkout_of_cjm(tmp_path, monkeyp
         + ["--allow-empty", "-m", "x"],
         check=True,
     )
-    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path / "venv" / "lib")
+    monkeypatch.setattr(version, "REPO_ROOT", tmp_path / "venv" / "lib")
     (tmp_path / "venv" / "lib").mkdir(parents=True)
-    assert "+g" not in cli.code_version()
-    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
-    assert "+g" in cli.code_version()
+    assert "+g" not in version.code_version()
+    monkeypatch.setattr(version, "REPO_ROOT", tmp_path)
+    assert "+g" in version.code_version()
 
 
 def test_user_errors_are_known_without_importing_their_modules():

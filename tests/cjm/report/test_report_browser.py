@@ -16,7 +16,7 @@ import pytest
 from cjm.config import load_config, parse_config
 from cjm.report import write_report
 from cjm.report.render import SECTIONS
-from tests.cjm.test_report import XSS, owners_db, tiny_log
+from tests.cjm.report.test_report import XSS, attributes_db, owners_db, tiny_log
 from tests.conftest import REPO, dataset
 from tests.published import publish_log
 
@@ -110,6 +110,9 @@ def check_sections(page, plotted: set[str]) -> None:
         notes = section.locator(".empty-note").count()
         if key in plotted:
             assert drawn >= 1, f"{key}: no figure drawn"
+        elif key == "attributes":
+            tables = section.locator("table").count()
+            assert tables + notes >= 1, f"{key}: neither a table nor a note"
         elif key not in ("kpis", "churn"):
             assert drawn + notes >= 1, f"{key}: neither a figure nor a note"
 
@@ -200,6 +203,23 @@ def test_stakeholders_section_lists_the_teams_behind_pain_points(
     assert table.count() == 1 and table.is_visible()
     assert table.locator("tbody tr").count() == 2  # the team with 4 tickets is left out
     assert page.locator("#owners-named").get_by_text(XSS).count() == 1  # text, never run
+    page.close()
+
+
+def test_attributes_section_shows_a_table_per_persona(browser, published_sample, tmp_path):
+    report = write_report(attributes_db(published_sample, tmp_path), tmp_path / "attrs.html")
+    page, seen = open_report(browser, report)
+    check_sections(page, PLOTTED)
+    assert seen == {"errors": [], "dialogs": [], "requests": []}
+    personas = page.locator("#personas article.persona").count()
+    assert page.locator("#attributes td.persona-name").count() == personas
+    assert page.locator("#attributes").get_by_text(XSS, exact=True).count() == 1  # text, not run
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 1000})
+        # the table fits the section: no column is cut off or scrolled away
+        frame = page.locator("#attributes .scroll-x").bounding_box()
+        table = page.locator("#attributes table.attributes").bounding_box()
+        assert table["width"] <= frame["width"] + 1, width
     page.close()
 
 
