@@ -229,8 +229,8 @@ def _choose_k(
     each divided by its degrees of freedom) in the pipeline's scaled and clipped space, on every
     row of X (the bounded fit sample): it needs no pairwise distances. Only k whose smallest
     persona holds at least MIN_PERSONA_SHARE of the customers compete (if none does, all do).
-    Highest score wins, ties to the smaller k, unless a larger competing k has a prediction
-    strength of at least MIN_PREDICTION_STRENGTH: then the largest such k.
+    Highest score wins, ties to the smaller k, unless a larger k without a too-small persona has
+    a prediction strength of at least MIN_PREDICTION_STRENGTH: then the largest such k.
     """
     values = np.asarray(X, dtype=float)
     distinct = len(np.unique(values, axis=0)) if len(values) else 0
@@ -254,12 +254,17 @@ def _choose_k(
             small.append(k)
     if not pipes:
         return 1, {}, {}, []
-    eligible = [k for k in scores if k not in small] or list(scores)
-    best = max(eligible, key=lambda k: (round(scores[k], 6), -k))
-    for k in sorted((k for k in eligible if k > best), reverse=True):
+    best = _best_scored_k(scores, small)
+    for k in sorted((k for k in scores if k > best and k not in small), reverse=True):
         if prediction_strength(scaled, k, random_state) >= MIN_PREDICTION_STRENGTH:
             return k, scores, pipes, small
     return best, scores, pipes, small
+
+
+def _best_scored_k(scores: dict[int, float], small: list[int]) -> int:
+    """The best-scoring k among those without a too-small persona (all if none); ties to smaller."""
+    eligible = [k for k in scores if k not in small] or list(scores)
+    return max(eligible, key=lambda k: (round(scores[k], 6), -k))
 
 
 def fit_personas(
@@ -435,8 +440,7 @@ def _fit_personas(
                 f"k={k} chosen automatically: best Calinski-Harabasz score ({scores[k]:,.0f}) "
                 f"among {among}, on {len(X_fit):,} customers"
             )
-            eligible = [j for j in scores if j not in small] or list(scores)
-            top = max(eligible, key=lambda j: (round(scores[j], 6), -j))
+            top = _best_scored_k(scores, small)
             if top != k:
                 note = (
                     f"k={k} chosen automatically: the largest k whose personas are reproducible "
