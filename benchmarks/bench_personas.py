@@ -13,7 +13,8 @@ processes used meanwhile (contention).
 
 With --recovery it measures quality instead: logs with planted behavioural groups of several
 shapes and seeds (benchmarks/persona_recovery.py), and per log automatic k against planted and the
-adjusted Rand index of cjm's personas beside plain k-means on touchpoint and channel shares.
+adjusted Rand index of cjm's personas beside plain k-means on touchpoint and channel shares and
+the ceiling (the Bayes classifier that knows the planted parameters).
 Usage: python benchmarks/bench_personas.py --recovery [--seeds 101 102 103] [--customers 2000]
 """
 

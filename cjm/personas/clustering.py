@@ -41,6 +41,10 @@ CLIP_SD = 3.0
 # Automatic k: a persona must hold at least this share of the customers; a cluster index alone can
 # reward splitting off a handful of outliers into "personas" too small to act on.
 MIN_PERSONA_SHARE = 0.03
+# Calinski-Harabasz under-counts when per-customer shares are noisy (few events each) or groups are
+# unequal in size; a larger k is taken when its personas are reproducible, i.e. their prediction
+# strength (see prediction_strength) is at least this.
+MIN_PREDICTION_STRENGTH = 0.9
 N_INIT = 4
 # scikit-learn's OpenMP and BLAS pools default to one thread per core. On a shared machine (other
 # jobs, DuckDB) every k-means iteration then waits at a barrier for a descheduled thread, which made
@@ -134,7 +138,7 @@ def choose_k(
     random_state: int,
     shared: tuple[bool, ...] | None = None,
 ) -> int:
-    """The k in [k_min, k_max] with the best Calinski-Harabasz score (see _choose_k)."""
+    """The k in [k_min, k_max] with the best Calinski-Harabasz score or a larger stable one."""
     with threadpool_limits(limits=MODEL_THREADS):
         return _choose_k(X, k_min, k_max, random_state, shared)[0]
 
@@ -152,7 +156,8 @@ def _choose_k(
     each divided by its degrees of freedom) in the pipeline's scaled and clipped space, on every
     row of X (the bounded fit sample): it needs no pairwise distances. Only k whose smallest
     persona holds at least MIN_PERSONA_SHARE of the customers compete (if none does, all do).
-    Highest score wins; ties go to the smaller k.
+    Highest score wins, ties to the smaller k, unless a larger k without a too-small persona has
+    a prediction strength of at least MIN_PREDICTION_STRENGTH: then the largest such k.
     """
     values = np.asarray(X, dtype=float)
     distinct = len(np.unique(values, axis=0)) if len(values) else 0
@@ -176,9 +181,40 @@ def _choose_k(
             small.append(k)
     if not pipes:
         return 1, {}, {}, []
-    eligible = [k for k in scores if k not in small] or list(scores)
-    best = max(eligible, key=lambda k: (round(scores[k], 6), -k))
+    best = _best_scored_k(scores, small)
+    for k in sorted((k for k in scores if k > best and k not in small), reverse=True):
+        if prediction_strength(scaled, k, random_state) >= MIN_PREDICTION_STRENGTH:
+            return k, scores, pipes, small
     return best, scores, pipes, small
+
+
+def _best_scored_k(scores: dict[int, float], small: list[int]) -> int:
+    """The best-scoring k among those without a too-small persona (all if none); ties to smaller."""
+    eligible = [k for k in scores if k not in small] or list(scores)
+    return max(eligible, key=lambda k: (round(scores[k], 6), -k))
+
+
+def prediction_strength(Z: np.ndarray, k: int, random_state: int) -> float:
+    """How far k personas fitted on half the rows reproduce those fitted on the other half.
+
+    Tibshirani and Walther (2005): the rows are split in two at random and each half clustered;
+    for each persona of the second half, the share of its pairs of members that the first half's
+    centroids also put together; the smallest share over the personas (0 for a persona of one).
+    """
+    rows = np.random.default_rng(random_state).permutation(len(Z))
+    half = len(rows) // 2
+
+    def fit(part: np.ndarray) -> KMeans:
+        return KMeans(n_clusters=k, n_init=N_INIT, random_state=random_state).fit(part)
+
+    test = Z[rows[half:]]
+    own, other = fit(test).labels_, fit(Z[rows[:half]]).predict(test)
+    worst = 1.0
+    for c in range(k):
+        counts = np.bincount(other[own == c])
+        n = counts.sum()
+        worst = min(worst, float(np.sum(counts * (counts - 1)) / (n * (n - 1))) if n > 1 else 0.0)
+    return worst
 
 
 def fit_pipeline(
@@ -221,6 +257,14 @@ def _auto_k_note(k: int, scores: dict[int, float], small: list[int], rows: int) 
         among = (
             f"k={min(scores)}..{max(scores)} (each has a persona under "
             f"{MIN_PERSONA_SHARE:.0%} of customers)"
+        )
+    top = _best_scored_k(scores, small)
+    if top != k:
+        return (
+            f"k={k} chosen automatically: the largest k whose personas are reproducible "
+            f"(prediction strength at least {MIN_PREDICTION_STRENGTH}) above k={top}, the "
+            f"best Calinski-Harabasz score ({scores[top]:,.0f}) among {among}, "
+            f"on {rows:,} customers"
         )
     return (
         f"k={k} chosen automatically: best Calinski-Harabasz score ({scores[k]:,.0f}) "

@@ -270,3 +270,24 @@ def test_table_input_is_assigned_in_batches_in_customer_order(monkeypatch):
     assert not con.execute(
         "select count(*) from information_schema.tables where table_name like '_cjm%'"
     ).fetchall()[0][0]
+
+
+def four_blobs_in_two_pairs() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    centres = [(0, 0), (2, 0), (12, 12), (14, 12)]
+    return np.vstack([rng.normal(c, 0.3, (100, 2)) for c in centres])
+
+
+def test_prediction_strength_is_high_for_real_groups_and_low_for_a_split_one():
+    X = four_blobs_in_two_pairs()
+    assert clustering.prediction_strength(X, 4, random_state=0) >= 0.99
+    # three personas must cut one of the four groups, which the two halves cut differently
+    assert clustering.prediction_strength(X, 3, random_state=0) < 0.6
+
+
+def test_automatic_k_takes_the_largest_reproducible_k_above_the_best_score(monkeypatch):
+    X = four_blobs_in_two_pairs()
+    k, scores, _, _ = clustering._choose_k(X, 2, 6, random_state=0)
+    assert k == 4 == max(scores, key=scores.get)
+    monkeypatch.setattr(clustering, "prediction_strength", lambda Z, k, rs: float(k == 5))
+    assert choose_k(X, 2, 6, random_state=0) == 5
