@@ -26,7 +26,9 @@ class ChurnSettings(StrictSettings):
     # Days without any event after which a customer counts as churned; "auto" derives it from
     # customers' usual gaps between sessions.
     inactivity_days: int | Literal["auto"] = "auto"
-    exit_touchpoints: tuple[str, ...] = ()
+    # Touchpoints that mean the customer has left. Not set (null): the failure outcomes are the
+    # exits; [] says no touchpoint is leaving, whatever the outcomes (churn is inactivity alone).
+    exit_touchpoints: tuple[str, ...] | None = None
     # Risk scores are the chance of churning within this many days.
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 30
     training_cutoffs: Annotated[int, Field(ge=1, le=52)] = 8

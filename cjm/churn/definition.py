@@ -62,7 +62,7 @@ def resolve_churn_definition(
     session gaps when 'auto'."""
     exits = exit_touchpoints(settings, failure_outcomes)
     exit_text = f"; exit touchpoints: {', '.join(exits)}" if exits else "; no exit touchpoints"
-    if exits and not settings.exit_touchpoints:
+    if exits and settings.exit_touchpoints is None:
         exit_text += " (the failure outcomes, as churn.exit_touchpoints is not set)"
     if not exits:
         # Stage 'exit' comes from name keywords ('cancel_page' too): it hints, never decides.
@@ -87,9 +87,11 @@ def resolve_churn_definition(
 
 
 def exit_touchpoints(settings: ChurnSettings, failure_outcomes: Sequence[str]) -> tuple[str, ...]:
-    """The touchpoints that count as leaving: churn.exit_touchpoints when set, else the failure
-    outcomes (a declined loan, an invalid ticket has left as surely as a cancellation)."""
-    return tuple(settings.exit_touchpoints or failure_outcomes)
+    """The touchpoints that count as leaving: churn.exit_touchpoints when set ([] for none), else
+    the failure outcomes (a declined loan, an invalid ticket has left as surely as a cancel)."""
+    if settings.exit_touchpoints is not None:
+        return tuple(settings.exit_touchpoints)
+    return tuple(failure_outcomes)
 
 
 def _auto_inactivity(

@@ -164,6 +164,19 @@ def test_failure_outcomes_are_the_exits_unless_exit_touchpoints_are_configured()
 
     without = resolve_churn_definition(con, config.churn)
     assert without.exit_touchpoints == ()
+    # an explicit empty list opts out: the failure outcomes are not leaving on this log
+    opted_out = parse_config(
+        {
+            "outcomes": {"failure": ["cancel"]},
+            "churn": {"inactivity_days": 10, "exit_touchpoints": []},
+        },
+        "test",
+    )
+    none = resolve_churn_definition(
+        con, opted_out.churn, failure_outcomes=opted_out.outcomes.failure
+    )
+    assert none.exit_touchpoints == ()
+    assert "failure outcomes" not in none.note
     # without exits 'quit' (last seen three days before the end) is still active
     state = customer_churn_state(con, without).set_index("customer_id")
     assert not state.loc["quit", "is_churned"]
