@@ -2,16 +2,16 @@
 
 Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts (cjm.paths).
 They read personas, churn state and touchpoint roles, so they are built after those, in the same
-step as the path tables, rather than with the models cjm.models runs before personas exist.
+step as the path tables, rather than with the models cjm.build.models runs before personas exist.
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from cjm.build.models import model_sql
 from cjm.config import Config
 from cjm.db import quote_ident
-from cjm.models import model_sql
 
 KPI_MARTS = ("kpi_timeseries", "touchpoint_owners")
 

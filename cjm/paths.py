@@ -13,9 +13,10 @@ from importlib.resources.abc import Traversable
 import duckdb
 import pandas as pd
 
+from cjm.build.models import SQL_DIR, model_sql
+from cjm.build.parameters import set_stage_order
 from cjm.config import Config
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR, model_sql, set_stage_order
 from cjm.query import QueryError
 
 # Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.

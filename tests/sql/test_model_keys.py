@@ -1,16 +1,17 @@
-"""Key tests generated from the `-- key:` header of every SQL model (read through cjm.models): each
-mart's key is unique and not null in the published sample and is the key sql/schema.yml declares;
-each keyed intermediate model a full build runs is checked right after it is built."""
+"""Key tests generated from the `-- key:` header of every SQL model (read through
+cjm.build.models): each mart's key is unique and not null in the published sample and is the key
+sql/schema.yml declares; each keyed intermediate model a full build runs is checked right after it
+is built."""
 
 from __future__ import annotations
 
 import pytest
 
-from cjm.catalog import key_breaks, read_schema
+from cjm.build.catalog import key_breaks, read_schema
+from cjm.build.customers import TABLES as CUSTOMER_TABLES
+from cjm.build.models import model_files, model_keys, model_plan
 from cjm.config import load_config
-from cjm.customers import TABLES as CUSTOMER_TABLES
 from cjm.db import connect
-from cjm.models import model_files, model_keys, model_plan
 from tests.conftest import SAMPLE_DIR, build
 
 KEYS = model_keys()
@@ -19,15 +20,15 @@ BUILT = {(layer, name) for layer, name in model_plan()}
 # Keyed models a full single-process build of the sample does not run, and where they run; their
 # keys are not checked here.
 NOT_IN_A_FULL_BUILD = {
-    "int_dedup_conflicts": "incremental runs (cjm.incremental)",
-    "int_prior_events": "incremental runs (cjm.incremental)",
-    "int_touched_customers": "incremental runs (cjm.incremental)",
-    "int_transition_seconds": "partitioned runs, per bucket (cjm.partition)",
-    "int_transition_edges_combined": "partitioned runs (cjm.partition)",
+    "int_dedup_conflicts": "incremental runs (cjm.build.incremental)",
+    "int_prior_events": "incremental runs (cjm.build.incremental)",
+    "int_touched_customers": "incremental runs (cjm.build.incremental)",
+    "int_transition_seconds": "partitioned runs, per bucket (cjm.build.partition)",
+    "int_transition_edges_combined": "partitioned runs (cjm.build.partition)",
     "int_funnel_reached": "a temp table of the path step (cjm.paths)",
     "int_segment_transitions": "inside the graph step (cjm.segments)",
     "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
-    "stg_customer_attributes": "runs given a customers file (cjm.customers)",
+    "stg_customer_attributes": "runs given a customers file (cjm.build.customers)",
 }
 # Marts only a run given a customers file publishes; their keys are checked on golden rows in
 # tests/cjm/test_customers.py and on a flow run in tests/pipelines/test_customers_flow.py.

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from cjm.catalog import key_breaks
+from cjm.build.catalog import key_breaks
+from cjm.build.models import model_key
 from cjm.config import parse_config
-from cjm.models import model_key
 from cjm.paths import PATH_MARTS, build_path_tables, funnel_note
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.build.models import model_sql, run_model
+from cjm.build.parameters import set_parameters
 from cjm.config import load_config
-from cjm.models import model_sql, run_model, set_parameters
 from cjm.paths import set_path_parameters
 from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR

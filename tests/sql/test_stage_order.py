@@ -3,9 +3,9 @@ the variable cjm_funnel_stages and spell no stage list of their own."""
 
 from __future__ import annotations
 
+from cjm.build.models import model_files, model_sql
 from cjm.config import FUNNEL_STAGES, STAGES
 from cjm.features import STAGE_RANKS
-from cjm.models import model_files, model_sql
 
 
 def test_no_model_spells_the_stage_order():

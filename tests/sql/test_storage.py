@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cjm.config import Config
-from cjm.models import (
+from cjm.build.models import (
     EVENTS_COLUMNS,
     LAST_LOAD_READER,
     TEMPORARY,
@@ -13,8 +12,9 @@ from cjm.models import (
     VIEWS,
     declared_models,
     model_plan,
-    set_parameters,
 )
+from cjm.build.parameters import set_parameters
+from cjm.config import Config
 from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.

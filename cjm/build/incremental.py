@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
+from cjm.build.manifest import MANIFEST_TABLE, IncrementalLoadError
+from cjm.build.models import model_sql, run_model
+from cjm.build.publish import discard
 from cjm.db import connect, copy_database, quote_ident, table_exists
-from cjm.manifest import MANIFEST_TABLE, IncrementalLoadError
-from cjm.models import model_sql, run_model
-from cjm.publish import discard
 
 # Published tables an incremental build starts from -> the name the merge reads them under.
 CARRIED = {
