@@ -63,7 +63,7 @@ class LoadPlan:
     db_path: str = ""
     already_loaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # (path, reason) of the paths found that are not event files (cjm.build.ingest.skip_reason)
+    # (path, reason) of the paths found that are not event files (cjm.build.files.skip_reason)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property

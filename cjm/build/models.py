@@ -68,16 +68,6 @@ LATE_INTERMEDIATE = {
     "int_transition_steps": "transitions",
     "int_transition_edges": "transitions",
 }
-# The models that only ever look at one customer's events (or add up per customer): a partitioned
-# run (cjm.build.partition) builds them per bucket of customers and combines the buckets.
-PER_CUSTOMER = (
-    "int_events_sessionised",
-    "events",
-    "sessions",
-    "journeys",
-    "int_transition_steps",
-    "int_transition_edges",
-)
 
 
 def declared_models(sql_dir: Traversable = SQL_DIR) -> dict[str, dict]:
@@ -93,20 +83,39 @@ def declared_models(sql_dir: Traversable = SQL_DIR) -> dict[str, dict]:
     return models
 
 
+def model_plan() -> list[tuple[str, str]]:
+    """(layer, model) in build order: staging, intermediate, then each mart after its inputs."""
+    plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
+    for mart in MARTS:
+        plan += [("intermediate", n) for n, m in LATE_INTERMEDIATE.items() if m == mart]
+        plan.append(("marts", mart))
+    return plan
+
+
 def _config(entry: dict) -> dict:
     return entry.get("config") or {}
 
 
+def _meta(entry: dict) -> dict:
+    return _config(entry).get("meta") or {}
+
+
 _DECLARED = declared_models()
+_PLANNED = [name for _, name in model_plan()]
 # materialized: view (DuckDB fuses a view into the model that reads it)
 VIEWS = tuple(n for n, e in _DECLARED.items() if _config(e).get("materialized") == "view")
-# The model whose materialisation each build decides (see sql/intermediate/schema.yml).
-VALIDATED = "int_events_validated"
-# meta temporary: TEMP tables, dropped once LAST_LOAD_READER is built
-TEMPORARY = tuple(
-    n for n, e in _DECLARED.items() if (_config(e).get("meta") or {}).get("temporary")
-)
-LAST_LOAD_READER = "file_loads"
+# meta view_when_times_are_typed: the model whose materialisation each build decides
+# (parses_text; see sql/intermediate/schema.yml)
+(VALIDATED,) = (n for n, e in _DECLARED.items() if _meta(e).get("view_when_times_are_typed"))
+# meta temporary, among the models of the plan: TEMP tables, dropped once LAST_LOAD_READER is
+# built (a temporary model outside the plan is dropped by the step that builds it)
+TEMPORARY = tuple(n for n in _PLANNED if _meta(_DECLARED.get(n, {})).get("temporary"))
+# meta last_load_reader: the last model of the plan that reads the load tables
+(LAST_LOAD_READER,) = (n for n, e in _DECLARED.items() if _meta(e).get("last_load_reader"))
+# meta per_customer, in build order: the models that only ever look at one customer's events (or
+# add up per customer); a partitioned run (cjm.build.partition) builds them per bucket of
+# customers and combines the buckets.
+PER_CUSTOMER = tuple(n for n in _PLANNED if _meta(_DECLARED.get(n, {})).get("per_customer"))
 # column meta compression: uncompressed, by table
 UNCOMPRESSED = {
     name: columns
@@ -211,15 +220,6 @@ def create_table(
     )
     con.execute(f"create or replace table {quote_ident(name)} ({definitions})")
     con.execute(f"insert into {quote_ident(name)}\n{query}")
-
-
-def model_plan() -> list[tuple[str, str]]:
-    """(layer, model) in build order: staging, intermediate, then each mart after its inputs."""
-    plan = [("staging", n) for n in STAGING] + [("intermediate", n) for n in INTERMEDIATE]
-    for mart in MARTS:
-        plan += [("intermediate", n) for n, m in LATE_INTERMEDIATE.items() if m == mart]
-        plan.append(("marts", mart))
-    return plan
 
 
 def build_models(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from cjm.build.catalog import key_breaks, read_schema
+from cjm.build.catalog import key_breaks, parse_schema, read_schema
 from cjm.build.customers import TABLES as CUSTOMER_TABLES
-from cjm.build.models import model_files, model_keys, model_plan
+from cjm.build.models import SQL_DIR, model_files, model_keys, model_plan
 from cjm.config import load_config
 from cjm.db import connect
 from tests.conftest import SAMPLE_DIR, build
@@ -25,7 +25,9 @@ NOT_IN_A_FULL_BUILD = {
     "int_touched_customers": "incremental runs (cjm.build.incremental)",
     "int_transition_seconds": "partitioned runs, per bucket (cjm.build.partition)",
     "int_transition_edges_combined": "partitioned runs (cjm.build.partition)",
-    "int_funnel_reached": "a temp table of the path step (cjm.paths)",
+    "int_funnel_reached": "a temp table of the path step (cjm.paths); checked below through its "
+    "published table macro",
+    "int_funnel_steps": "a temp view of the path step (cjm.paths)",
     "int_segment_transitions": "inside the graph step (cjm.segments)",
     "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
     "stg_customer_attributes": "runs given a customers file (cjm.build.customers)",
@@ -96,3 +98,29 @@ def test_a_broken_key_is_counted():
         )
         assert key_breaks(con, "t", ("a", "b")) == 2
         assert key_breaks(con, "t", ("b",)) == 1
+
+
+def test_declared_intermediate_keys_are_the_headers():
+    text = SQL_DIR.joinpath("intermediate", "schema.yml").read_text(encoding="utf-8")
+    declared = {n: m.key for n, m in parse_schema(text, "intermediate/schema.yml").items() if m.key}
+    assert declared, "no intermediate model declares its key"
+    for name, key in declared.items():
+        assert key == KEYS["intermediate", name], name
+
+
+def test_funnel_reached_key_is_unique_and_not_null(published_sample):
+    """The path step's temp table, rebuilt from the published macro for each configured funnel."""
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    assert config.funnels, "the sample configures no funnel: no test"
+    with connect(published_sample, read_only=True) as con:
+        for touchpoints in config.funnels.values():
+            con.execute(
+                "create or replace temp table int_funnel_reached as "
+                "select * from funnel_reached_for(?::varchar[])",
+                [list(touchpoints)],
+            )
+            assert con.execute("select count(*) from int_funnel_reached").fetchone()[0] > 0
+            assert (
+                key_breaks(con, "int_funnel_reached", KEYS["intermediate", "int_funnel_reached"])
+                == 0
+            )
