@@ -190,6 +190,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def json_path(key: str) -> str:
+    """The JSON path of a top-level key, quoted so that any key name is one step."""
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
