@@ -4,8 +4,8 @@ Usage: python benchmarks/bench_fail_fast.py [--repeat 5]
 
 Each case runs `cjm run` in a fresh interpreter in an empty scratch directory, `--repeat` times,
 alternating cases so that the machine's load falls on all of them alike. The floor is the same
-interpreter importing the checks (cjm.preflight: DuckDB, pydantic, YAML and the config model) and
-exiting: what any of these failures costs at least. Printed:
+interpreter importing the checks (cjm.build.preflight: DuckDB, pydantic, YAML and the config
+model) and exiting: what any of these failures costs at least. Printed:
 median and slowest wall seconds, the ratio of the median to the floor's, the exit code, the lines
 printed and the files left behind (all three must be 2, at most 3, and 0).
 """
@@ -46,7 +46,7 @@ def _scratch(root: Path) -> None:
 def _once(root: Path, args: list[str] | None) -> tuple[float, int, int, int]:
     before = set(root.rglob("*"))
     if args is None:  # the floor
-        command = [sys.executable, "-c", "import cjm.preflight\n"]
+        command = [sys.executable, "-c", "import cjm.build.preflight\n"]
     else:
         command = [sys.executable, "-c", RUN, "run", "--db", "out/cjm.duckdb", *args]
     started = time.perf_counter()

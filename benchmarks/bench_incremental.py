@@ -27,10 +27,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from cjm import steps  # noqa: E402
+from cjm.build.models import drop_build_tables  # noqa: E402
+from cjm.build.publish import build_path_for, publish  # noqa: E402
 from cjm.config import parse_config  # noqa: E402
 from cjm.db import connect  # noqa: E402
-from cjm.models import drop_build_tables  # noqa: E402
-from cjm.publish import build_path_for, publish  # noqa: E402
 
 
 def _timed(laps: dict, name: str, fn, *args, **kwargs):

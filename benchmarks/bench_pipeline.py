@@ -317,16 +317,17 @@ def open_build(db: Path, config):
 
 
 def run_cjm(parquet: Path, db: Path, config, stages, sampler):
-    """Ingest and build every model of cjm.models.build_models, one timed stage per model."""
+    """Ingest and build every model of cjm.build.models.build_models, one timed stage per model."""
     # Imported before the clock starts: the flow's process has its modules loaded already, and
     # importing cjm.steps (pandas, scikit-learn, ...) took 2 s that were counted as ingestion.
-    from cjm import models, steps  # noqa: F401
-    from cjm.ingest import load_files
+    from cjm import steps  # noqa: F401
+    from cjm.build import models, parameters
+    from cjm.build.ingest import load_files
 
     def ingest() -> None:
         con = open_build(db, config)
         loads = load_files(con, [parquet], config)
-        models.write_file_reads(con, loads)
+        parameters.write_file_reads(con, loads)
         con.close()  # the flow's load step closes the build file too (checkpoint)
 
     measure(stages, sampler, "ingestion", "cjm", ingest)
@@ -351,10 +352,10 @@ def run_cjm(parquet: Path, db: Path, config, stages, sampler):
 
 
 def run_models(con, config, stages, sampler) -> None:
-    """Every model of cjm.models.build_models in order, one timed stage each."""
-    from cjm import models
+    """Every model of cjm.build.models.build_models in order, one timed stage each."""
+    from cjm.build import models, parameters
 
-    models.set_parameters(con, config)
+    parameters.set_parameters(con, config)
     for layer, name in models.model_plan():
         if layer == "marts" and name == models.MARTS[0]:
             measure(
@@ -362,7 +363,7 @@ def run_models(con, config, stages, sampler) -> None:
                 sampler,
                 "cfg_touchpoint_stages",
                 "cjm",
-                lambda: models.write_touchpoint_stages(con, config),
+                lambda: parameters.write_touchpoint_stages(con, config),
             )
         measure(
             stages,
@@ -376,9 +377,10 @@ def run_models(con, config, stages, sampler) -> None:
 
 
 def run_partitioned(db: Path, config, stages, sampler) -> None:
-    """The partitioned build (cjm.partition) as the flow runs it locally: buckets one at a time."""
+    """The partitioned build (cjm.build.partition) as the flow runs it locally: buckets one at a
+    time."""
     from cjm import steps
-    from cjm.partition import partition_dir_for, remove_buckets
+    from cjm.build.partition import partition_dir_for, remove_buckets
 
     part_dir = partition_dir_for(db)
     buckets = measure(
@@ -408,8 +410,9 @@ def run_partitioned(db: Path, config, stages, sampler) -> None:
 def run_steps(db: Path, published: Path, config, stages, sampler) -> dict:
     """Every step after the SQL models, as the flow calls them (cjm.stages.STAGES, in order), then
     publish and the report."""
-    from cjm import publish, steps
-    from cjm.runs import new_run
+    from cjm import steps
+    from cjm.build import publish
+    from cjm.build.runs import new_run
     from cjm.stages import STAGES
 
     record = new_run(published, parameters={"benchmark": True})

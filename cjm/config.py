@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cjm.build.expressions import ExpressionError, check_expression
 from cjm.config_errors import describe, yaml_problem
 from cjm.config_sections import (
     CONTROL_CHARACTERS,
@@ -24,7 +25,6 @@ from cjm.config_sections import (
     ScheduleSettings,
     StrictSettings,
 )
-from cjm.expressions import ExpressionError, check_expression
 
 CANONICAL_COLUMNS = (
     "customer_id",
@@ -45,7 +45,8 @@ BUILT_IN_SEGMENTS = ("all", "persona", "first_channel", "converted", "churned")
 EMOTION_MIN_EVENTS = 30
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy", "exit")
 # The stages a journey progresses through, in order (rank 1, 2, ...): exit is an outcome, not
-# progress. The SQL models read it as the variable cjm_funnel_stages (cjm.models.set_stage_order).
+# progress. The SQL models read it as the variable cjm_funnel_stages
+# (cjm.build.parameters.set_stage_order).
 FUNNEL_STAGES = tuple(stage for stage in STAGES if stage != "exit")
 
 # Used for touchpoints the config does not map: a touchpoint whose name contains one of these words
@@ -130,7 +131,7 @@ class Config(StrictSettings):
 
     # canonical column -> source column name
     columns: dict[str, str] = Field(default_factory=dict)
-    # canonical column -> SQL expression over source columns (checked by cjm.expressions)
+    # canonical column -> SQL expression over source columns (checked by cjm.build.expressions)
     expressions: dict[str, str] = Field(default_factory=dict)
     timezone: str = "UTC"
     session_gap_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 30
@@ -176,7 +177,8 @@ class Config(StrictSettings):
     # supports, so BI tools and drivers that lag behind DuckDB releases can open it ("latest" for
     # the running DuckDB's own format, which older readers refuse).
     duckdb_storage_version: str = "v1.4.0"
-    # Partitioned execution (cjm.partition): buckets of customers, run by Prefect's task runner.
+    # Partitioned execution (cjm.build.partition): buckets of customers, run by Prefect's task
+    # runner.
     partitions: Annotated[int, Field(ge=1, le=4096)] = 1
     task_runner: Literal["local", "dask"] = "local"
     # tcp://host:8786 of a running Dask scheduler; none with task_runner dask: a local cluster
@@ -215,7 +217,7 @@ class Config(StrictSettings):
 
     @property
     def is_partitioned(self) -> bool:
-        """Whether full builds run the per-customer models in buckets (cjm.partition)."""
+        """Whether full builds run the per-customer models in buckets (cjm.build.partition)."""
         return self.partitions > 1 or self.task_runner == "dask"
 
     @model_validator(mode="after")

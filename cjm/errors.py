@@ -8,10 +8,10 @@ import sys
 # modules here would import pandas (about a second) before a run's checks can report a bad input.
 USER_ERRORS: dict[str, str] = {
     "cjm.config": "ConfigError",
-    "cjm.guard_rails": "GuardRailError",
-    "cjm.ingest": "IngestError",
-    "cjm.manifest": "IncrementalLoadError",
-    "cjm.publish": "RunLockedError",
+    "cjm.build.guard_rails": "GuardRailError",
+    "cjm.build.files": "IngestError",
+    "cjm.build.manifest": "IncrementalLoadError",
+    "cjm.build.publish": "RunLockedError",
     "cjm.query": "QueryError",
 }
 

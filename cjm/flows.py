@@ -24,15 +24,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cjm import steps
+from cjm.build.files import FileLoad, discover_files
+from cjm.build.guard_rails import warnings_in
+from cjm.build.manifest import LoadPlan
+from cjm.build.partition import partition_dir_for, remove_buckets
+from cjm.build.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
+from cjm.build.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
 from cjm.config import Config
 from cjm.deadline import run_deadline
 from cjm.errors import is_user_error
-from cjm.guard_rails import warnings_in
-from cjm.ingest import FileLoad, discover_files
-from cjm.manifest import LoadPlan
-from cjm.partition import partition_dir_for, remove_buckets
-from cjm.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
-from cjm.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
 from cjm.stages import STAGES, Stage
 
 __all__ = [
@@ -226,7 +226,7 @@ def journey_flow(
 ) -> dict:
     """Run the pipeline on the new files among `events` (all with full_refresh); publish to `db`.
 
-    With `strict`, a run whose churn or personas collapse (cjm.guard_rails) fails unpublished.
+    With `strict`, a run whose churn or personas collapse (cjm.build.guard_rails) fails unpublished.
     """
     config = config or Config()
     db_path = Path(db).resolve()

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from cjm.models import run_model
+from cjm.build.models import run_model
 
 START, END = "(start)", "(end)"
 FORMATS = ("graphml", "gexf", "json")

@@ -10,8 +10,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cjm.build.guard_rails import warnings_in
 from cjm.db import table_exists
-from cjm.guard_rails import warnings_in
 
 # (label, how to read it from a pipeline_runs row); conversion is derived from two columns.
 SUMMARY_METRICS = (
@@ -61,7 +61,8 @@ def _change(now: float | None, before: float | None, key: str) -> str:
 
 
 def run_warnings(runs: pd.DataFrame, run_id: str) -> list[str]:
-    """The guard-rail warnings among one run's notes (cjm.guard_rails), without their prefix."""
+    """The guard-rail warnings among one run's notes (cjm.build.guard_rails), without their
+    prefix."""
     row = runs[runs["run_id"] == run_id]
     if not len(row) or not isinstance(row["notes"].iloc[0], str):
         return []

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import duckdb
 
+from cjm.build.customers import ATTRIBUTE_PREFIX
+from cjm.build.models import model_sql
 from cjm.config import Config, ConfigError
-from cjm.customers import ATTRIBUTE_PREFIX
 from cjm.db import quote_ident, table_exists
-from cjm.models import model_sql
 
 NONE = "(none)"
 # A configured segment column with more values than this is an id or a timestamp, not a segment:
@@ -39,7 +39,7 @@ def _property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 # A segment column may say where it comes from; a bare name must be unambiguous. A column of the
-# customers file (cjm.customers) is always qualified: `customers.<column>`.
+# customers file (cjm.build.customers) is always qualified: `customers.<column>`.
 QUALIFIERS = ("journeys", "events", "properties", "customers")
 
 

@@ -10,39 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm import (
-    catalog,
-    changes,
-    churn,
-    customers,
-    graph,
-    guard_rails,
-    incremental,
-    manifest,
-    partition,
-    segments,
-)
-from cjm.churn import patterns
-from cjm.churn_list import read_churn_card
-from cjm.config import Config, duckdb_settings
-from cjm.db import connect, copy_database, write_table
-from cjm.ingest import FileLoad, load_files
-from cjm.journeys import insights, kpis, paths
-from cjm.models import (
-    build_models,
-    drop_build_tables,
-    run_model,
-    write_file_reads,
-    write_run_clock,
-)
-from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
-from cjm.personas import fitting as personas
-from cjm.personas import identity as persona_identity
-from cjm.personas import insights as persona_insights
-from cjm.personas import openings
-from cjm.personas.features import write_customer_features
-from cjm.publish import discard
-from cjm.runs import (
+from cjm import changes, churn, graph, segments
+from cjm.build import catalog, customers, guard_rails, incremental, manifest, partition
+from cjm.build.files import FileLoad
+from cjm.build.ingest import load_files
+from cjm.build.models import build_models, drop_build_tables, run_model
+from cjm.build.parameters import write_file_reads, write_run_clock
+from cjm.build.publish import discard
+from cjm.build.runs import (
     RunRecord,
     add_counts,
     add_file_loads,
@@ -51,6 +26,17 @@ from cjm.runs import (
     read_previous_runs,
     write_pipeline_runs,
 )
+from cjm.churn import patterns
+from cjm.churn_list import read_churn_card
+from cjm.config import Config, duckdb_settings
+from cjm.db import connect, copy_database, write_table
+from cjm.journeys import insights, kpis, paths
+from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
+from cjm.personas import fitting as personas
+from cjm.personas import identity as persona_identity
+from cjm.personas import insights as persona_insights
+from cjm.personas import openings
+from cjm.personas.features import write_customer_features
 
 Progress = Callable[[str], None] | None
 
@@ -73,7 +59,7 @@ def _open(build_path: Path, config: Config):
 def plan_load(
     db_path: Path, files: list[Path], config: Config, full_refresh: bool, run_id: str
 ) -> manifest.LoadPlan:
-    """Decide what this run loads: all files, only new ones, or nothing (see cjm.manifest)."""
+    """Decide what this run loads: all files, only new ones, or nothing (see cjm.build.manifest)."""
     plan = manifest.plan_load(db_path, files, config, full_refresh=full_refresh, run_id=run_id)
     if plan.mode == "unchanged" and config.customers is not None:
         # Nothing is rebuilt, so the customers file is not read again: say so, not silently.
@@ -390,7 +376,7 @@ def track_transition_changes(
 
 
 def check_guard_rails(build_path: Path, db_path: Path, strict: bool = False) -> dict:
-    """Compare the build's churn and personas with the published run's (cjm.guard_rails).
+    """Compare the build's churn and personas with the published run's (cjm.build.guard_rails).
 
     Collapses become warnings in the run's notes; with `strict` they fail the run instead.
     """

@@ -11,10 +11,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.build.files import discover_files
+from cjm.build.ingest import load_files
+from cjm.build.models import build_models
+from cjm.build.parameters import write_file_reads, write_run_clock
 from cjm.config import Config, parse_config
 from cjm.db import connect
-from cjm.ingest import discover_files, load_files
-from cjm.models import build_models, write_file_reads, write_run_clock
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from cjm import manifest, steps
+from cjm import steps
+from cjm.build import manifest
+from cjm.build.files import discover_files
+from cjm.build.publish import build_path_for, publish
+from cjm.build.runs import new_run
 from cjm.config import Config
-from cjm.ingest import discover_files
-from cjm.publish import build_path_for, publish
-from cjm.runs import new_run
 from cjm.stages import STAGES
 
 

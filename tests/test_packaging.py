@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from packaging.requirements import Requirement
 
-from cjm.models import model_plan
+from cjm.build.models import model_plan
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.pipelines.tables import RUN_METADATA_TABLES
 from tests.wheel import clean_env, run
@@ -33,7 +33,9 @@ def test_the_wheel_carries_every_model_and_the_report_template(wheel):
 def test_the_installed_wheel_runs_the_sample(installed, published_sample, tmp_path):
     env = clean_env(tmp_path)
     python = installed / "bin" / "python"
-    where = run(python, "-c", "import cjm.sql, cjm.models; print(cjm.sql.__file__)", cwd=tmp_path)
+    where = run(
+        python, "-c", "import cjm.sql, cjm.build.models; print(cjm.sql.__file__)", cwd=tmp_path
+    )
     assert Path(where.strip()).is_relative_to(installed), "cjm was imported from the checkout"
     version = run(installed / "bin" / "cjm", "--version", cwd=tmp_path, env=env)
     assert version.startswith("cjm 0.") and "+g" not in version

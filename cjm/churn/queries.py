@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import duckdb
 
-from cjm.models import model_sql
+from cjm.build.models import model_sql
 
 ALL_EVENTS = "select * from events"
 SCOPED_EVENTS = (

@@ -29,8 +29,8 @@ def use_prefect_defaults() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the whole pipeline as a Prefect flow and print what it did."""
+    from cjm.build.preflight import check_run_inputs
     from cjm.config import ConfigError, load_config, with_execution
-    from cjm.preflight import check_run_inputs
 
     events = args.events
     config_path = args.config

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from cjm.build.models import model_sql
 from cjm.db import quote_ident
 from cjm.journeys.lifts import STRATUM_EXACT, STRATUM_STEP
-from cjm.models import model_sql
 
 ChurnState = pd.DataFrame | str | None
 Groups = tuple[str, str] | None

@@ -2,18 +2,18 @@
 
 Both are SQL models in `sql/marts/`, driven by DuckDB variables like the path marts
 (cjm.journeys.paths). They read personas, churn state and touchpoint roles, so they are built after
-those, in the same step as the path tables, rather than with the models cjm.models runs before
-personas exist.
+those, in the same step as the path tables, rather than with the models cjm.build.models runs
+before personas exist.
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from cjm.build.models import model_sql
 from cjm.config import Config
 from cjm.db import quote_ident
 from cjm.journeys.owners import define_owner_inputs
-from cjm.models import model_sql
 
 KPI_MARTS = ("kpi_timeseries", "touchpoint_owners")
 

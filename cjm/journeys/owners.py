@@ -12,9 +12,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from cjm.build.models import model_sql
 from cjm.journeys.counts import define_customer_strata
 from cjm.journeys.lifts import adjusted_lift
-from cjm.models import model_sql
 
 # lift column prefix -> outcome count column in owner_lift_strata
 OWNER_OUTCOMES = {"conversion": "converted", "churn": "churned", "failure": "failed"}

@@ -13,9 +13,10 @@ from importlib.resources.abc import Traversable
 import duckdb
 import pandas as pd
 
+from cjm.build.models import SQL_DIR, model_sql
+from cjm.build.parameters import set_stage_order
 from cjm.config import Config
 from cjm.db import quote_ident, table_exists
-from cjm.models import SQL_DIR, model_sql, set_stage_order
 from cjm.query import QueryError
 
 # Built in this order; int_funnel_reached is a temporary table feeding the two funnel marts.
@@ -90,7 +91,11 @@ def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[st
         top_variants=settings.top_variants,
         funnels=config.funnels,
     )
-    # Temporary: it feeds funnel_steps and funnel_dropouts and is never published.
+    # Temporary: they feed funnel_steps and funnel_dropouts and are never published.
+    con.execute(
+        "create or replace temp view int_funnel_steps as\n"
+        + model_sql("intermediate", "int_funnel_steps")
+    )
     con.execute(
         "create or replace temp table int_funnel_reached as\n"
         + model_sql("intermediate", "int_funnel_reached")
@@ -104,6 +109,7 @@ def build_path_tables(con: duckdb.DuckDBPyConnection, config: Config) -> dict[st
             counts[name] = con.execute(f"select count(*) from {quote_ident(name)}").fetchone()[0]
     finally:
         con.execute("drop table if exists temp.int_funnel_reached")
+        con.execute("drop view if exists temp.int_funnel_steps")
     return counts
 
 
@@ -218,6 +224,10 @@ FUNNEL_STEPS_ARG = (
     "{'funnel': array_to_string(funnel_touchpoints, ' > '), 'step_number': step_number, "
     "'touchpoint': touchpoint})"
 )
+# The funnel macros read int_funnel_steps inlined, its variable then replaced like theirs.
+FUNNEL_STEPS_FROM = (
+    "from (\n" + model_sql("intermediate", "int_funnel_steps") + ") as int_funnel_steps"
+)
 PATH_MACROS = {
     "anchored_paths_for": (
         ("marts", "anchored_paths"),
@@ -236,12 +246,16 @@ PATH_MACROS = {
     "funnel_reached_for": (
         ("intermediate", "int_funnel_reached"),
         ("funnel_touchpoints",),
-        {"getvariable('cjm_funnel_steps')": FUNNEL_STEPS_ARG},
+        {
+            "from int_funnel_steps": FUNNEL_STEPS_FROM,
+            "getvariable('cjm_funnel_steps')": FUNNEL_STEPS_ARG,
+        },
     ),
     "funnel_steps_for": (
         ("marts", "funnel_steps"),
         ("funnel_touchpoints",),
         {
+            "from int_funnel_steps": FUNNEL_STEPS_FROM,
             "getvariable('cjm_funnel_steps')": FUNNEL_STEPS_ARG,
             "from int_funnel_reached": "from funnel_reached_for(funnel_touchpoints)",
         },

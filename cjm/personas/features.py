@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from cjm.build.models import model_sql
 from cjm.config import FUNNEL_STAGES
 from cjm.db import quote_ident
-from cjm.models import model_sql
 
 MAX_TOUCHPOINTS = 30
 MAX_CHANNELS = 15

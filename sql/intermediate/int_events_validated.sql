@@ -4,8 +4,8 @@
 -- source values as JSON in `raw` for rejected_events. Plausibility: event times inside the
 -- configured window (cjm_earliest_event_time, and cjm_latest_event_time from the run's clock when
 -- it is known), finite revenue and sentiment, and ids, touchpoints and channels that were scalars
--- in the file (nested_columns, set by cjm.ingest for JSON objects and arrays). A view where every
--- event time arrives typed, a table where any comes as text (cjm.models.VALIDATED).
+-- in the file (nested_columns, set by cjm.build.ingest for JSON objects and arrays). A view where
+-- every event time arrives typed, a table where any comes as text (cjm.build.models.VALIDATED).
 with
 
 staged as (

@@ -1,6 +1,6 @@
 -- one row per source file and touchpoint of this build's events; key: source_file, touchpoint
 -- The files and touchpoints the later models look up (int_source_files, and the touchpoint stages
--- of cjm.models), found in one pass over the events rather than one pass each.
+-- of cjm.build.models), found in one pass over the events rather than one pass each.
 with
 
 events as (

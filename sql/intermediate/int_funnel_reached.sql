@@ -17,11 +17,7 @@ events as not materialized (
 ),
 
 funnel_steps as (
-    select
-        funnel,
-        step_number,
-        touchpoint
-    from (select unnest(getvariable('cjm_funnel_steps'), recursive := true)) as configured
+    select * from int_funnel_steps
 ),
 
 reached as (

@@ -1,8 +1,9 @@
 -- one row per input file of the run; key: source_file
 -- Reconciles every file: rows_read = rows_accepted + rows_duplicate + rows_rejected. rows_read is
--- counted while landing (cjm.ingest), accepted and duplicate rows in int_events_deduplicated, and
--- rejected rows in rejected_events (unparseable rows and rows that failed validation), so a row
--- lost or counted twice between landing and the marts shows as is_reconciled = false. A path
+-- counted while landing (cjm.build.ingest), accepted and duplicate rows in
+-- int_events_deduplicated, and rejected rows in rejected_events (unparseable rows and rows that
+-- failed validation), so a row lost or counted twice between landing and the marts shows as
+-- is_reconciled = false. A path
 -- found among the inputs that is not an event file (another type, a symlink loop) has
 -- status = 'skipped', 0 rows read and the reason; every other file has status = 'loaded'.
 with

@@ -16,11 +16,7 @@ events as (
 ),
 
 funnel_steps as (
-    select
-        funnel,
-        step_number,
-        touchpoint
-    from (select unnest(getvariable('cjm_funnel_steps'), recursive := true)) as configured
+    select * from int_funnel_steps
 ),
 
 last_steps as (

@@ -9,11 +9,7 @@ reached as (
 ),
 
 funnel_steps as (
-    select
-        funnel,
-        step_number,
-        touchpoint
-    from (select unnest(getvariable('cjm_funnel_steps'), recursive := true)) as configured
+    select * from int_funnel_steps
 ),
 
 customers as (

@@ -1,6 +1,6 @@
 -- one row per row of the customers file; key: source_file, source_row
--- Trims the text landed by cjm.customers (the id column already named customer_id, every other
--- column attr_<name>); empty text becomes null, as in stg_events.
+-- Trims the text landed by cjm.build.customers (the id column already named customer_id, every
+-- other column attr_<name>); empty text becomes null, as in stg_events.
 with
 
 source as (

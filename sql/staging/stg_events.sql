@@ -1,7 +1,7 @@
 -- one row per input row that parsed into fields; key: source_file, source_row
--- Renames, trims and casts the text landed by cjm.ingest; values a Parquet file already held in
--- the canonical type (typed_*) are taken as they are; cjm_clean_text (cjm.models) trims text and
--- makes empty text null. Times become UTC: epoch numbers
+-- Renames, trims and casts the text landed by cjm.build.ingest; values a Parquet file already held
+-- in the canonical type (typed_*) are taken as they are; cjm_clean_text (cjm.build.parameters)
+-- trims text and makes empty text null. Times become UTC: epoch numbers
 -- (seconds, milliseconds or microseconds by magnitude), ISO 8601 with `Z` or an offset, and naive
 -- times read in the configured timezone (a non-existent local time moves forward, an ambiguous one
 -- takes standard time).

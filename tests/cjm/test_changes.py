@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from cjm import steps
+from cjm.build.files import discover_files
+from cjm.build.publish import publish
+from cjm.build.runs import new_run
 from cjm.changes import HISTORY_COLUMNS, transition_changes, two_proportion_z
 from cjm.config import load_config, parse_config
-from cjm.ingest import discover_files
-from cjm.publish import publish
-from cjm.runs import new_run
 from tests.conftest import SAMPLE_DIR
 
 

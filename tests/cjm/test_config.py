@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from cjm.build.manifest import LOAD_SETTINGS, settings_hash
 from cjm.config import ConfigError, is_conversion_touchpoint, load_config, parse_config
-from cjm.manifest import LOAD_SETTINGS, settings_hash
 
 
 def test_entity_defaults_to_customer():

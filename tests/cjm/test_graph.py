@@ -8,6 +8,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
+from cjm.build.models import run_model
 from cjm.cli.main import main
 from cjm.config import parse_config
 from cjm.db import write_table
@@ -19,7 +20,6 @@ from cjm.graph import (
     touchpoint_graph_metrics,
     transition_graph,
 )
-from cjm.models import run_model
 from cjm.segments import add_segment_transitions, build_customer_segments
 
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cjm.build.files import IngestError
 from cjm.config import load_config
 from cjm.db import connect
-from cjm.ingest import IngestError
 from tests.conftest import SAMPLE_DIR, build
 from tests.published import publish_log
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from cjm import steps
+from cjm.build.files import discover_files
 from cjm.config import ConfigError, load_config, parse_config
 from cjm.db import write_table
-from cjm.ingest import discover_files
 from cjm.segments import add_segment_transitions, build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
@@ -300,7 +300,7 @@ def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
 
 
 def test_columns_of_the_customers_file_are_segments(build_rows, tmp_path):
-    from cjm.customers import build_customer_tables
+    from cjm.build.customers import build_customer_tables
 
     (tmp_path / "people.csv").write_text("customer_id,Plan\nc1,pro\nc2,free\nc9,pro\n")
     con = with_models(build_rows(ROWS))

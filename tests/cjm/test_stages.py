@@ -8,8 +8,8 @@ import inspect
 import duckdb
 
 from cjm import stages, steps
-from cjm.catalog import read_schema
-from cjm.customers import TABLES as CUSTOMER_TABLES
+from cjm.build.catalog import read_schema
+from cjm.build.customers import TABLES as CUSTOMER_TABLES
 
 # The steps of cjm.steps that are not analytic stages: the load, the SQL models (whole or
 # partitioned), the guard rails, finishing, logging, publishing and reporting.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cjm import steps
+from cjm.build.runs import new_run
 from cjm.db import connect
-from cjm.runs import new_run
 
 
 def test_finish_run_refuses_a_duplicated_key(tmp_path):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from cjm.build.runs import run_log_path
 from cjm.config import load_config
-from cjm.runs import run_log_path
 from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.slow  # a flow on Prefect's test API

@@ -54,9 +54,9 @@ class _State:
 
 
 def test_load_events_retries_io_failures_but_not_a_users_error():
+    from cjm.build.files import IngestError
+    from cjm.build.manifest import IncrementalLoadError
     from cjm.config import ConfigError
-    from cjm.ingest import IngestError
-    from cjm.manifest import IncrementalLoadError
 
     for error in (IngestError("x.csv"), ConfigError("bad"), IncrementalLoadError("moved")):
         assert not flows._retry_unless_bad_input(None, None, _State(error)), error

@@ -7,9 +7,9 @@ import json
 import duckdb
 import pytest
 
+from cjm.build.guard_rails import GuardRailError
+from cjm.build.runs import run_log_path
 from cjm.config import load_config, with_execution
-from cjm.guard_rails import GuardRailError
-from cjm.runs import run_log_path
 from cjm.sample import generate_sample
 from tests.pipelines.test_observability import _flow_run_items
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.build.manifest import IncrementalLoadError
 from cjm.config import load_config
 from cjm.db import storage_version
-from cjm.manifest import IncrementalLoadError
 from cjm.sample import generate_sample
 from tests.pipelines.tables import data_table_differences, table_hashes
 

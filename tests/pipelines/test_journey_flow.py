@@ -10,15 +10,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.cjm.build.test_catalog import check_declared_and_commented
 
-from cjm.catalog import read_schema
+from cjm.build.catalog import read_schema
+from cjm.build.customers import TABLES as CUSTOMER_TABLES
+from cjm.build.files import IngestError
+from cjm.build.models import model_plan
 from cjm.config import load_config
-from cjm.customers import TABLES as CUSTOMER_TABLES
 from cjm.errors import release_frames
-from cjm.ingest import IngestError
-from cjm.models import model_plan
 from cjm.stages import stage_names
-from tests.cjm.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR, write_csv
 
 pytestmark = pytest.mark.slow  # a full flow on Prefect's test API

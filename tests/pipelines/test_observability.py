@@ -7,9 +7,9 @@ import json
 import duckdb
 import pytest
 
+from cjm.build.files import IngestError
+from cjm.build.runs import run_log_path
 from cjm.errors import release_frames
-from cjm.ingest import IngestError
-from cjm.runs import run_log_path
 from tests.conftest import write_csv
 
 pytestmark = pytest.mark.slow  # full flows on Prefect's test API

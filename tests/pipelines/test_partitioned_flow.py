@@ -66,7 +66,10 @@ def test_dask_run_in_four_buckets_equals_single_process_run(prefect_harness, ins
     for worker, modules in imported.items():
         # A task's function travels by value (Prefect's Task wraps it, so pickle cannot find it
         # by name); the cjm modules it calls are imported on the worker, from the wheel.
-        assert {"cjm.config", "cjm.steps", "cjm.models"} <= set(modules), (worker, sorted(modules))
+        assert {"cjm.config", "cjm.steps", "cjm.build.models"} <= set(modules), (
+            worker,
+            sorted(modules),
+        )
         outside = {m: f for m, f in modules.items() if not Path(f).is_relative_to(installed)}
         assert not outside, f"{worker} imported from outside the wheel's environment: {outside}"
         assert not any(Path(f).is_relative_to(REPO) for f in modules.values()), worker

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cjm.catalog import key_breaks
+from cjm.build.catalog import key_breaks
+from cjm.build.models import MARTS, model_key
 from cjm.config import load_config
-from cjm.models import MARTS, model_key
 from tests.conftest import REPO, build, dataset
 
 pytestmark = pytest.mark.slow  # the real logs

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from cjm import steps
-from cjm.catalog import key_breaks
+from cjm.build.catalog import key_breaks
+from cjm.build.models import model_key
 from cjm.churn.patterns import wilson_interval
 from cjm.config import load_config, parse_config
 from cjm.journeys.kpis import KPI_MARTS, build_kpi_tables, json_path
 from cjm.journeys.owners import owner_lifts
-from cjm.models import model_key
 from tests.conftest import REPO, build, dataset, write_csv
 from tests.published import publish_log
 

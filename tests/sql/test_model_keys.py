@@ -1,16 +1,17 @@
-"""Key tests generated from the `-- key:` header of every SQL model (read through cjm.models): each
-mart's key is unique and not null in the published sample and is the key sql/schema.yml declares;
-each keyed intermediate model a full build runs is checked right after it is built."""
+"""Key tests generated from the `-- key:` header of every SQL model (read through
+cjm.build.models): each mart's key is unique and not null in the published sample and is the key
+sql/schema.yml declares; each keyed intermediate model a full build runs is checked right after it
+is built."""
 
 from __future__ import annotations
 
 import pytest
 
-from cjm.catalog import key_breaks, read_schema
+from cjm.build.catalog import key_breaks, parse_schema, read_schema
+from cjm.build.customers import TABLES as CUSTOMER_TABLES
+from cjm.build.models import SQL_DIR, model_files, model_keys, model_plan
 from cjm.config import load_config
-from cjm.customers import TABLES as CUSTOMER_TABLES
 from cjm.db import connect
-from cjm.models import model_files, model_keys, model_plan
 from tests.conftest import SAMPLE_DIR, build
 
 KEYS = model_keys()
@@ -19,15 +20,17 @@ BUILT = {(layer, name) for layer, name in model_plan()}
 # Keyed models a full single-process build of the sample does not run, and where they run; their
 # keys are not checked here.
 NOT_IN_A_FULL_BUILD = {
-    "int_dedup_conflicts": "incremental runs (cjm.incremental)",
-    "int_prior_events": "incremental runs (cjm.incremental)",
-    "int_touched_customers": "incremental runs (cjm.incremental)",
-    "int_transition_seconds": "partitioned runs, per bucket (cjm.partition)",
-    "int_transition_edges_combined": "partitioned runs (cjm.partition)",
-    "int_funnel_reached": "a temp table of the path step (cjm.journeys.paths)",
+    "int_dedup_conflicts": "incremental runs (cjm.build.incremental)",
+    "int_prior_events": "incremental runs (cjm.build.incremental)",
+    "int_touched_customers": "incremental runs (cjm.build.incremental)",
+    "int_transition_seconds": "partitioned runs, per bucket (cjm.build.partition)",
+    "int_transition_edges_combined": "partitioned runs (cjm.build.partition)",
+    "int_funnel_reached": "a temp table of the path step (cjm.journeys.paths); checked below "
+    "through its published table macro",
+    "int_funnel_steps": "a temp view of the path step (cjm.journeys.paths)",
     "int_segment_transitions": "inside the graph step (cjm.segments)",
     "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
-    "stg_customer_attributes": "runs given a customers file (cjm.customers)",
+    "stg_customer_attributes": "runs given a customers file (cjm.build.customers)",
 }
 # Marts only a run given a customers file publishes; their keys are checked on golden rows in
 # tests/cjm/test_customers.py and on a flow run in tests/pipelines/test_customers_flow.py.
@@ -95,3 +98,29 @@ def test_a_broken_key_is_counted():
         )
         assert key_breaks(con, "t", ("a", "b")) == 2
         assert key_breaks(con, "t", ("b",)) == 1
+
+
+def test_declared_intermediate_keys_are_the_headers():
+    text = SQL_DIR.joinpath("intermediate", "schema.yml").read_text(encoding="utf-8")
+    declared = {n: m.key for n, m in parse_schema(text, "intermediate/schema.yml").items() if m.key}
+    assert declared, "no intermediate model declares its key"
+    for name, key in declared.items():
+        assert key == KEYS["intermediate", name], name
+
+
+def test_funnel_reached_key_is_unique_and_not_null(published_sample):
+    """The path step's temp table, rebuilt from the published macro for each configured funnel."""
+    config = load_config(SAMPLE_DIR / "cjm.yaml")
+    assert config.funnels, "the sample configures no funnel: no test"
+    with connect(published_sample, read_only=True) as con:
+        for touchpoints in config.funnels.values():
+            con.execute(
+                "create or replace temp table int_funnel_reached as "
+                "select * from funnel_reached_for(?::varchar[])",
+                [list(touchpoints)],
+            )
+            assert con.execute("select count(*) from int_funnel_reached").fetchone()[0] > 0
+            assert (
+                key_breaks(con, "int_funnel_reached", KEYS["intermediate", "int_funnel_reached"])
+                == 0
+            )

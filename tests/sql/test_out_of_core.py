@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from cjm import steps
+from cjm.build.files import discover_files
+from cjm.build.models import MARTS, model_key
 from cjm.config import load_config
 from cjm.db import connect
-from cjm.ingest import discover_files
-from cjm.models import MARTS, model_key
 from tests.conftest import SAMPLE_DIR
 
 # The marts build_journeys writes, ordered by the keys their SQL headers declare.

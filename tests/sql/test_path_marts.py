@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from cjm.catalog import key_breaks
+from cjm.build.catalog import key_breaks
+from cjm.build.models import model_key
 from cjm.config import parse_config
 from cjm.journeys.paths import PATH_MARTS, build_path_tables, funnel_note
-from cjm.models import model_key
 
 
 def _events(journeys: dict[str, list[str]], minutes: dict[str, list[int]] | None = None):

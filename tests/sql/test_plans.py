@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.build.models import model_sql, run_model
+from cjm.build.parameters import set_parameters
 from cjm.config import load_config
 from cjm.journeys.paths import set_path_parameters
-from cjm.models import model_sql, run_model, set_parameters
 from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
@@ -36,8 +37,8 @@ PER_EVENT_CTES = {
 
 @pytest.fixture(scope="module")
 def planner(published_sample: Path, tmp_path_factory) -> duckdb.DuckDBPyConnection:
-    """The published sample with the build's transition views, the customer segments and the run's
-    variables."""
+    """The published sample with the build's transition and funnel-step views, the customer
+    segments and the run's variables."""
     db = tmp_path_factory.mktemp("plans") / "cjm.duckdb"
     shutil.copyfile(published_sample, db)
     con = duckdb.connect(str(db))
@@ -51,8 +52,8 @@ def planner(published_sample: Path, tmp_path_factory) -> duckdb.DuckDBPyConnecti
     )
     build_customer_segments(con, config)
     con.execute("set variable cjm_segment_type = 'persona'")
-    for name in ("int_transition_steps", "int_transition_edges"):
-        run_model(con, "intermediate", name)  # both views
+    for name in ("int_transition_steps", "int_transition_edges", "int_funnel_steps"):
+        run_model(con, "intermediate", name)  # all views
     yield con
     con.close()
 

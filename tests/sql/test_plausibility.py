@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cjm.build.files import IngestError
 from cjm.config import Config
 from cjm.db import connect
-from cjm.ingest import IngestError
 from tests.conftest import build, validation_kind
 from tests.published import publish_journeys
 

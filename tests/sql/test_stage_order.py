@@ -3,8 +3,8 @@ the variable cjm_funnel_stages and spell no stage list of their own."""
 
 from __future__ import annotations
 
+from cjm.build.models import model_files, model_sql
 from cjm.config import FUNNEL_STAGES, STAGES
-from cjm.models import model_files, model_sql
 from cjm.personas.features import STAGE_RANKS
 
 

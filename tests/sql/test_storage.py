@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import duckdb
 
-from cjm.config import Config
-from cjm.models import (
+from cjm.build.models import (
     EVENTS_COLUMNS,
     LAST_LOAD_READER,
+    PER_CUSTOMER,
     TEMPORARY,
     UNCOMPRESSED,
+    VALIDATED,
     VIEWS,
     declared_models,
+    model_files,
     model_plan,
-    set_parameters,
 )
+from cjm.build.parameters import set_parameters
+from cjm.config import Config
 from tests.conftest import build, column_compression, write_csv
 
 # Every character DuckDB's trim() strips (the Unicode space separators) and some it keeps.
@@ -97,12 +100,32 @@ def test_materialisation_is_read_from_the_properties_files():
         "int_transition_steps",
         "int_transition_edges",
         "int_transition_seconds",
+        "int_prior_events",
+        "int_funnel_steps",
     }
     assert set(TEMPORARY) == {"int_event_duplicates", "int_identity_map", "int_file_touchpoints"}
     assert UNCOMPRESSED == {"events": ("event_id", "session_id"), "sessions": ("session_id",)}
+    assert VALIDATED == "int_events_validated"
+    assert LAST_LOAD_READER == "file_loads"
+    assert PER_CUSTOMER == (
+        "int_events_sessionised",
+        "events",
+        "sessions",
+        "journeys",
+        "int_transition_steps",
+        "int_transition_edges",
+    )
     # every model the runner builds is declared, once, beside its SQL
     declared = declared_models()
     assert {name for _, name in model_plan()} | {"int_transition_seconds"} <= set(declared)
+
+
+def test_every_staging_and_intermediate_model_is_declared():
+    declared = declared_models()
+    undeclared = {n for layer, n in model_files() if layer != "marts" and n not in declared}
+    # not materialised under their own name: rows inserted into transitions (cjm.segments), and
+    # the view int_transition_edges of a partitioned run (cjm.build.partition)
+    assert undeclared == {"int_segment_transitions", "int_transition_edges_combined"}
 
 
 def test_built_models_are_what_the_properties_files_declare(tmp_path):

@@ -8,10 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cjm import models, steps
+from cjm import steps
+from cjm.build import models
+from cjm.build.ingest import load_files
 from cjm.config import Config
 from cjm.db import connect
-from cjm.ingest import load_files
 from tests.conftest import build, validation_kind, write_csv
 
 # Years outside 1-9999 are not taken as typed: they go through the text parse, as before.

@@ -14,9 +14,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cjm import steps
+from cjm.build.files import discover_files
 from cjm.config import load_config
 from cjm.db import connect
-from cjm.ingest import discover_files
 from cjm.sample import CHURN_PRECURSORS, generate_sample
 
 pytestmark = pytest.mark.slow  # a generated log published through every step, judged by its truth

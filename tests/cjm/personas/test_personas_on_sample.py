@@ -11,11 +11,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from cjm import steps
-from cjm.catalog import key_breaks, read_schema
+from cjm.build.catalog import key_breaks, read_schema
+from cjm.build.files import discover_files
+from cjm.build.publish import publish
 from cjm.config import load_config
 from cjm.db import connect
-from cjm.ingest import discover_files
-from cjm.publish import publish
 from tests.conftest import SAMPLE_DIR
 
 CONFIG = load_config(SAMPLE_DIR / "cjm.yaml")

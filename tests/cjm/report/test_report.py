@@ -399,7 +399,7 @@ def attributes_db(published_sample: Path, tmp_path: Path) -> Path:
     """The sample with a customers file: plan 'pro' and a script-like segment for the customers
     of the first persona, 'free' and 'retail' for the others, one region for everyone, and no
     row at all for the last customer."""
-    from cjm.customers import build_customer_tables
+    from cjm.build.customers import build_customer_tables
 
     db = tmp_path / "attributes.duckdb"
     shutil.copyfile(published_sample, db)

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cjm.ingest import IngestError, _reason
+from cjm.build.files import IngestError
+from cjm.build.readers import error_reason
 from tests.conftest import build
 
 HEADER = "customer_id,event_time,touchpoint\n"
@@ -239,7 +240,7 @@ def test_read_error_keeps_its_cause_when_the_echoed_line_holds_separators():
         "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.\n\n"
         "Possible Solution: Set the correct encoding"
     )
-    assert _reason(exc) == (
+    assert error_reason(exc) == (
         "Invalid Input Error: error on line 1 Invalid unicode (byte sequence mismatch) detected. "
         "This file is not utf-8 encoded."
     )

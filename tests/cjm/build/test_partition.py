@@ -9,11 +9,11 @@ import duckdb
 import pytest
 
 from cjm import steps
+from cjm.build.files import discover_files
+from cjm.build.partition import bucket_expression, partition_dir_for
+from cjm.build.publish import discard_stale_builds
 from cjm.config import ConfigError, load_config, parse_config, with_execution
 from cjm.db import connect
-from cjm.ingest import discover_files
-from cjm.partition import bucket_expression, partition_dir_for
-from cjm.publish import discard_stale_builds
 from tests.conftest import SAMPLE_DIR, dataset, validation_kind, write_csv
 from tests.pipelines.tables import differing_rows
 

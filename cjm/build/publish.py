@@ -77,7 +77,7 @@ def discard_stale_builds(db_path: Path) -> list[Path]:
     """Remove builds left by runs that were killed; call only while holding run_lock(db_path)."""
     stale = sorted(db_path.parent.glob(f".{glob.escape(db_path.name)}.build-*"))
     for path in stale:
-        if path.is_dir():  # bucket files of a partitioned build (cjm.partition)
+        if path.is_dir():  # bucket files of a partitioned build (cjm.build.partition)
             shutil.rmtree(path, ignore_errors=True)
             continue
         with contextlib.suppress(FileNotFoundError):

@@ -23,22 +23,20 @@ from pathlib import Path
 
 import duckdb
 
-from cjm.config import Config
-from cjm.db import connect, quote_ident, sql_literal
-from cjm.models import (
+from cjm.build.models import (
     INTERMEDIATE,
     LATE_INTERMEDIATE,
     MARTS,
     PER_CUSTOMER,
     STAGING,
     UNCOMPRESSED,
-    check_out_of_range_files,
     create_table,
     model_sql,
     run_model,
-    set_parameters,
-    write_touchpoint_stages,
 )
+from cjm.build.parameters import check_out_of_range_files, set_parameters, write_touchpoint_stages
+from cjm.config import Config
+from cjm.db import connect, quote_ident, sql_literal
 
 # Bucket outputs the build database reads back: model -> name in the build database.
 OUTPUTS = {

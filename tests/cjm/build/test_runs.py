@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from cjm.runs import (
+from cjm.build.runs import (
     append_run_log,
     mark_stage,
     marker_path,

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
+from cjm.build.files import FileLoad
+from cjm.build.manifest import IncrementalLoadError, full_plan, plan_load, write_manifest
+from cjm.build.models import EVENTS_COLUMNS
 from cjm.config import Config, parse_config
 from cjm.db import connect
-from cjm.ingest import FileLoad
-from cjm.manifest import IncrementalLoadError, full_plan, plan_load, write_manifest
-from cjm.models import EVENTS_COLUMNS
 from tests.conftest import write_csv
 
 ROWS = [{"customer_id": "c1", "event_time": "2026-01-01T10:00:00Z", "touchpoint": "view"}]

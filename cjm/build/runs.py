@@ -67,8 +67,8 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     code_version: str = ""
-    # full | incremental | unchanged (cjm.manifest.LoadPlan.mode), and the files this run read;
-    # None means every file in file_loads.
+    # full | incremental | unchanged (cjm.build.manifest.LoadPlan.mode), and the files this run
+    # read; None means every file in file_loads.
     load_mode: str = "full"
     files_loaded: list[str] | None = None
     # rows of every published table, so a run's output can be compared with the last one's

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import duckdb
 
+from cjm.build.models import run_model
+from cjm.build.parameters import CLEAN_TEXT_MACRO
 from cjm.config import ConfigError
 from cjm.db import quote_ident
-from cjm.models import CLEAN_TEXT_MACRO, run_model
 
 ATTRIBUTE_PREFIX = "attr_"
 FORMATS = {".csv": "csv", ".parquet": "parquet"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cjm.ingest import IngestError
+from cjm.build.files import IngestError
 from tests.conftest import build
 
 

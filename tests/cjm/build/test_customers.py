@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cjm.build.customers import build_customer_tables, check_customer_file
 from cjm.config import ConfigError
-from cjm.customers import build_customer_tables, check_customer_file
 
 # c1..c4 have events; personas: c1, c2 -> 0 and c3, c4 -> 1. c4 has no row in the file.
 CUSTOMERS_CSV = """customer_id,Plan,region

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cjm.build.expressions import ExpressionError, check_expression
 from cjm.config import ConfigError, load_config, parse_config
-from cjm.expressions import ExpressionError, check_expression
 from tests.conftest import REPO, build, write_csv
 
 REFUSED = {

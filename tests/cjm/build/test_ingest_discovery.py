@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
+from cjm.build.files import IngestError, discover_files, skip_reason
+from cjm.build.manifest import full_plan
 from cjm.config import Config
-from cjm.ingest import IngestError, discover_files, skip_reason
-from cjm.manifest import full_plan
 from tests.conftest import build
 from tests.published import publish_journeys
 

@@ -69,7 +69,7 @@ def allowed_functions() -> frozenset[str]:
 def check_expression(text: str) -> None:
     """Raise ExpressionError unless `text` is one scalar expression that reaches only its
     arguments (see the module docstring)."""
-    # Parsed exactly as cjm.ingest embeds it, so text that closes the cast early is caught.
+    # Parsed exactly as cjm.build.ingest embeds it, so text that closes the cast early is caught.
     tree = _parse(f"select cast(({text}) as varchar)")
     if tree.get("error"):
         raise ExpressionError(f"not valid SQL: {tree.get('error_message', 'parse error')}")

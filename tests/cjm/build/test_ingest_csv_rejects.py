@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from cjm.build.ingest import load_files
 from cjm.config import Config
 from cjm.db import connect
-from cjm.ingest import load_files
 
 HEADER = "customer_id,event_time,touchpoint\n"
 

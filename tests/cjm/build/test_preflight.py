@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cjm import preflight
+from cjm.build import preflight
+from cjm.build.files import IngestError
 from cjm.config import ConfigError, load_config, parse_config
-from cjm.ingest import IngestError
 from tests.conftest import REPO, SAMPLE_DIR, dataset
 
 # The CLI in a fresh interpreter, failing if it got as far as importing Prefect (whose temporary
@@ -213,7 +213,7 @@ def test_the_real_logs_pass_with_their_example_configs(tmp_path, name, file):
 def test_a_csv_with_broken_lines_is_sniffed_as_the_load_sniffs_it(tmp_path):
     # broken lines (too many fields) make DuckDB's sniffer read the header as one column unless
     # rejects are stored, as the load does
-    from cjm.preflight import file_columns
+    from cjm.build.preflight import file_columns
 
     path = tmp_path / "events.csv"
     good = [f"e{i},c{i % 7},2024-01-0{1 + i % 9}T10:00:00Z,view" for i in range(40)]

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from cjm.build.models import SQL_DIR
 from cjm.db import quote_ident, sql_literal
-from cjm.models import SQL_DIR
 
 SCHEMA_FILE = SQL_DIR / "schema.yml"  # a Traversable: read_text, like a Path
 SCHEMA_VIEW = "cjm_schema"
@@ -213,8 +213,9 @@ def publish_catalog(con: duckdb.DuckDBPyConnection, models: dict[str, Model]) ->
 
 
 DBT_SOURCES_HEADER = """\
-# dbt sources for the published cjm database, generated from sql/schema.yml (python -m cjm.catalog
-# writes it; a test keeps the two in step). With dbt-duckdb, attach the file in profiles.yml:
+# dbt sources for the published cjm database, generated from sql/schema.yml
+# (python -m cjm.build.catalog writes it; a test keeps the two in step). With dbt-duckdb, attach
+# the file in profiles.yml:
 #   attach: [{path: /path/to/cjm.duckdb, alias: cjm, read_only: true}]
 # then select from {{ source('cjm', 'journeys') }}.
 """

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import duckdb
 
-from cjm.config import CANONICAL_COLUMNS, Config, ConfigError
-from cjm.customers import check_customer_file
-from cjm.ingest import (
+from cjm.build.customers import check_customer_file
+from cjm.build.files import (
     MAX_LINE_BYTES,
     IngestError,
-    _encoding,
-    _is_blank,
-    _require,
     compression,
     discover_files,
     file_format,
+    is_blank,
+    text_encoding,
 )
+from cjm.build.ingest import require_column
+from cjm.config import CANONICAL_COLUMNS, Config, ConfigError
 
 # JSON Lines objects read for a file's keys; only a file that lacks a required column there is
 # read to its end before the check fails, so a valid file costs the same at any size.
@@ -70,7 +70,7 @@ def file_columns(path: Path) -> list[str] | None:
     fmt = file_format(path)
     con = duckdb.connect()
     try:
-        if fmt is None or (fmt != "parquet" and _is_blank(con, path)):
+        if fmt is None or (fmt != "parquet" and is_blank(con, path)):
             return None
         if fmt == "jsonl":
             return _json_keys(path, JSON_SAMPLE_LINES)
@@ -80,7 +80,7 @@ def file_columns(path: Path) -> list[str] | None:
             query = "describe select * from read_csv(?, all_varchar = true, header = true, "
             query += "store_rejects = true, strict_mode = true, null_padding = false, "
             query += "max_line_size = ?, encoding = ?, compression = ?)"
-            params = [str(path), MAX_LINE_BYTES, _encoding(path), compression(path)]
+            params = [str(path), MAX_LINE_BYTES, text_encoding(path), compression(path)]
         else:
             query, params = "describe select * from read_parquet(?)", [str(path)]
         return [row[0] for row in con.execute(query, params).fetchall()]
@@ -106,7 +106,7 @@ def _check_required(path: Path, columns: list[str], config: Config) -> None:
     for canonical in CANONICAL_COLUMNS:
         source = config.source_column(canonical)
         if canonical not in config.expressions and source not in columns:
-            _require(path, canonical, source, columns, config)
+            require_column(path, canonical, source, columns, config)
 
 
 def check_mapped_columns(headers: dict[Path, list[str]], config: Config, files: int) -> None:
@@ -129,7 +129,7 @@ def _json_keys(path: Path, limit: int | None) -> list[str] | None:
     kind = compression(path)
     if kind == "zstd":
         return None  # Python cannot decompress it here: the load checks its columns
-    encoding = _encoding(path)
+    encoding = text_encoding(path)
     keys: dict[str, None] = {}
     found = False
     text = "utf-8-sig" if encoding == "utf-8" else encoding

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cjm.guard_rails import Vitals, collapses, read_vitals, warnings_in
+from cjm.build.guard_rails import Vitals, collapses, read_vitals, warnings_in
 
 BEFORE = Vitals(
     customers=1000,

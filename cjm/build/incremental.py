@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
+from cjm.build.manifest import MANIFEST_TABLE, IncrementalLoadError
+from cjm.build.models import run_model
+from cjm.build.publish import discard
 from cjm.db import connect, copy_database, quote_ident, table_exists
-from cjm.manifest import MANIFEST_TABLE, IncrementalLoadError
-from cjm.models import model_sql, run_model
-from cjm.publish import discard
 
 # Published tables an incremental build starts from -> the name the merge reads them under.
 CARRIED = {
@@ -85,9 +85,8 @@ def merge_new_rows(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("drop view int_events_deduplicated")
     run_model(con, "intermediate", "int_dedup_conflicts")
-    # A view, dropped below: the published events are read twice, never copied.
-    prior_sql = model_sql("intermediate", "int_prior_events")
-    con.execute(f"create or replace view int_prior_events as\n{prior_sql}")
+    # A view (declared so), dropped below: the published events are read twice, never copied.
+    run_model(con, "intermediate", "int_prior_events")
     con.execute(
         """
         create table int_events_deduplicated as

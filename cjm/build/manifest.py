@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from cjm.build.files import FileLoad, file_format, skip_reason
+from cjm.build.models import EVENTS_COLUMNS
 from cjm.config import PROPERTY_COLUMNS, Config
 from cjm.db import open_if_exists, table_exists, write_table
-from cjm.ingest import FileLoad, file_format, skip_reason
-from cjm.models import EVENTS_COLUMNS
 
 MANIFEST_TABLE = "loaded_files"
 # Settings that shape the rows of events, rejected_events and file_loads. Rows built under other
@@ -63,7 +63,7 @@ class LoadPlan:
     db_path: str = ""
     already_loaded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # (path, reason) of the paths found that are not event files (cjm.ingest.skip_reason)
+    # (path, reason) of the paths found that are not event files (cjm.build.files.skip_reason)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property

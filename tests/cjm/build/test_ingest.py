@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cjm.build.files import IngestError, discover_files
 from cjm.config import parse_config
-from cjm.ingest import IngestError, discover_files
 from tests.conftest import build, write_csv
 
 

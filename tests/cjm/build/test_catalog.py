@@ -8,7 +8,7 @@ import duckdb
 import pytest
 import yaml
 
-from cjm.catalog import (
+from cjm.build.catalog import (
     SCHEMA_FILE,
     SchemaFileError,
     apply_declared_types,
@@ -166,7 +166,7 @@ def test_key_violations_count_duplicated_and_null_keys():
 def test_dbt_sources_file_is_generated_from_schema_yml():
     text = (REPO / "docs" / "dbt" / "sources.yml").read_text(encoding="utf-8")
     assert text == dbt_sources(read_schema()), (
-        "regenerate: python -m cjm.catalog docs/dbt/sources.yml"
+        "regenerate: python -m cjm.build.catalog docs/dbt/sources.yml"
     )
     tables = {t["name"]: t for t in yaml.safe_load(text)["sources"][0]["tables"]}
     assert set(tables) == set(read_schema())
