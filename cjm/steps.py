@@ -12,10 +12,8 @@ import pandas as pd
 
 from cjm import (
     catalog,
-    changes,
     churn,
     customers,
-    graph,
     guard_rails,
     incremental,
     insights,
@@ -26,12 +24,13 @@ from cjm import (
     persona_identity,
     persona_insights,
     personas,
-    segments,
 )
 from cjm.churn import patterns
 from cjm.config import Config, duckdb_settings
 from cjm.db import connect, copy_database, write_table
 from cjm.features import write_customer_features
+from cjm.graphs import changes, segments
+from cjm.graphs.metrics import touchpoint_graph_metrics
 from cjm.ingest import FileLoad, load_files
 from cjm.models import (
     build_models,
@@ -352,7 +351,7 @@ def build_graphs(build_path: Path, config: Config, progress: Progress = None) ->
             progress("segmenting customers and building segmented transition graphs")
         segments.build_customer_segments(con, config)
         segments.add_segment_transitions(con)
-        metrics = graph.touchpoint_graph_metrics(con)
+        metrics = touchpoint_graph_metrics(con)
         write_table(con, "touchpoint_graph_metrics", metrics)
         run_model(con, "marts", "transition_cycles")
         graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cjm.graph import END, START
+from cjm.graphs.metrics import END, START
 from cjm.report.data import FLOW_STEPS, JOURNEY_STAGES
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"

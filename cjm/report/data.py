@@ -16,7 +16,7 @@ import networkx as nx
 import pandas as pd
 
 from cjm.db import quote_ident
-from cjm.graph import transition_graph
+from cjm.graphs.metrics import transition_graph
 from cjm.query import QueryError, read_churn_card
 
 JOURNEY_STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")

@@ -25,8 +25,8 @@ NOT_IN_A_FULL_BUILD = {
     "int_transition_seconds": "partitioned runs, per bucket (cjm.partition)",
     "int_transition_edges_combined": "partitioned runs (cjm.partition)",
     "int_funnel_reached": "a temp table of the path step (cjm.paths)",
-    "int_segment_transitions": "inside the graph step (cjm.segments)",
-    "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
+    "int_segment_transitions": "inside the graph step (cjm.graphs.segments)",
+    "int_touchpoint_revisits": "inside the graph step (cjm.graphs.metrics)",
     "stg_customer_attributes": "runs given a customers file (cjm.customers)",
 }
 # Marts only a run given a customers file publishes; their keys are checked on golden rows in

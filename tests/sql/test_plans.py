@@ -15,9 +15,9 @@ import duckdb
 import pytest
 
 from cjm.config import load_config
+from cjm.graphs.segments import build_customer_segments
 from cjm.models import model_sql, run_model, set_parameters
 from cjm.paths import set_path_parameters
-from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
 # model -> the CTEs of it (or of the views it reads) that hold one row per event or per step

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from cjm import steps
-from cjm.changes import HISTORY_COLUMNS, transition_changes, two_proportion_z
 from cjm.config import load_config, parse_config
+from cjm.graphs.changes import HISTORY_COLUMNS, transition_changes, two_proportion_z
 from cjm.ingest import discover_files
 from cjm.publish import publish
 from cjm.runs import new_run

@@ -9,8 +9,8 @@ import pytest
 from cjm import steps
 from cjm.config import ConfigError, load_config, parse_config
 from cjm.db import write_table
+from cjm.graphs.segments import add_segment_transitions, build_customer_segments
 from cjm.ingest import discover_files
-from cjm.segments import add_segment_transitions, build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
 ROWS = [
@@ -204,7 +204,7 @@ def test_qualified_segment_column_must_exist(build_rows, segment, message):
 
 def test_segment_column_with_too_many_values_is_refused(build_rows, monkeypatch):
     con = with_models(build_rows(ROWS))
-    monkeypatch.setattr("cjm.segments.MAX_SEGMENT_VALUES", 2)
+    monkeypatch.setattr("cjm.graphs.segments.MAX_SEGMENT_VALUES", 2)
     with pytest.raises(ConfigError, match=r"'customer_id' has 3 distinct values; .* at most 2"):
         build_customer_segments(con, parse_config({"segments": ["customer_id"]}))
 
