@@ -21,10 +21,22 @@ def check_reconciled(con: duckdb.DuckDBPyConnection) -> None:
     rejected (file_loads.is_reconciled)."""
     broken = con.execute(
         "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
-        "from file_loads where not is_reconciled"
+        "from file_loads where not is_reconciled order by source_file"
     ).fetchall()
-    if broken:
-        raise ReconciliationError(f"row counts do not reconcile for {broken}")
+    if not broken:
+        return
+    files = "; ".join(
+        f"{file}: {read:,} rows read, but {accepted:,} accepted + {duplicate:,} duplicate + "
+        f"{rejected:,} rejected"
+        for file, read, accepted, duplicate, rejected in broken
+    )
+    # Parquet files are read in place twice (counted while loading, read again by the models),
+    # so a file rewritten in between is the one cause outside cjm.
+    raise ReconciliationError(
+        f"row counts do not reconcile, so nothing was published: {files}. An input file changed "
+        "while the run read it: keep the event files unchanged during a run, then run again. "
+        "If they did not change, this is a bug in cjm: please report it with this message."
+    )
 
 
 def check_keys(con: duckdb.DuckDBPyConnection, schema: dict[str, catalog.Model]) -> None:
@@ -37,5 +49,6 @@ def check_keys(con: duckdb.DuckDBPyConnection, schema: dict[str, catalog.Model])
             for table, n in broken.items()
         )
         raise KeyViolationError(
-            f"tables whose key is duplicated or NULL, so nothing was published: {found}"
+            f"tables whose key is duplicated or NULL, so nothing was published: {found}. "
+            "This is a bug in cjm, not in your events: please report it with this message."
         )
