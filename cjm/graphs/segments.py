@@ -124,6 +124,9 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
     for table in ("journeys", "customer_personas", "customer_churn_state"):
         if not table_exists(con, table):
             raise RuntimeError(f"customer_segments needs table {table}, which is not built yet")
+    # Built here, not in sql/: each configured segment column is a column of the wide select (and
+    # of the unpivot), and may need events or customer_attributes joined, so the statement's shape
+    # is the configuration's.
     values = {kind: f"any_value({sql})" for kind, sql in _BUILT_IN_SQL.items()}
     found = _attributes(con) if config.segments else {}
     for name in config.segments:
