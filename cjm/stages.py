@@ -41,6 +41,34 @@ from cjm.graphs import stages as graph_stages
 from cjm.steps import Progress, open_build
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One analytic stage: its name (in pipeline_runs.stage_seconds) and its function."""
+
+    name: str
+    step: Callable[..., dict | None]
+    # The step also reads the published file (`db_path`) and stamps its rows with `run_id`:
+    # history carried across runs (persona ids, transition changes).
+    reads_published: bool = False
+
+    def run(
+        self,
+        build_path: Path,
+        config: Config,
+        db_path: Path | None = None,
+        run_id: str | None = None,
+        progress: Progress = None,
+    ) -> dict:
+        """Run the step on the build; return its summary (counts, notes), empty when it has none."""
+        if self.reads_published:
+            summary = self.step(
+                build_path, config, progress=progress, db_path=db_path, run_id=run_id
+            )
+        else:
+            summary = self.step(build_path, config, progress=progress)
+        return summary or {}
+
+
 def build_personas(
     build_path: Path,
     config: Config,
@@ -91,6 +119,30 @@ def build_personas(
         return {"counts": {"personas": len(result.personas)}, "notes": notes}
 
 
+def build_customer_attributes(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Load the customers file (config `customers`), reconcile it and profile personas by it."""
+    if config.customers is None:
+        return {}
+    with open_build(build_path, config) as con:
+        if progress:
+            progress(f"loading customer attributes from {config.customers}")
+        return customers.build_customer_tables(
+            con, config.customers, config.source_column("customer_id")
+        )
+
+
+def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
+    """Per-persona journey map: touchpoint reach, lifts, sentiment and role within each persona."""
+    with open_build(build_path, config) as con:
+        if progress:
+            progress("computing touchpoint insights per persona")
+        frame = persona_insights.persona_touchpoint_insights(
+            con, outcomes=config.outcomes, entity=config.entity
+        )
+        write_table(con, "persona_touchpoint_insights", frame)
+        return {"counts": {"persona_touchpoints": len(frame)}}
+
+
 def build_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Reach, lifts, sentiment, removal effect and role of every touchpoint."""
     with open_build(build_path, config) as con:
@@ -117,30 +169,6 @@ def build_paths(build_path: Path, config: Config, progress: Progress = None) -> 
         counts |= kpis.build_kpi_tables(con, config)
         note = paths.funnel_note(con)
         return {"counts": counts, "notes": [note] * bool(note)}
-
-
-def build_customer_attributes(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Load the customers file (config `customers`), reconcile it and profile personas by it."""
-    if config.customers is None:
-        return {}
-    with open_build(build_path, config) as con:
-        if progress:
-            progress(f"loading customer attributes from {config.customers}")
-        return customers.build_customer_tables(
-            con, config.customers, config.source_column("customer_id")
-        )
-
-
-def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Per-persona journey map: touchpoint reach, lifts, sentiment and role within each persona."""
-    with open_build(build_path, config) as con:
-        if progress:
-            progress("computing touchpoint insights per persona")
-        frame = persona_insights.persona_touchpoint_insights(
-            con, outcomes=config.outcomes, entity=config.entity
-        )
-        write_table(con, "persona_touchpoint_insights", frame)
-        return {"counts": {"persona_touchpoints": len(frame)}}
 
 
 def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
@@ -237,34 +265,6 @@ def _card_frame(card: dict) -> pd.DataFrame:
         {"item": list(card), "value": [json.dumps(v, default=str) for v in card.values()]},
         dtype="string",
     )
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One analytic stage: its name (in pipeline_runs.stage_seconds) and its function."""
-
-    name: str
-    step: Callable[..., dict | None]
-    # The step also reads the published file (`db_path`) and stamps its rows with `run_id`:
-    # history carried across runs (persona ids, transition changes).
-    reads_published: bool = False
-
-    def run(
-        self,
-        build_path: Path,
-        config: Config,
-        db_path: Path | None = None,
-        run_id: str | None = None,
-        progress: Progress = None,
-    ) -> dict:
-        """Run the step on the build; return its summary (counts, notes), empty when it has none."""
-        if self.reads_published:
-            summary = self.step(
-                build_path, config, progress=progress, db_path=db_path, run_id=run_id
-            )
-        else:
-            summary = self.step(build_path, config, progress=progress)
-        return summary or {}
 
 
 STAGES: tuple[Stage, ...] = (
