@@ -313,14 +313,14 @@ def open_build(db: Path, config):
     """A connection to the build file with the config's DuckDB settings, as cjm.steps opens it."""
     from cjm import steps
 
-    return steps._open(db, config)
+    return steps.open_build(db, config)
 
 
 def run_cjm(parquet: Path, db: Path, config, stages, sampler):
     """Ingest and build every model of cjm.build.models.build_models, one timed stage per model."""
     # Imported before the clock starts: the flow's process has its modules loaded already, and
     # importing cjm.steps (pandas, scikit-learn, ...) took 2 s that were counted as ingestion.
-    from cjm import steps  # noqa: F401
+    from cjm import stages, steps  # noqa: F401
     from cjm.build import models, parameters
     from cjm.build.ingest import load_files
 

@@ -1,8 +1,8 @@
 """The cjm Prefect flows and tasks: event files in, a published journey database out.
 
-Wiring only: each task is one call into cjm (cjm.steps, cjm.stages), and the flow passes paths and
-the validated config between them. `pipelines/journey_flow.py` re-exports this module, so the
-deployment entrypoint `pipelines/journey_flow.py:journey_flow` keeps working.
+Wiring only: each task is one call into cjm (cjm.steps, cjm.stages, cjm.artifacts), and the flow
+passes paths and the validated config between them. `pipelines/journey_flow.py` re-exports this
+module, so the deployment entrypoint `pipelines/journey_flow.py:journey_flow` keeps working.
 """
 
 from __future__ import annotations
@@ -11,25 +11,18 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import (
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from cjm import steps
+from cjm import artifacts, steps
 from cjm.build.files import FileLoad, discover_files
-from cjm.build.guard_rails import warnings_in
 from cjm.build.manifest import LoadPlan
 from cjm.build.partition import partition_dir_for, remove_buckets
 from cjm.build.publish import build_path_for, discard, discard_stale_builds, publish, run_lock
-from cjm.build.runs import RunRecord, clear_marker, mark_stage, new_run, take_interrupted_run
+from cjm.build.runs import RunRecord, clear_marker, mark_stage, new_run
 from cjm.config import Config
 from cjm.deadline import run_deadline
 from cjm.errors import is_user_error
@@ -179,40 +172,13 @@ def publish_task(build_path: Path, db_path: Path) -> None:
 @task(name="run-artifacts", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def run_artifacts_task(db_path: Path, run_id: str) -> None:
     """Publish the run summary and the top churn risks as Prefect artifacts."""
-    found = steps.run_artifacts(db_path, run_id)
-    create_markdown_artifact(
-        found["summary"], key="cjm-run-summary", description=f"cjm run {run_id}: {db_path}"
-    )
-    caution = f". Caution: {found['churn_warning']}" if found["churn_warning"] else ""
-    create_table_artifact(
-        found["churn_risks"],
-        key="cjm-top-churn-risks",
-        description=f"Riskiest customers after cjm run {run_id}{caution}",
-    )
-    if found["warnings"]:
-        create_markdown_artifact(
-            "# WARNING: churn or personas collapsed against the previous run\n\n"
-            + "".join(f"- **{text}**\n" for text in found["warnings"]),
-            key="cjm-guard-rails",
-            description=f"cjm run {run_id} published with guard-rail warnings: {db_path}",
-        )
+    artifacts.create_run_artifacts(db_path, run_id)
 
 
 @task(name="write-report", cache_policy=NO_CACHE)
 def write_report_task(db_path: Path, config: Config) -> Path | None:
     """Write the journey map beside the published database and link it from the run."""
-    try:
-        report = steps.write_report(db_path, config)
-    except Exception as exc:  # the database is already published: a report must not fail the run
-        get_run_logger().error(f"journey map not written: {exc!r}")
-        return None
-    create_link_artifact(
-        key="journey-map",
-        link=report.as_uri(),
-        link_text=report.name,
-        description=f"Journey map of {db_path.name} (self-contained HTML, opens offline)",
-    )
-    return report
+    return artifacts.write_linked_report(db_path, config)
 
 
 @flow(name="cjm-journeys", log_prints=True)
@@ -237,18 +203,8 @@ def journey_flow(
             return _build_and_publish(events, db_path, config, full_refresh, record, strict)
     except BaseException as exc:
         if record.status != "failed":  # failed before it held the lock (under it, already logged)
-            _log_failure(db_path, record, exc)
+            steps.log_failure(db_path, record, exc)
         raise
-
-
-def _log_failure(db_path: Path, record: RunRecord, exc: BaseException) -> None:
-    """Keep a failed run in the run log beside the published file, which stays as it was; the
-    next successful run copies it into pipeline_runs."""
-    record.status = "failed"
-    record.finished_at = datetime.now(UTC)
-    record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
-    with contextlib.suppress(OSError):
-        steps.log_run(db_path, record)
 
 
 @contextlib.contextmanager
@@ -270,13 +226,6 @@ def _stage(record: RunRecord, name: str) -> Iterator[None]:
         yield
 
 
-def _fold(record: RunRecord, summary: dict | None) -> None:
-    """Add a stage summary's counts and notes to the run record."""
-    summary = summary or {}
-    record.counts.update(summary.get("counts", {}))
-    record.notes += summary.get("notes", [])
-
-
 def _build_and_publish(
     events: str,
     db_path: Path,
@@ -290,13 +239,7 @@ def _build_and_publish(
     record.input_files = [str(f) for f in files]
     with run_lock(db_path):
         # A marker left by a run that held this lock: it was killed or crashed mid-way.
-        interrupted = take_interrupted_run(db_path, record.run_id)
-        if interrupted is not None:
-            record.notes.append(
-                f"run {interrupted.run_id} (started {interrupted.started_at:%Y-%m-%d %H:%M:%S} "
-                f"UTC) was interrupted in stage {interrupted.last_stage}: killed or crashed; "
-                "recorded in pipeline_runs with status interrupted"
-            )
+        steps.note_interrupted_run(db_path, record)
         build_path = build_path_for(db_path, record.run_id)
         discard_stale_builds(db_path)
         try:
@@ -311,14 +254,14 @@ def _build_and_publish(
                 _build(build_path, db_path, files, config, plan, record)
                 with _stage(record, "guard_rails"):
                     guarded = check_guard_rails_task(build_path, db_path, strict)
-                _fold(record, guarded)
+                steps.add_summary(record, guarded)
             mark_stage(record, "finish")
             record = finish_run_task(build_path, record, db_path)
             mark_stage(record, "publish")
             publish_task(build_path, db_path)
         except BaseException as exc:
             discard(build_path)
-            _log_failure(db_path, record, exc)
+            steps.log_failure(db_path, record, exc)
             clear_marker(db_path)
             raise
         with contextlib.suppress(OSError):
@@ -327,13 +270,8 @@ def _build_and_publish(
         if run_artifacts_task(db_path, record.run_id, return_state=True).is_failed():
             get_run_logger().warning("run artifacts could not be created; the run is published")
         report = write_report_task(db_path, config)
-    get_run_logger().info(
-        f"published {db_path} (run {record.run_id}, {record.load_mode}): "
-        f"{record.rows_read:,} rows read, {record.rows_accepted:,} accepted, "
-        f"{record.rows_duplicate:,} duplicate, {record.rows_rejected:,} rejected; "
-        f"{record.counts.get('customers', 0):,} customers"
-    )
-    return _summary(record, report)
+    get_run_logger().info(steps.published_message(db_path, record))
+    return steps.run_summary(record, report)
 
 
 def _build(
@@ -360,7 +298,7 @@ def _build(
     for stage in STAGES:
         with _stage(record, stage.name):
             summary = STAGE_TASKS[stage.name](build_path, config, db_path, record.run_id)
-        _fold(record, summary)
+        steps.add_summary(record, summary)
 
 
 def _build_in_buckets(build_path: Path, config: Config, seconds: dict[str, float]) -> None:
@@ -394,20 +332,3 @@ def bucket_runner(config: Config) -> TaskRunner:
             return DaskTaskRunner(address=config.dask_address)
         return DaskTaskRunner()  # a temporary local cluster
     return ThreadPoolTaskRunner(max_workers=1)
-
-
-def _summary(record: RunRecord, report: Path | None) -> dict:
-    return {
-        "run_id": record.run_id,
-        "load_mode": record.load_mode,
-        "db_path": record.db_path,
-        "files": record.file_counts,
-        "rows_read": record.rows_read,
-        "rows_accepted": record.rows_accepted,
-        "rows_duplicate": record.rows_duplicate,
-        "rows_rejected": record.rows_rejected,
-        "counts": record.counts,
-        "notes": record.notes,
-        "warnings": warnings_in(record.notes),
-        "report_path": str(report) if report else None,
-    }

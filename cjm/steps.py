@@ -1,17 +1,20 @@
-"""Pipeline steps that work on the build database by path: the nodes the Prefect flow wires."""
+"""The steps of a run around its analytic stages, each on the build database by path: plan and
+load the event files, build the SQL models (whole or in buckets of customers), check the guard
+rails, finish the run (checks, pipeline_runs, catalog), then what follows publishing (run log,
+artifacts, the journey map). The analytic stages are cjm.stages.STAGES; the flow (cjm.flows)
+wires both."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
+import duckdb
 
-from cjm import changes, churn, graph, segments
-from cjm.build import catalog, customers, guard_rails, incremental, manifest, partition
+from cjm.build import catalog, guard_rails, incremental, manifest, partition
 from cjm.build.files import FileLoad
 from cjm.build.ingest import load_files
 from cjm.build.models import build_models, drop_build_tables, run_model
@@ -24,33 +27,22 @@ from cjm.build.runs import (
     append_run_log,
     read_failed_runs,
     read_previous_runs,
+    take_interrupted_run,
     write_pipeline_runs,
 )
-from cjm.churn import patterns
+from cjm.checks import check_keys, check_reconciled
 from cjm.churn_list import read_churn_card
 from cjm.config import Config, duckdb_settings
-from cjm.db import connect, copy_database, write_table
-from cjm.journeys import insights, kpis, paths
+from cjm.db import connect, copy_database
+from cjm.journeys import paths
 from cjm.observe import run_summary_markdown, run_warnings, top_churn_risks
-from cjm.personas import fitting as personas
-from cjm.personas import identity as persona_identity
-from cjm.personas import insights as persona_insights
-from cjm.personas import openings
-from cjm.personas.features import write_customer_features
 
 Progress = Callable[[str], None] | None
 
 
-class ReconciliationError(RuntimeError):
-    """Rows read do not add up to accepted + duplicate + rejected: never publish that."""
-
-
-class KeyViolationError(RuntimeError):
-    """A table to publish has duplicated or NULL values of its declared key: never publish that."""
-
-
-def _open(build_path: Path, config: Config):
-    # The first step to open the build creates it, in the configured storage format.
+def open_build(build_path: Path, config: Config) -> duckdb.DuckDBPyConnection:
+    """Open the build file with the config's DuckDB settings (the first step creates it)."""
+    # In the configured storage format: the file becomes the published one.
     return connect(
         build_path, storage_version=config.duckdb_storage_version, **duckdb_settings(config)
     )
@@ -94,7 +86,7 @@ def load_events(
         if progress:
             progress(f"seeding the build from {plan.db_path}")
         incremental.seed_build(Path(plan.db_path), build_path, config.duckdb_storage_version)
-    with _open(build_path, config) as con:
+    with open_build(build_path, config) as con:
         skipped = [Path(path) for path, _reason in plan.skipped]
         loads = load_files(con, [*plan.files, *skipped], config, progress)
         write_file_reads(con, loads)
@@ -105,31 +97,22 @@ def load_events(
 
 def build_journeys(build_path: Path, config: Config, progress: Progress = None) -> dict:
     """Run the SQL models: events, sessions, journeys, transitions and the reconciliation."""
-    with _open(build_path, config) as con:
+    with open_build(build_path, config) as con:
         hooks = incremental.merge_hooks() if incremental.is_seeded(con) else None
         timings = build_models(con, config, progress=progress, hooks=hooks)
-        _check_reconciled(con)
+        check_reconciled(con)
         return timings
-
-
-def _check_reconciled(con) -> None:
-    broken = con.execute(
-        "select source_file, rows_read, rows_accepted, rows_duplicate, rows_rejected "
-        "from file_loads where not is_reconciled"
-    ).fetchall()
-    if broken:
-        raise ReconciliationError(f"row counts do not reconcile for {broken}")
 
 
 def export_partitions(
     build_path: Path, config: Config, part_dir: Path, progress: Progress = None
 ) -> list[int]:
     """De-duplicate and stitch the landed events, then write them to bucket files by customer."""
-    with _open(build_path, config) as con:
+    with open_build(build_path, config) as con:
         if progress:
             progress(f"loading, then splitting customers into {config.partitions} buckets")
         buckets = partition.export_buckets(con, config, part_dir, config.partitions)
-        _check_reconciled(con)
+        check_reconciled(con)
         return buckets
 
 
@@ -146,7 +129,7 @@ def combine_partitions(
     progress: Progress = None,
 ) -> dict[str, float]:
     """Combine the buckets into events, sessions, journeys, transitions; build the other marts."""
-    with _open(build_path, config) as con:
+    with open_build(build_path, config) as con:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if progress:
@@ -162,217 +145,6 @@ def combine_partitions(
             timings[name] = round(time.perf_counter() - started, 3)
         partition.drop_bucket_views(con)
         return timings
-
-
-def build_personas(
-    build_path: Path,
-    config: Config,
-    progress: Progress = None,
-    db_path: Path | None = None,
-    run_id: str | None = None,
-) -> dict:
-    """Compute customer features and churn state, then cluster customers into personas.
-
-    With the published `db_path` and this `run_id`, persona ids follow the previous run's and
-    persona_centroids, persona_history and persona_migrations are written.
-    """
-    previous = persona_identity.read_previous_personas(db_path) if db_path else None
-    with _open(build_path, config) as con:
-        if progress:
-            progress("computing customer features and churn state")
-        definition = churn.resolve_churn_definition(
-            con, config.churn, failure_outcomes=config.outcomes.failure
-        )
-        n_customers = churn.write_churn_state(con, definition, "customer_churn_state")
-        # Features and assignments stay in DuckDB: at millions of customers only the fit sample
-        # and one batch of customers at a time are in memory.
-        query = write_customer_features(con, "customer_features", timezone=config.timezone)
-        if progress:
-            progress(f"clustering {n_customers:,} customers into personas")
-        result = personas.fit_personas_table(
-            con,
-            "customer_features",
-            config.personas,
-            config.random_state,
-            churn_table="customer_churn_state",
-            previous=previous,
-            labels=query.labels,
-            entity=config.entity,
-        )
-        write_table(con, "personas", openings.add_top_paths(con, result.personas))
-        write_table(
-            con,
-            "persona_centroids",
-            result.centroids.assign(run_id=run_id).astype({"run_id": "string"}),
-        )
-        if run_id is not None:
-            persona_identity.write_persona_history(con, db_path, run_id, "customer_personas")
-            write_table(
-                con,
-                "persona_migrations",
-                persona_identity.migrations(previous, "customer_personas", run_id, con),
-            )
-        notes = [definition.note] + ([result.k_note] if result.k_note else [])
-        return {"counts": {"personas": len(result.personas)}, "notes": notes}
-
-
-def build_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Reach, lifts, sentiment, removal effect and role of every touchpoint."""
-    with _open(build_path, config) as con:
-        if progress:
-            progress("computing touchpoint insights (absorbing Markov chain)")
-        frame = insights.touchpoint_insights(
-            con, "customer_churn_state", outcomes=config.outcomes, entity=config.entity
-        )
-        write_table(con, "touchpoint_insights", frame)
-        roles = frame["role"].value_counts().to_dict() if len(frame) else {}
-        note = insights.roles_note(frame)
-        return {"counts": {"touchpoints": len(frame)}, "roles": roles, "notes": [note] * bool(note)}
-
-
-def build_paths(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Path variants, anchored and between paths, the stage funnel and configured funnels; then
-    the marts that also read personas, churn state and roles: KPIs over time, touchpoint owners."""
-    with _open(build_path, config) as con:
-        if progress:
-            progress("building path variants, anchored paths and funnels")
-        counts = paths.build_path_tables(con, config)
-        if progress:
-            progress("building KPIs over time and touchpoint owners")
-        counts |= kpis.build_kpi_tables(con, config)
-        note = paths.funnel_note(con)
-        return {"counts": counts, "notes": [note] * bool(note)}
-
-
-def build_customer_attributes(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Load the customers file (config `customers`), reconcile it and profile personas by it."""
-    if config.customers is None:
-        return {}
-    with _open(build_path, config) as con:
-        if progress:
-            progress(f"loading customer attributes from {config.customers}")
-        return customers.build_customer_tables(
-            con, config.customers, config.source_column("customer_id")
-        )
-
-
-def build_persona_insights(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Per-persona journey map: touchpoint reach, lifts, sentiment and role within each persona."""
-    with _open(build_path, config) as con:
-        if progress:
-            progress("computing touchpoint insights per persona")
-        frame = persona_insights.persona_touchpoint_insights(
-            con, outcomes=config.outcomes, entity=config.entity
-        )
-        write_table(con, "persona_touchpoint_insights", frame)
-        return {"counts": {"persona_touchpoints": len(frame)}}
-
-
-def score_churn(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Find churn patterns, train the churn model on the log's history, score active customers."""
-    with _open(build_path, config) as con:
-        definition = churn.resolve_churn_definition(
-            con, config.churn, failure_outcomes=config.outcomes.failure
-        )
-        if progress:
-            progress("finding churn patterns")
-        found = patterns.churn_patterns(
-            con, "customer_churn_state", retained_until=_retained_until(con, definition)
-        )
-        write_table(con, "churn_patterns", found)
-        # Visitors who never identified themselves cannot be contacted: not on the list.
-        identified = "_cjm_identified_customers"
-        con.execute(
-            f"create or replace temp table {identified} as "
-            "select customer_id from journeys where not is_anonymous"
-        )
-        # Pattern lookups need a connection of their own: the scoring batches stream on con.
-        lookup = con.cursor()
-
-        def cite_patterns(batch: pd.DataFrame) -> pd.DataFrame:
-            if batch.empty or found.empty:
-                return batch
-            scored_at = batch["scored_at"].iloc[0].to_pydatetime()
-            matches = patterns.customer_patterns(lookup, batch["customer_id"], found, scored_at)
-            return churn.add_pattern_reasons(batch, matches)
-
-        if progress:
-            progress("training and scoring the churn model")
-        output = churn.ScoringOutput(
-            personas="customer_personas",
-            customers=identified,
-            on_batch=cite_patterns,
-            risk_table="churn_risk",
-            entity=config.entity.singular,
-        )
-        try:
-            result = churn.score_churn(
-                con,
-                config.churn,
-                config.random_state,
-                timezone=config.timezone,
-                output=output,
-                definition=definition,
-            )
-        finally:
-            lookup.close()
-            con.execute(f"drop table if exists {identified}")
-        write_table(con, "churn_model_metrics", result.metrics)
-        write_table(con, "churn_model_calibration", result.calibration)
-        write_table(con, "churn_model_card", _card_frame(result.model_card))
-        scored, flagged = con.execute(
-            "select count(*), count(*) filter (where risk_tier = 'high') from churn_risk"
-        ).fetchone()
-        card = result.model_card
-        # The list's cautions reach the run summary and pipeline_runs.notes, not only the card.
-        notes = [f"churn list: {w}" for w in card.get("warnings") or []]
-        if card.get("status") == "not_trained":
-            notes.append(f"churn list empty: {card.get('reason') or 'see churn_model_card'}")
-        return {
-            "counts": {"customers_scored": int(scored), "flagged": int(flagged)},
-            "notes": notes,
-        }
-
-
-def build_graphs(build_path: Path, config: Config, progress: Progress = None) -> dict:
-    """Segment customers, add the segmented transitions, then graph metrics and cycles."""
-    with _open(build_path, config) as con:
-        if progress:
-            progress("segmenting customers and building segmented transition graphs")
-        segments.build_customer_segments(con, config)
-        segments.add_segment_transitions(con)
-        metrics = graph.touchpoint_graph_metrics(con)
-        write_table(con, "touchpoint_graph_metrics", metrics)
-        run_model(con, "marts", "transition_cycles")
-        graphs = con.execute("select count(distinct (scope, segment)) from transitions").fetchone()
-        return {
-            "counts": {
-                "transition_graphs": int(graphs[0]),
-                "bottlenecks": int(metrics["is_bottleneck"].sum()),
-            }
-        }
-
-
-def track_transition_changes(
-    build_path: Path, config: Config, db_path: Path, run_id: str, progress: Progress = None
-) -> dict:
-    """Carry transition_history forward from the published file and test changes since then."""
-    previous = changes.read_previous_history(db_path)
-    with _open(build_path, config) as con:
-        if progress:
-            progress("comparing transition probabilities with the previous run")
-        snapshot = changes.transition_snapshot(con, run_id, datetime.now(UTC))
-        history = changes.history_with(previous, snapshot)
-        found = changes.transition_changes(history, run_id)
-        write_table(con, "transition_history", history)
-        write_table(con, "transition_changes", found)
-        notes = []
-        if previous is None or previous.empty:
-            notes.append("no previous run to compare with: transition_changes is empty")
-        return {
-            "counts": {"significant_transition_changes": int(found["is_significant"].sum())},
-            "notes": notes,
-        }
 
 
 def check_guard_rails(build_path: Path, db_path: Path, strict: bool = False) -> dict:
@@ -394,29 +166,13 @@ def check_guard_rails(build_path: Path, db_path: Path, strict: bool = False) -> 
     return {"notes": [guard_rails.WARNING_PREFIX + text for text in found]}
 
 
-def _retained_until(con, definition: churn.ChurnDefinition) -> datetime | None:
-    """Customers still active are compared up to the log end minus the inactivity threshold."""
-    end = con.execute("select max(event_time) from events").fetchall()[0][0]
-    if end is None:
-        return None
-    return end - timedelta(days=definition.inactivity_days)
-
-
-def _card_frame(card: dict) -> pd.DataFrame:
-    """The model card as rows of (item, JSON value), queryable with SQL."""
-    return pd.DataFrame(
-        {"item": list(card), "value": [json.dumps(v, default=str) for v in card.values()]},
-        dtype="string",
-    )
-
-
 def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
     """Drop build-only tables and write pipeline_runs with the history of the published file."""
     with connect(build_path) as con:
         started = time.perf_counter()
         drop_build_tables(con)
         schema = catalog.read_schema()
-        _check_keys(con, schema)
+        check_keys(con, schema)
         add_file_loads(record, con)
         add_counts(record, con)
         record.status = "success"
@@ -430,23 +186,38 @@ def finish_run(build_path: Path, record: RunRecord, db_path: Path) -> RunRecord:
         return record
 
 
-def _check_keys(con, schema: dict[str, catalog.Model]) -> None:
-    """The key tests of every table to publish (sql/schema.yml, the same keys as the SQL headers):
-    one grouped count per table."""
-    broken = catalog.key_violations(con, schema)
-    if broken:
-        found = ", ".join(
-            f"{table} ({n:,} rows; key {', '.join(schema[table].key)})"
-            for table, n in broken.items()
+def note_interrupted_run(db_path: Path, record: RunRecord) -> None:
+    """Record, in the run's notes, a run that held the lock before and was killed or crashed
+    mid-way (its in-flight marker is left); it goes to pipeline_runs as interrupted."""
+    interrupted = take_interrupted_run(db_path, record.run_id)
+    if interrupted is not None:
+        record.notes.append(
+            f"run {interrupted.run_id} (started {interrupted.started_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC) was interrupted in stage {interrupted.last_stage}: killed or crashed; "
+            "recorded in pipeline_runs with status interrupted"
         )
-        raise KeyViolationError(
-            f"tables whose key is duplicated or NULL, so nothing was published: {found}"
-        )
+
+
+def add_summary(record: RunRecord, summary: dict | None) -> None:
+    """Add a stage summary's counts and notes to the run record."""
+    summary = summary or {}
+    record.counts.update(summary.get("counts", {}))
+    record.notes += summary.get("notes", [])
 
 
 def log_run(db_path: Path, record: RunRecord) -> None:
     """Append the run's outcome (success or failure) to the run log beside the published file."""
     append_run_log(db_path, record)
+
+
+def log_failure(db_path: Path, record: RunRecord, exc: BaseException) -> None:
+    """Keep a failed run in the run log beside the published file, which stays as it was; the
+    next successful run copies it into pipeline_runs."""
+    record.status = "failed"
+    record.finished_at = datetime.now(UTC)
+    record.error = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+    with contextlib.suppress(OSError):
+        log_run(db_path, record)
 
 
 def run_artifacts(db_path: Path, run_id: str, top: int = 20) -> dict:
@@ -478,3 +249,31 @@ def write_report(db_path: Path, config: Config) -> Path:
         emotion_min_events=config.emotion_min_events,
         **duckdb_settings(config),
     )
+
+
+def published_message(db_path: Path, record: RunRecord) -> str:
+    """The line a published run logs: where, which run, the row counts and the customers."""
+    return (
+        f"published {db_path} (run {record.run_id}, {record.load_mode}): "
+        f"{record.rows_read:,} rows read, {record.rows_accepted:,} accepted, "
+        f"{record.rows_duplicate:,} duplicate, {record.rows_rejected:,} rejected; "
+        f"{record.counts.get('customers', 0):,} customers"
+    )
+
+
+def run_summary(record: RunRecord, report: Path | None) -> dict:
+    """What the flow returns: the run's load mode, row counts, stage counts, notes and report."""
+    return {
+        "run_id": record.run_id,
+        "load_mode": record.load_mode,
+        "db_path": record.db_path,
+        "files": record.file_counts,
+        "rows_read": record.rows_read,
+        "rows_accepted": record.rows_accepted,
+        "rows_duplicate": record.rows_duplicate,
+        "rows_rejected": record.rows_rejected,
+        "counts": record.counts,
+        "notes": record.notes,
+        "warnings": guard_rails.warnings_in(record.notes),
+        "report_path": str(report) if report else None,
+    }

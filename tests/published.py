@@ -24,9 +24,7 @@ def publish_log(events: Path | str, db: Path, config: Config) -> Path:
     steps.load_events(build, files, config)
     steps.build_journeys(build, config)
     for stage in STAGES:
-        summary = stage.run(build, config, db, record.run_id)
-        record.counts.update(summary.get("counts", {}))
-        record.notes += summary.get("notes", [])
+        steps.add_summary(record, stage.run(build, config, db, record.run_id))
     steps.finish_run(build, record, db)
     publish(build, db)
     return db

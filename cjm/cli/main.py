@@ -10,13 +10,13 @@ from cjm.cli.parser import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cjm` console script."""
-    from cjm.errors import is_user_error, release_frames
+    from cjm.errors import is_reported, release_frames
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except Exception as exc:
-        if not is_user_error(exc):
+        if not is_reported(exc):
             raise
         if args.debug:
             traceback.print_exc()

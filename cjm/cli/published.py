@@ -83,7 +83,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """Export one transition graph as GraphML, GEXF or node-link JSON."""
-    from cjm.graph import export_graph
+    from cjm.graphs.exports import export_graph
 
     out = Path(args.out)
     graph = export_graph(Path(args.db), out, args.format, segment=args.segment, scope=args.scope)

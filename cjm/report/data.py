@@ -16,7 +16,7 @@ import networkx as nx
 import pandas as pd
 
 from cjm.db import quote_ident
-from cjm.graph import transition_graph
+from cjm.graphs.metrics import transition_graph
 from cjm.query import QueryError
 from cjm.report.churn_data import read_churn
 from cjm.report.tables import count_rows, has_columns, table_columns

@@ -9,7 +9,7 @@ import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
 
-from cjm.graph import END, START
+from cjm.graphs.metrics import END, START
 from cjm.report.style import NODE_COLOR, ROLE_COLORS, ROLE_NAMES, label, layout, rgba
 
 GRAPH_MAX_EDGES = 60

@@ -7,9 +7,9 @@
 -- Instead steps are first counted per customer, so only distributive aggregates meet the
 -- segments, and the median is read by position from the seconds sorted within each transition
 -- (numbered by an integer id), exactly as median(): the two middle values interpolated.
--- One segment type per run (the variable cjm_segment_type, set by cjm.segments): the steps meet
--- one segment per customer, not one per segment type, so what the sort of seconds holds (and
--- spills) is bounded by the steps, whatever the number of segment types.
+-- One segment type per run (the variable cjm_segment_type, set by cjm.graphs.segments): the
+-- steps meet one segment per customer, not one per segment type, so what the sort of seconds
+-- holds (and spills) is bounded by the steps, whatever the number of segment types.
 with
 
 -- Not materialised: both readers scan events again, rather than DuckDB buffering every step.

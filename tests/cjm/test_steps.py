@@ -6,6 +6,7 @@ import pytest
 
 from cjm import steps
 from cjm.build.runs import new_run
+from cjm.checks import KeyViolationError
 from cjm.db import connect
 
 
@@ -16,6 +17,6 @@ def test_finish_run_refuses_a_duplicated_key(tmp_path):
             "create table journeys as select * from (values ('c1'), ('c1'), ('c2')) v(customer_id)"
         )
     record = new_run(db, {})
-    with pytest.raises(steps.KeyViolationError, match=r"journeys \(1 rows; key customer_id\)"):
+    with pytest.raises(KeyViolationError, match=r"journeys \(1 rows; key customer_id\)"):
         steps.finish_run(build, record, db)
     assert not db.exists()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from tests.cjm.build.test_catalog import check_declared_and_commented
 
 from cjm.build.customers import TABLES
 from cjm.config import load_config
+from tests.cjm.build.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.slow  # a full flow on Prefect's test API

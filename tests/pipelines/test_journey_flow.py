@@ -10,7 +10,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from tests.cjm.build.test_catalog import check_declared_and_commented
 
 from cjm.build.catalog import read_schema
 from cjm.build.customers import TABLES as CUSTOMER_TABLES
@@ -19,6 +18,7 @@ from cjm.build.models import model_plan
 from cjm.config import load_config
 from cjm.errors import release_frames
 from cjm.stages import stage_names
+from tests.cjm.build.test_catalog import check_declared_and_commented
 from tests.conftest import SAMPLE_DIR, write_csv
 
 pytestmark = pytest.mark.slow  # a full flow on Prefect's test API
@@ -131,3 +131,35 @@ def test_second_process_reads_while_a_new_run_publishes(prefect_harness, tmp_pat
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("select count(*) from pipeline_runs").fetchone()[0] == 2
     con.close()
+
+
+def test_an_input_rewritten_during_the_run_is_reported_with_what_to_do(
+    prefect_harness, tmp_path, monkeypatch, capsys
+):
+    # A Parquet file is read in place twice: counted while loading, read again by the models.
+    from cjm import steps
+    from cjm.cli import main
+
+    events, db = tmp_path / "events.parquet", tmp_path / "cjm.duckdb"
+
+    def write_events(n: int) -> None:
+        duckdb.execute(
+            "copy (select 'c' || i as customer_id, 'view' as touchpoint, "
+            "timestamptz '2026-01-01 10:00:00+00' + to_minutes(i) as event_time "
+            f"from range({n}) t(i)) to '{events}' (format parquet)"
+        )
+
+    build_models = steps.build_models
+
+    def rewritten_then_built(*args, **kwargs):
+        write_events(4)
+        return build_models(*args, **kwargs)
+
+    write_events(3)
+    monkeypatch.setattr(steps, "build_models", rewritten_then_built)
+    assert main(["run", "--events", str(events), "--db", str(db)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("cjm run: error: row counts do not reconcile, so nothing was published")
+    assert "events.parquet: 3 rows read, but 4 accepted + 0 duplicate + 0 rejected" in last
+    assert "keep the event files unchanged during a run, then run again" in last
+    assert not db.exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cjm import steps
+from cjm import stages
 from cjm.build.catalog import key_breaks
 from cjm.build.models import model_key
 from cjm.churn.patterns import wilson_interval
@@ -351,7 +351,7 @@ def test_paths_step_builds_the_kpi_marts_and_notes_an_empty_funnel(tmp_path):
     con = build([write_csv(tmp_path / "events.csv", rows)], {}, db=db)
     _side_tables(con, {"p": 1, "q": 1}, {})
     con.close()
-    summary = steps.build_paths(db, parse_config({}))
+    summary = stages.build_paths(db, parse_config({}))
     assert summary["counts"]["kpi_timeseries"] == 2  # all and persona 1, one week
     assert summary["counts"]["touchpoint_owners"] == 0
     (note,) = summary["notes"]

@@ -28,8 +28,8 @@ NOT_IN_A_FULL_BUILD = {
     "int_funnel_reached": "a temp table of the path step (cjm.journeys.paths); checked below "
     "through its published table macro",
     "int_funnel_steps": "a temp view of the path step (cjm.journeys.paths)",
-    "int_segment_transitions": "inside the graph step (cjm.segments)",
-    "int_touchpoint_revisits": "inside the graph step (cjm.graph)",
+    "int_segment_transitions": "inside the graph step (cjm.graphs.segments)",
+    "int_touchpoint_revisits": "inside the graph step (cjm.graphs.metrics)",
     "stg_customer_attributes": "runs given a customers file (cjm.build.customers)",
 }
 # Marts only a run given a customers file publishes; their keys are checked on golden rows in

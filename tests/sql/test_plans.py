@@ -17,8 +17,8 @@ import pytest
 from cjm.build.models import model_sql, run_model
 from cjm.build.parameters import set_parameters
 from cjm.config import load_config
+from cjm.graphs.segments import build_customer_segments
 from cjm.journeys.paths import set_path_parameters
-from cjm.segments import build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
 # model -> the CTEs of it (or of the views it reads) that hold one row per event or per step

@@ -123,8 +123,9 @@ def test_materialisation_is_read_from_the_properties_files():
 def test_every_staging_and_intermediate_model_is_declared():
     declared = declared_models()
     undeclared = {n for layer, n in model_files() if layer != "marts" and n not in declared}
-    # not materialised under their own name: rows inserted into transitions (cjm.segments), and
-    # the view int_transition_edges of a partitioned run (cjm.build.partition)
+    # not materialised under their own name: rows inserted into transitions
+    # (cjm.graphs.segments), and the view int_transition_edges of a partitioned run
+    # (cjm.build.partition)
     assert undeclared == {"int_segment_transitions", "int_transition_edges_combined"}
 
 

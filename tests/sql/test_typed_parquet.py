@@ -11,6 +11,7 @@ import pytest
 from cjm import steps
 from cjm.build import models
 from cjm.build.ingest import load_files
+from cjm.checks import ReconciliationError
 from cjm.config import Config
 from cjm.db import connect
 from tests.conftest import build, validation_kind, write_csv
@@ -107,7 +108,7 @@ def test_a_row_lost_after_landing_stops_the_run(tmp_path, fmt):
             con.execute("delete from raw_events_landed where source_row = 3")
         else:
             con.execute("update raw_file_reads set rows_read = rows_read + 1")
-    with pytest.raises(steps.ReconciliationError, match="do not reconcile"):
+    with pytest.raises(ReconciliationError, match="do not reconcile"):
         steps.build_journeys(build_path, config)
 
 

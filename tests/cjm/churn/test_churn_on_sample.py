@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cjm import steps
+from cjm import stages, steps
 from cjm.build.files import discover_files
 from cjm.config import load_config
 from cjm.db import connect
@@ -32,8 +32,8 @@ def sample_run(tmp_path_factory):
     build = out / "build.duckdb"
     steps.load_events(build, discover_files(out / "sample" / "events"), config)
     steps.build_journeys(build, config)
-    steps.build_personas(build, config)
-    steps.score_churn(build, config)
+    stages.build_personas(build, config)
+    stages.score_churn(build, config)
     with connect(build, read_only=True) as con:
         risk = con.execute("select * from churn_risk").df()
         anonymous_active = con.execute(

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import cjm.churn
-from cjm import steps
+from cjm import stages
 from cjm.config import load_config, parse_config
 from cjm.config_sections import EntityNoun, OutcomeSettings
 from cjm.db import connect
@@ -307,7 +307,7 @@ def test_run_summary_says_roles_need_outcomes(tmp_path):
     con.execute("create table build.customer_churn_state as select * from state_frame")
     con.execute("update build.customer_churn_state set is_churned = false")
     con.execute("detach build")
-    summary = steps.build_insights(db, parse_config({"entity": {"plural": "cases"}}))
+    summary = stages.build_insights(db, parse_config({"entity": {"plural": "cases"}}))
     assert summary["roles"] == {"neutral": 10}
     (note,) = summary["notes"]
     assert note.startswith("touchpoint roles: all neutral, roles need outcomes")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from cjm import steps
+from cjm import stages, steps
 from cjm.build.catalog import key_breaks, read_schema
 from cjm.build.files import discover_files
 from cjm.build.publish import publish
@@ -40,8 +40,8 @@ def _run(base: Path, out: Path, run_id: str, db: Path) -> Path:
     """One run's persona steps on a copy of `base`, published to `db`; returns `db`."""
     build = out / f"build-{run_id}.duckdb"
     shutil.copy(base, build)
-    steps.build_personas(build, CONFIG, db_path=db, run_id=run_id)
-    steps.build_persona_insights(build, CONFIG)
+    stages.build_personas(build, CONFIG, db_path=db, run_id=run_id)
+    stages.build_persona_insights(build, CONFIG)
     publish(build, db)
     return db
 

@@ -124,6 +124,9 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
     for table in ("journeys", "customer_personas", "customer_churn_state"):
         if not table_exists(con, table):
             raise RuntimeError(f"customer_segments needs table {table}, which is not built yet")
+    # Built here, not in sql/: each configured segment column is a column of the wide select (and
+    # of the unpivot), and may need events or customer_attributes joined, so the statement's shape
+    # is the configuration's.
     values = {kind: f"any_value({sql})" for kind, sql in _BUILT_IN_SQL.items()}
     found = _attributes(con) if config.segments else {}
     for name in config.segments:
@@ -164,6 +167,12 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
         order by segment_type, _cjm_customer_id
         """
     )
+    _check_segment_values(con)
+    return int(con.execute("select count(*) from customer_segments").fetchone()[0])
+
+
+def _check_segment_values(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a segment column with more than MAX_SEGMENT_VALUES values in customer_segments."""
     too_many = con.execute(
         "select segment_type, count(distinct segment_value) from customer_segments "
         "group by 1 having count(distinct segment_value) > ? order by 1",
@@ -175,7 +184,6 @@ def build_customer_segments(con: duckdb.DuckDBPyConnection, config: Config) -> i
             f"segments: column {kind!r} has {count:,} distinct values; a segment column may "
             f"have at most {MAX_SEGMENT_VALUES} (each value becomes a graph of its own)"
         )
-    return int(con.execute("select count(*) from customer_segments").fetchone()[0])
 
 
 def add_segment_transitions(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,12 +8,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cjm import steps
+from cjm import stages, steps
 from cjm.build.files import discover_files
 from cjm.build.publish import publish
 from cjm.build.runs import new_run
-from cjm.changes import HISTORY_COLUMNS, transition_changes, two_proportion_z
 from cjm.config import load_config, parse_config
+from cjm.graphs import stages as graph_stages
+from cjm.graphs.changes import HISTORY_COLUMNS, transition_changes, two_proportion_z
 from tests.conftest import SAMPLE_DIR
 
 
@@ -78,9 +79,9 @@ def _run(events, db: Path, config) -> str:
     record = new_run(db, config.model_dump(mode="json"))
     steps.load_events(build, discover_files(events), config)
     steps.build_journeys(build, config)
-    steps.build_personas(build, config)
-    steps.build_graphs(build, config)
-    summary = steps.track_transition_changes(build, config, db, record.run_id)
+    stages.build_personas(build, config)
+    graph_stages.build_graphs(build, config)
+    summary = graph_stages.track_transition_changes(build, config, db, record.run_id)
     record.notes += summary["notes"]
     steps.finish_run(build, record, db)
     publish(build, db)

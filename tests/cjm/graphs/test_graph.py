@@ -12,7 +12,7 @@ from cjm.build.models import run_model
 from cjm.cli.main import main
 from cjm.config import parse_config
 from cjm.db import write_table
-from cjm.graph import (
+from cjm.graphs.metrics import (
     END,
     START,
     bottlenecks,
@@ -20,7 +20,7 @@ from cjm.graph import (
     touchpoint_graph_metrics,
     transition_graph,
 )
-from cjm.segments import add_segment_transitions, build_customer_segments
+from cjm.graphs.segments import add_segment_transitions, build_customer_segments
 
 
 def test_graph_edges_carry_counts_and_probabilities(build_rows):

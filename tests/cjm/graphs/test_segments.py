@@ -6,11 +6,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cjm import steps
+from cjm import stages, steps
 from cjm.build.files import discover_files
 from cjm.config import ConfigError, load_config, parse_config
 from cjm.db import write_table
-from cjm.segments import add_segment_transitions, build_customer_segments
+from cjm.graphs import stages as graph_stages
+from cjm.graphs.segments import add_segment_transitions, build_customer_segments
 from tests.conftest import SAMPLE_DIR
 
 ROWS = [
@@ -204,7 +205,7 @@ def test_qualified_segment_column_must_exist(build_rows, segment, message):
 
 def test_segment_column_with_too_many_values_is_refused(build_rows, monkeypatch):
     con = with_models(build_rows(ROWS))
-    monkeypatch.setattr("cjm.segments.MAX_SEGMENT_VALUES", 2)
+    monkeypatch.setattr("cjm.graphs.segments.MAX_SEGMENT_VALUES", 2)
     with pytest.raises(ConfigError, match=r"'customer_id' has 3 distinct values; .* at most 2"):
         build_customer_segments(con, parse_config({"segments": ["customer_id"]}))
 
@@ -228,10 +229,10 @@ def test_sample_segments_reconcile_and_keys_are_unique(tmp_path):
     config = load_config(SAMPLE_DIR / "cjm.yaml")
     steps.load_events(build, discover_files(SAMPLE_DIR / "events"), config)
     steps.build_journeys(build, config)
-    steps.build_personas(build, config)
-    steps.build_graphs(build, config)
+    stages.build_personas(build, config)
+    graph_stages.build_graphs(build, config)
     # a retried step replaces its rows instead of adding them twice
-    summary = steps.build_graphs(build, config)
+    summary = graph_stages.build_graphs(build, config)
     con = duckdb.connect(str(build), read_only=True)
     try:
         assert_segments_reconcile(con)
