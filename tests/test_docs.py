@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -76,3 +78,44 @@ def test_the_readme_names_the_commands_make_and_ci_run():
     assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert [line for line in ci.splitlines() if line.startswith("make")] == ["make test"]
+
+
+# A module or file of the code named in the docs: `cjm.build.models.model_sql`, cjm/stages.py.
+MODULE_NAME = re.compile(r"(?<![\w/.])cjm(?:\.[A-Za-z_]\w*)+")
+CODE_PATH = re.compile(r"(?<![\w/.])((?:cjm|tests)/[\w/.-]*\w)")
+# cjm.duckdb is a file name, cjm/sql the wheel's copy of sql/
+NOT_CODE = {"cjm.duckdb", "cjm/sql"}
+
+
+def _resolves(name: str) -> bool:
+    """Whether a dotted name is a module of cjm, or an attribute chain of one."""
+    parts = name.split(".")
+    for i in range(len(parts), 1, -1):
+        module = ".".join(parts[:i])
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            obj = importlib.import_module(module)
+            for attribute in parts[i:]:
+                if not hasattr(obj, attribute):
+                    return False
+                obj = getattr(obj, attribute)
+            return True
+    return False
+
+
+def _stale_code_names(page: Path) -> list[str]:
+    text = page.read_text(encoding="utf-8")
+    names = {n for n in MODULE_NAME.findall(text) if not n.startswith(tuple(NOT_CODE))}
+    paths = {p for p in CODE_PATH.findall(text) if p not in NOT_CODE}
+    return sorted(
+        [n for n in names if not _resolves(n)] + [p for p in paths if not (REPO / p).exists()]
+    )
+
+
+def test_modules_and_files_named_in_the_docs_exist():
+    """Modules move: every cjm module, function and file the docs name is where they say."""
+    pages = [README, *DOC_PAGES, REPO / "benchmarks" / "README.md"]
+    assert {p.name: _stale_code_names(p) for p in pages if _stale_code_names(p)} == {}
