@@ -320,7 +320,8 @@ def run_cjm(parquet: Path, db: Path, config, stages, sampler):
     """Ingest and build every model of cjm.build.models.build_models, one timed stage per model."""
     # Imported before the clock starts: the flow's process has its modules loaded already, and
     # importing cjm.steps (pandas, scikit-learn, ...) took 2 s that were counted as ingestion.
-    from cjm import stages, steps  # noqa: F401
+    import cjm.stages  # noqa: F401  (not `from cjm import stages`: the list argument's name)
+    import cjm.steps  # noqa: F401
     from cjm.build import models, parameters
     from cjm.build.ingest import load_files
 
