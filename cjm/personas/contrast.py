@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cjm.personas.traits import RHYTHM_TEXT, Population, Traits, traits, value
+from cjm.personas.traits import (
+    MIN_SHARE,
+    RHYTHM_TEXT,
+    STANDOUT_RATIO,
+    Population,
+    Traits,
+    traits,
+    value,
+)
 
 # The rhythm adjective said relative to the other personas of the same name.
 COMPARATIVE = {
@@ -82,12 +90,12 @@ def _contrast(
 ) -> tuple[str, str]:
     """The persona's name and the sentence saying how it differs from the personas sharing it."""
     which = _ids(others)
-    if found.says_nothing():
+    words, figures = _differences(part, reference, found, pop)
+    if not words:
         return f"{name} (persona {pid})", (
             f'Indistinguishable from {which} (also "{name}") on every described figure: '
             "touchpoints, channels, rhythm and outcomes."
         )
-    words, figures = _differences(part, reference, found, pop)
     return f"{name}, {', '.join(words)}", (
         f'What sets it apart from {which} (also "{name}"): ' + "; ".join(figures) + "."
     )
@@ -110,6 +118,11 @@ def _differences(
         figures.append(
             f"{labels.get(c, c)} {share:.0%} of events vs {value(reference, 'm:' + c):.0%}"
         )
+    if not words:
+        # nothing the persona has more of: say what it has less of than the others
+        fewer = _fewer(part, reference, pop)
+        words += [f"{'no' if share == 0 else 'less'} {labels.get(c, c)}" for c, share, _ in fewer]
+        figures += [f"{labels.get(c, c)} {s:.0%} of events vs {r:.0%}" for c, s, r in fewer]
     for word in found.outcome:
         level, what = word.split(" ", 1)
         words.append(f"{'higher' if level == 'high' else 'lower'} {what}")
@@ -121,6 +134,18 @@ def _differences(
         verb = "converted" if what == "conversion" else "churned"
         figures.append(f"{verb} {mine:.0%} vs {theirs:.0%}")
     return words, figures
+
+
+def _fewer(
+    part: pd.Series, reference: pd.Series, pop: Population
+) -> list[tuple[str, float, float]]:
+    """(touchpoint, persona share, reference share): up to two the others use 1.5x as much."""
+    rows = []
+    for c in pop.tp_cols:
+        share, theirs = value(part, "m:" + c), value(reference, "m:" + c)
+        if theirs >= MIN_SHARE and theirs >= STANDOUT_RATIO * share:
+            rows.append((c, share, theirs))
+    return sorted(rows, key=lambda r: (r[1] / r[2], -r[2], r[0]))[:2]
 
 
 def _rhythm_figure(feature: str, part: pd.Series, reference: pd.Series) -> str:

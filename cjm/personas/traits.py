@@ -56,12 +56,13 @@ def value(row: pd.Series, key: str) -> float:
 
 
 def ranked_mix(persona: pd.Series, reference: pd.Series, columns: list[str]) -> Mix:
-    """(column, persona share, ratio to the reference) ranked by ratio, for shares >= MIN_SHARE."""
+    """(column, persona share, ratio to the reference) by ratio, for shares >= MIN_SHARE."""
     rows = []
     for c in columns:
         share, ref = value(persona, "m:" + c), value(reference, "m:" + c)
-        if share >= MIN_SHARE and ref > 0:
-            rows.append((c, share, share / ref))
+        # a reference of other personas may not use the touchpoint at all: that sets it apart most
+        if share >= MIN_SHARE and ref >= 0:
+            rows.append((c, share, share / ref if ref > 0 else float("inf")))
     return sorted(rows, key=lambda r: (-r[2], -r[1], r[0]))
 
 
