@@ -75,3 +75,27 @@ def test_only_personas_identical_on_every_described_figure_keep_their_id():
     ]
     alike = 'Indistinguishable from persona 2 (also "Typical tickets") on every described figure'
     assert alike in personas["description"].iloc[0]
+
+
+def test_a_persona_without_a_touchpoint_the_other_uses_is_named_by_its_absence():
+    # as on the helpdesk log: one "Typical tickets" persona never has a step the other has on a
+    # quarter of its events, and nothing else separates them
+    names = [*NAMES, "tp_take"]
+    labels = LABELS | {"tp_take": "Take in charge"}
+
+    def persona(n, open_, closed, take):
+        return _persona(n, open_, closed, 0.0, 1.1, 1.0, 1.0) | {"m:tp_take": take}
+
+    rows = {
+        1: persona(80, 0.40, 0.35, 0.25),
+        2: persona(15, 0.55, 0.45, 0.00),
+        3: _persona(5, 0.30, 0.30, 0.40, 1.1, 1.0, 1.0) | {"m:tp_take": 0.0},
+    }
+    stats = _stats(rows)
+    personas = describe_personas(stats, names, [1, 2, 3], labels, 100, True, TICKETS)
+    assert personas["name"].tolist() == [
+        "Typical tickets, more Take in charge",
+        "Typical tickets, no Take in charge",
+        "Tickets: Wait",
+    ]
+    assert "Take in charge 0% of events vs 25%." in personas["description"].iloc[1]
