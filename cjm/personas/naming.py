@@ -8,16 +8,22 @@ fact far from everyone's and from the other personas' (RHYTHM_WORDS).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from cjm.config import EntityNoun
+from cjm.personas.contrast import sibling_contrasts
 from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX
-
-# A touchpoint "stands out" for a persona at 1.5x the population's share (and >= 2% of its events).
-STANDOUT_RATIO, MIN_SHARE = 1.5, 0.02
+from cjm.personas.traits import (
+    RHYTHM_TEXT,
+    Mix,
+    Population,
+    Traits,
+    complement,
+    over_represented,
+    traits,
+    value,
+)
 
 PERSONA_COLUMNS = [
     "persona_id",
@@ -41,148 +47,11 @@ def empty_personas() -> pd.DataFrame:
     )
 
 
-def _value(row: pd.Series, key: str) -> float:
-    """A mean from the stats (NaN when missing or null)."""
-    value = row.get(key)
-    return float("nan") if value is None or pd.isna(value) else float(value)
-
-
-def _ranked_mix(
-    persona: pd.Series, population: pd.Series, columns: list[str]
-) -> list[tuple[str, float, float]]:
-    """(column, persona share, ratio to population) ranked by ratio, for shares >= MIN_SHARE."""
-    rows = []
-    for c in columns:
-        share, pop = _value(persona, "m:" + c), _value(population, "m:" + c)
-        if share >= MIN_SHARE and pop > 0:
-            rows.append((c, share, share / pop))
-    return sorted(rows, key=lambda r: (-r[2], -r[1], r[0]))
-
-
-def _over(ranked: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
-    """The over-represented entries, or the most used ones when nothing is above average."""
-    above = [r for r in ranked if r[2] >= 1.1]
-    return (above or sorted(ranked, key=lambda r: (-r[1], r[0])))[:3]
-
-
-def _mix_text(ranked: list[tuple[str, float, float]], labels: dict[str, str]) -> str:
-    return ", ".join(f"{labels.get(c, c)} ({ratio:.1f}x)" for c, _, ratio in _over(ranked))
-
-
-# Rhythm adjectives: (feature, direction, adjective, |z| needed). The adjective of the feature that
-# sets the persona apart most (largest |z| / needed, at least 1) goes into its name; z is the
-# persona's mean against all customers in the clustering scale (heavy-tailed columns log1p'd, as
-# k-means saw them). The raw mean must also differ from the other personas' customers by
-# RHYTHM_RATIO, so a tiny spread cannot turn an ordinary figure into a trait.
-RHYTHM_WORDS = (
-    ("sessions_per_week", 1, "regular", 0.5),
-    ("sessions_per_week", -1, "occasional", 0.5),
-    ("events_per_session", 1, "many-step", 0.5),
-    ("events_per_session", -1, "quick", 0.5),
-    ("mean_session_seconds", 1, "long-running", 0.5),
-    ("night_share", 1, "night-time", 1.0),
-    ("weekend_share", 1, "weekend", 1.0),
-)
-RHYTHM_RATIO = 1.25
-# "Regular" needs repeat activity: sessions per week count the first week as a week, so one
-# session on one day is one a week, as high as a weekly habit.
-REGULAR_MIN_SESSIONS = 2.0
-# Descriptions call a session a "burst of activity" (events less than the configured gap apart):
-# the words fit a customer's visits, a ticket's handling and an incident's work alike.
-RHYTHM_TEXT = {
-    "events_per_session": ("events per burst of activity", "{:.1f}"),
-    "mean_session_seconds": ("length of a burst of activity in minutes", "{:.1f}"),
-    "weekend_share": ("events at weekends", "{:.0%}"),
-    "night_share": ("events at night (22:00-06:00)", "{:.0%}"),
-}
-
-
-def _rhythm_z(persona: pd.Series, population: pd.Series) -> dict[str, float]:
-    """Persona mean minus population mean, in population standard deviations (clustering scale)."""
-    out = {}
-    for c in dict.fromkeys(f for f, *_ in RHYTHM_WORDS):
-        if "t:" + c not in population:
-            continue
-        sd = _value(population, "sd:" + c)
-        mine, pop = _value(persona, "t:" + c), _value(population, "t:" + c)
-        out[c] = 0.0 if not sd > 0 else (mine - pop) / sd
-    return out
-
-
-def _others_mean(persona: pd.Series, population: pd.Series, column: str) -> float:
-    """Mean of `column` over the customers of every other persona."""
-    n, total = _value(persona, "n"), _value(population, "n")
-    mine, pop = _value(persona, "m:" + column), _value(population, "m:" + column)
-    return (pop * total - mine * n) / (total - n) if total > n else float("nan")
-
-
-def _stands_apart(persona: pd.Series, population: pd.Series, column: str, sign: int) -> bool:
-    """Whether the persona's raw mean is RHYTHM_RATIO beyond the other personas' (by sign)."""
-    if "m:" + column not in persona:
-        return True  # the clustering-scale z alone is all there is to judge by
-    mine, others = _value(persona, "m:" + column), _others_mean(persona, population, column)
-    if np.isnan(mine) or np.isnan(others):
-        return False
-    return mine >= RHYTHM_RATIO * others if sign > 0 else mine * RHYTHM_RATIO <= others
-
-
-def _rhythm_word(z: dict[str, float], persona: pd.Series, population: pd.Series) -> str:
-    """The adjective of the rhythm that sets the persona apart most, or ''."""
-    best, chosen = 1.0, ""
-    for feature, sign, word, needed in RHYTHM_WORDS:
-        strength = sign * z.get(feature, 0.0) / needed
-        if strength < best or not _stands_apart(persona, population, feature, sign):
-            continue
-        if word == "regular" and not _value(persona, "m:frequency") >= REGULAR_MIN_SESSIONS:
-            continue
-        best, chosen = strength, word
-    return chosen
-
-
-def _outcome_words(
-    conv: float, pop_conv: float, rate: float, pop_churn: float, has_conversion: bool
-) -> list[str]:
-    """'high conversion', 'low churn' ...: the outcomes on which the persona differs clearly."""
-    words = [_relative_word(conv, pop_conv, "conversion")] if has_conversion else []
-    words.append(_relative_word(rate, pop_churn, "churn"))
-    return [w for w in words if w]
-
-
-@dataclass(frozen=True)
-class Population:
-    """What every persona is described against: everyone's aggregates and the log's columns."""
-
-    stats: pd.Series
-    labels: dict[str, str]
-    entity: EntityNoun
-    customers: int
-    tp_cols: list[str]
-    ch_cols: list[str]
-    has_revenue: bool
-    has_conversion: bool
-    has_churn: bool
-    has_rhythm: bool  # sessions_per_week is a column
-
-    def mean(self, key: str) -> float:
-        """A population mean from the stats (NaN when missing or null)."""
-        return _value(self.stats, key)
-
-
-@dataclass(frozen=True)
-class Traits:
-    """What one persona's aggregates say about it, before it is put in words."""
-
-    count: int
-    tps: list[tuple[str, float, float]]
-    chs: list[tuple[str, float, float]]
-    standout: list[tuple[str, float, float]]
-    channel: tuple[str, float, float] | None
-    conv: float
-    rate: float
-    revenue: float
-    z: dict[str, float]
-    adjective: str
-    outcome: list[str]
+def _mix_text(ranked: Mix, labels: dict[str, str]) -> str:
+    """'Wait (2.1x), Closed (1.4x)': the over-represented entries and their ratios."""
+    return ", ".join(
+        f"{labels.get(c, c)} ({ratio:.1f}x)" for c, _, ratio in over_represented(ranked)
+    )
 
 
 def describe_personas(
@@ -208,9 +77,20 @@ def describe_personas(
         has_churn=has_churn,
         has_rhythm="sessions_per_week" in names,
     )
-    rows = [_persona_row(pid, per.loc[pid], pop) for pid in ids]
+    found = {
+        pid: traits(per.loc[pid], pop, population, complement(per.loc[pid], population))
+        for pid in ids
+    }
+    base = {pid: _persona_name(found[pid], pop) for pid in ids}
+    # Personas that look alike against everyone are named by what separates them from each other.
+    apart = sibling_contrasts(per, base, pop)
+    rows = [
+        _persona_row(pid, per.loc[pid], found[pid], pop, apart.get(pid, (base[pid], "")))
+        for pid in ids
+    ]
     out = pd.DataFrame(rows, columns=PERSONA_COLUMNS)
-    # Names are what analysts filter on, so they must be unique.
+    # Names are what analysts filter on, so they must be unique; two contrasts of a group of three
+    # or more can still coincide.
     dup = out["name"].duplicated(keep=False)
     out.loc[dup, "name"] = (
         out.loc[dup, "name"] + " (persona " + out.loc[dup, "persona_id"].astype(str) + ")"
@@ -218,39 +98,23 @@ def describe_personas(
     return out
 
 
-def _traits(part: pd.Series, pop: Population) -> Traits:
-    """The ranked mixes, rhythm and outcomes of one persona against the population."""
-    population = pop.stats
-    tps = _ranked_mix(part, population, pop.tp_cols)
-    chs = _ranked_mix(part, population, pop.ch_cols)
-    conv = _value(part, "m:is_converted") if pop.has_conversion else float("nan")
-    rate = _value(part, "churn")
-    pop_conv = pop.mean("m:is_converted") if pop.has_conversion else float("nan")
-    z = _rhythm_z(part, population)
-    return Traits(
-        count=int(part["n"]),
-        tps=tps,
-        chs=chs,
-        standout=[(c, s, r) for c, s, r in tps if r >= STANDOUT_RATIO][:2],
-        channel=next(((c, s, r) for c, s, r in chs if r >= 1.25 and s >= 0.3), None),
-        conv=conv,
-        rate=rate,
-        revenue=_value(part, "m:monetary") if pop.has_revenue else float("nan"),
-        z=z,
-        adjective=_rhythm_word(z, part, population),
-        outcome=_outcome_words(conv, pop_conv, rate, pop.mean("churn"), pop.has_conversion),
-    )
+def _persona_row(
+    pid: int, part: pd.Series, t: Traits, pop: Population, named: tuple[str, str]
+) -> dict:
+    """One row of the personas table: name, description and the figures it quotes.
 
-
-def _persona_row(pid: int, part: pd.Series, pop: Population) -> dict:
-    """One row of the personas table: name, description and the figures it quotes."""
-    t = _traits(part, pop)
-    name = _persona_name(t, pop)
+    `named` is the persona's name and the sentence on what sets it apart from personas that
+    would share its name ('' when none does).
+    """
+    name, apart = named
     labels = pop.labels
+    sentences = _description(name, part, t, pop)
+    if apart:
+        sentences.insert(1, apart)
     return {
         "persona_id": pid,
         "name": name,
-        "description": " ".join(_description(name, part, t, pop)),
+        "description": " ".join(sentences),
         "customer_count": t.count,
         "share": t.count / pop.customers,
         "conversion_rate": t.conv,
@@ -266,7 +130,7 @@ def _persona_name(t: Traits, pop: Population) -> str:
     labels, many = pop.labels, pop.entity.plural
     via = labels.get(t.channel[0], "").replace("_", " ") if t.channel else ""
     head = " ".join(w for w in (t.adjective, via, many) if w)
-    if not (t.adjective or via or t.standout or t.outcome):
+    if t.says_nothing():
         head = f"typical {many}"
     name = head[0].upper() + head[1:]
     if t.standout:
@@ -302,7 +166,7 @@ def _mix_sentences(t: Traits, pop: Population) -> list[str]:
     if t.tps:
         mix = ", ".join(
             f"{labels.get(c, c)} {s:.0%} of events ({r:.1f}x the population)"
-            for c, s, r in _over(t.tps)
+            for c, s, r in over_represented(t.tps)
         )
         above = any(r >= 1.1 for _, _, r in t.tps)
         lead = "Most over-represented touchpoints" if above else "No touchpoint above average"
@@ -323,13 +187,13 @@ def _rhythm_sentences(part: pd.Series, t: Traits, pop: Population) -> list[str]:
     one, many, sentences = pop.entity.singular, pop.entity.plural, []
     if pop.has_rhythm:
         sentences.append(
-            f"{_rate(_value(part, 'm:sessions_per_week'))} bursts of activity a week since the "
+            f"{_rate(value(part, 'm:sessions_per_week'))} bursts of activity a week since the "
             f"{one}'s first event (all {many} {_rate(pop.mean('m:sessions_per_week'))})."
         )
     for c, (what, fmt) in RHYTHM_TEXT.items():
         if abs(t.z.get(c, 0.0)) >= 0.5:
             scale = 1 / 60 if c == "mean_session_seconds" else 1
-            mine = _value(part, "m:" + c) * scale
+            mine = value(part, "m:" + c) * scale
             everyone = pop.mean("m:" + c) * scale
             sentences.append(
                 f"{what.capitalize()}: {fmt.format(mine)} (all {many} {fmt.format(everyone)})."
@@ -357,13 +221,3 @@ def _outcome_sentences(t: Traits, pop: Population) -> list[str]:
 
 def _rate(x: float) -> str:
     return f"{x:.2f}" if abs(x) < 1 else f"{x:.1f}"
-
-
-def _relative_word(value: float, population: float, what: str) -> str:
-    if np.isnan(value) or np.isnan(population) or population <= 0:
-        return ""
-    if value >= 1.5 * population:
-        return f"high {what}"
-    if value <= population / 1.5:
-        return f"low {what}"
-    return ""

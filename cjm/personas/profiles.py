@@ -13,7 +13,7 @@ import pandas as pd
 from cjm.db import exact_avg_sql, quote_ident
 from cjm.personas.clustering import LOG_FEATURES
 from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX
-from cjm.personas.naming import RHYTHM_TEXT, RHYTHM_WORDS
+from cjm.personas.traits import RHYTHM_TEXT, RHYTHM_WORDS
 
 
 def stat_columns(names: list[str]) -> tuple[list[str], list[str]]:

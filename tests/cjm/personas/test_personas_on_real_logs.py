@@ -167,3 +167,13 @@ def test_invoice_log_cancellations_are_no_delight_by_activity_alone(online_retai
     # customers of similar activity
     assert cancelled["churn_lift"] < 0.67 < cancelled["churn_lift_adjusted"]
     assert cancelled["role"] == "neutral"
+
+
+def test_process_log_personas_that_differ_have_names_of_their_own(process_log):
+    # helpdesk once had two "Typical tickets", told apart only by "(persona N)"
+    _, personas, _ = process_log
+    suffix = r" \(persona \d+\)$"
+    bases = personas["name"].str.replace(suffix, "", regex=True)
+    numbered = personas[personas["name"].str.contains(suffix)]
+    assert bases.is_unique, personas["name"].tolist()
+    assert numbered["description"].str.contains("Indistinguishable from persona").all()
