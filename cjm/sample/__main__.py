@@ -2,7 +2,7 @@
 
 import sys
 
-from cjm.cli import main
+from cjm.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["sample", *sys.argv[1:]]))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cjm import cli
 from cjm.checks import KeyViolationError, ReconciliationError, check_reconciled
+from cjm.cli import parser
+from cjm.cli.main import main
 from cjm.errors import is_reported, is_user_error
 
 
@@ -50,9 +51,9 @@ def test_the_cli_prints_a_refused_run_as_a_message(monkeypatch, capsys, error):
     def refused(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_run", refused)
-    assert cli.main(["run"]) == 2
+    monkeypatch.setattr(parser, "cmd_run", refused)
+    assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert err == f"cjm run: error: {error}\n"
-    assert cli.main(["run", "--debug"]) == 2
+    assert main(["run", "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err

@@ -138,7 +138,7 @@ def test_an_input_rewritten_during_the_run_is_reported_with_what_to_do(
 ):
     # A Parquet file is read in place twice: counted while loading, read again by the models.
     from cjm import steps
-    from cjm.cli import main
+    from cjm.cli.main import main
 
     events, db = tmp_path / "events.parquet", tmp_path / "cjm.duckdb"
 

@@ -32,7 +32,7 @@ def _all_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_cjm_sample_command_writes_what_generate_sample_writes(tmp_path: Path, capsys) -> None:
-    from cjm.cli import main
+    from cjm.cli.main import main
 
     assert main(["sample", "--out", str(tmp_path / "cli"), "--customers", "40", "--seed", "5"]) == 0
     assert "events for 40 customers" in capsys.readouterr().out
