@@ -21,12 +21,14 @@ def connect(
     temp_directory: Path | str | None = None,
     storage_version: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with the session settings every cjm step relies on (UTC timestamps);
-    `storage_version` is the format a file created by this connection is written in."""
+    """Open DuckDB with the session settings every cjm step relies on (UTC timestamps, the exact
+    aggregate macros); `storage_version` is the format a file created by this connection is
+    written in."""
     # Only a new file takes it: an existing file keeps the format it was created with.
     options = {"storage_compatibility_version": storage_version} if storage_version else {}
     con = duckdb.connect(str(path), read_only=read_only, config=options)
     con.execute("set TimeZone = 'UTC'")
+    create_exact_aggregates(con)
     if threads:
         con.execute("set threads = ?", [int(threads)])
     if memory_limit:
@@ -34,6 +36,42 @@ def connect(
     if temp_directory:
         con.execute("set temp_directory = ?", [str(temp_directory)])
     return con
+
+
+# Exact sums and means for published doubles: DECIMAL addition is exact, so the result does not
+# depend on how threads split and combine the rows, and two runs over the same files agree to the
+# bit. Groups holding a value DECIMAL(27, 12) cannot (NaN, infinities, beyond 1e14) keep the
+# double aggregate; the try_cast keeps such values from failing the exact aggregate that is not
+# used. A macro's aggregates are those of the grouped query it is used in; for only some rows,
+# pass `case when condition then x end` (the same values as `filter (where condition)`).
+EXACT_AGGREGATES = (
+    """
+    create or replace temp macro cjm_exact_sum(x) as
+        case
+            when max(abs(x)) < 1e14 then cast(sum(try_cast(x as decimal(27, 12))) as double)
+            else sum(x)
+        end
+    """,
+    """
+    create or replace temp macro cjm_exact_avg(x) as
+        case
+            when max(abs(x)) < 1e14 then avg(try_cast(x as decimal(27, 12)))
+            else avg(x)
+        end
+    """,
+)
+
+
+def create_exact_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+    """Define cjm_exact_sum and cjm_exact_avg (EXACT_AGGREGATES) on `con`.
+
+    Temp macros belong to one connection (not its cursors) and work on a read-only one. They are
+    created where the queries that use them get their connection: by connect, which opens every
+    connection of the pipeline (the models, personas, churn and readers of a published file), and
+    by cjm.build.parameters.set_parameters, which readies any connection, even a plain
+    duckdb.connect(), to run the SQL models."""
+    for statement in EXACT_AGGREGATES:
+        con.execute(statement)
 
 
 def open_if_exists(path: Path, *, unreadable_ok: bool = False) -> duckdb.DuckDBPyConnection | None:
@@ -112,30 +150,3 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         "select count(*) from information_schema.tables where table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
-
-
-# Exact sums for published doubles: DECIMAL addition is exact, so the result does not depend on
-# how threads split and combine the rows, and two runs over the same files agree to the bit.
-# Groups holding a value DECIMAL(27, 12) cannot (NaN, infinities, beyond 1e14) keep the double
-# aggregate; the try_cast keeps such values from failing the exact aggregate that is not used.
-EXACT_BOUND = "1e14"
-EXACT_TYPE = "decimal(27, 12)"
-
-
-def exact_sum_sql(expr: str, where: str | None = None) -> str:
-    """SQL for the sum of a double expression that is the same whatever order its rows come in."""
-    return _exact_sql("sum", expr, where, "::double")
-
-
-def exact_avg_sql(expr: str, where: str | None = None) -> str:
-    """SQL for the mean of a double expression that is the same whatever order its rows come in."""
-    return _exact_sql("avg", expr, where, "")
-
-
-def _exact_sql(function: str, expr: str, where: str | None, cast: str) -> str:
-    only = f" filter (where {where})" if where else ""
-    return (
-        f"(case when max(abs({expr})){only} < {EXACT_BOUND} "
-        f"then ({function}(try_cast({expr} as {EXACT_TYPE})){only}){cast} "
-        f"else {function}({expr}){only} end)"
-    )

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cjm.build.files import FileLoad, IngestError
 from cjm.config import FUNNEL_STAGES, STAGES, Config, is_conversion_touchpoint
-from cjm.db import write_table
+from cjm.db import create_exact_aggregates, write_table
 
 # trim() of every text value was the dearest step of staging (a copy of each string); values that
 # start and end with no space (trim strips exactly the Unicode space separators) and are not empty,
@@ -40,6 +40,8 @@ def set_stage_order(con: duckdb.DuckDBPyConnection) -> None:
 def set_parameters(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Expose run parameters (and the models' macros) to the SQL models as DuckDB variables."""
     con.execute(CLEAN_TEXT_MACRO)
+    # Already there on a connection from cjm.db.connect; this covers any other connection.
+    create_exact_aggregates(con)
     set_stage_order(con)
     con.execute("set variable cjm_timezone = ?", [config.timezone])
     con.execute("set variable cjm_session_gap_seconds = ?", [config.session_gap_minutes * 60.0])

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cjm.db import exact_avg_sql, quote_ident
+from cjm.db import quote_ident
 from cjm.personas.clustering import LOG_FEATURES
 from cjm.personas.features import CHANNEL_PREFIX, TOUCHPOINT_PREFIX
 from cjm.personas.traits import RHYTHM_TEXT, RHYTHM_WORDS
@@ -51,10 +51,9 @@ def persona_stats(
 
     # exact means: the published rates and revenue per customer are the same on every re-run
     means = [
-        f"{exact_avg_sql(f'i.{quote_ident(c)}::double')} as {quote_ident('m:' + c)}"
-        for c in mean_cols
+        f"cjm_exact_avg(i.{quote_ident(c)}::double) as {quote_ident('m:' + c)}" for c in mean_cols
     ]
-    means += [f"{exact_avg_sql(scaled(c))} as {quote_ident('t:' + c)}" for c in rhythm]
+    means += [f"cjm_exact_avg({scaled(c)}) as {quote_ident('t:' + c)}" for c in rhythm]
     means += [
         "avg(i._churned) as churn",
         "count(i.monetary) as revenue_n" if "monetary" in names else "0 as revenue_n",

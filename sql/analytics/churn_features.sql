@@ -48,13 +48,8 @@ session_rhythm as (
         min(started_at) as first_start,
         max(started_at) as last_start,
         max(gap_days) as longest_gap_days,
-        -- exact DECIMAL mean where it fits: the same to the bit in any row order
-        -- (cjm.db.exact_avg_sql)
-        case
-            when max(abs(gap_days)) < 1e14
-                then (avg(try_cast(gap_days as decimal(27, 12))))
-            else avg(gap_days)
-        end as mean_gap_days,
+        -- the same to the bit in any row order (cjm.db.EXACT_AGGREGATES)
+        cjm_exact_avg(gap_days) as mean_gap_days,
         count(*) filter (
             where started_at > getvariable('cjm_churn_as_of') - interval 14 day
         ) as sessions_last_14d,
@@ -72,34 +67,18 @@ recent_events as (
             where sentiment < -0.3
             and event_time > getvariable('cjm_churn_as_of') - interval 30 day
         ) as negative_events_30d,
-        case
-            when
-                max(abs(sentiment)) filter (
-                    where event_time > getvariable('cjm_churn_as_of') - interval 30 day
-                ) < 1e14
-                then (
-                    avg(try_cast(sentiment as decimal(27, 12))) filter (
-                        where event_time > getvariable('cjm_churn_as_of') - interval 30 day
-                    )
-                )
-            else avg(sentiment) filter (
-                where event_time > getvariable('cjm_churn_as_of') - interval 30 day
-            )
-        end as sentiment_last_30d,
-        case
-            when
-                max(abs(sentiment)) filter (
-                    where event_time <= getvariable('cjm_churn_as_of') - interval 30 day
-                ) < 1e14
-                then (
-                    avg(try_cast(sentiment as decimal(27, 12))) filter (
-                        where event_time <= getvariable('cjm_churn_as_of') - interval 30 day
-                    )
-                )
-            else avg(sentiment) filter (
-                where event_time <= getvariable('cjm_churn_as_of') - interval 30 day
-            )
-        end as sentiment_before_30d,
+        cjm_exact_avg(
+            case
+                when event_time > getvariable('cjm_churn_as_of') - interval 30 day
+                    then sentiment
+            end
+        ) as sentiment_last_30d,
+        cjm_exact_avg(
+            case
+                when event_time <= getvariable('cjm_churn_as_of') - interval 30 day
+                    then sentiment
+            end
+        ) as sentiment_before_30d,
         count(*) filter (
             where stage = 'exit'
             and event_time > getvariable('cjm_churn_as_of') - interval 30 day

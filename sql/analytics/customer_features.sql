@@ -4,8 +4,8 @@
 -- per-touchpoint and per-channel columns are named after the log's vocabulary: this query gives
 -- their counts as maps by vocabulary position (tp_n, tp_n30, ch_n), and
 -- cjm.personas.features.customer_features_query turns them into one column each.
--- Revenue and sentiment keep the double aggregate beyond 1e14, NaN or infinite
--- (cjm.db.exact_sum_sql / exact_avg_sql).
+-- Sums and means of doubles are the same to the bit in any row order
+-- (cjm_exact_sum / cjm_exact_avg: cjm.db.EXACT_AGGREGATES).
 with
 
 -- the cutoff filter comes first so nothing after as_of (not even a session's tail) leaks; base
@@ -54,13 +54,7 @@ sess_agg as (
     select
         customer_id,
         count(*) as frequency,
-        (
-            case
-                when max(abs(seconds)) < 1e14
-                    then (avg(try_cast(seconds as decimal(27, 12))))
-                else avg(seconds)
-            end
-        ) as mean_session_seconds,
+        cjm_exact_avg(seconds) as mean_session_seconds,
         epoch(max(started_at) - min(started_at)) / 86400.0 as start_span_days,
         max(started_at, 2) as last_two_starts
     from sess
@@ -73,20 +67,8 @@ cust as (
         min(event_time) as first_seen,
         max(event_time) as last_seen,
         count(*) as event_count,
-        (
-            case
-                when max(abs(revenue)) < 1e14
-                    then (sum(try_cast(revenue as decimal(27, 12))))::double
-                else sum(revenue)
-            end
-        ) as revenue,
-        (
-            case
-                when max(abs(sentiment)) < 1e14
-                    then (avg(try_cast(sentiment as decimal(27, 12))))
-                else avg(sentiment)
-            end
-        ) as sentiment,
+        cjm_exact_sum(revenue) as revenue,
+        cjm_exact_avg(sentiment) as sentiment,
         avg((isodow(local_time) in (6, 7))::double) as weekend_share,
         avg((hour(local_time) >= 22 or hour(local_time) < 6)::double) as night_share,
         avg((hour(local_time) between 6 and 11)::double) as morning_share,

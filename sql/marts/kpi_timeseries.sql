@@ -57,8 +57,8 @@ periodised as (
 
 -- One row per customer x period x stage: the scopes below add these up instead of events.
 -- Sums are exact DECIMAL sums, the same to the bit however threads split the rows (sentiment is
--- validated into [-1, 1]; revenue beyond 1e14, NaN or infinite keeps the double sum, as
--- cjm.db.exact_sum_sql).
+-- validated into [-1, 1]; revenue beyond 1e14, NaN or infinite keeps the double sum): the
+-- cjm_exact_sum macro (cjm.db.EXACT_AGGREGATES) taken in two steps, as the sums are added again.
 customer_stage_periods as (
     select
         customer_id,
