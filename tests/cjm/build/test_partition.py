@@ -14,10 +14,10 @@ from cjm.build.partition import bucket_expression, partition_dir_for
 from cjm.build.publish import discard_stale_builds
 from cjm.config import ConfigError, load_config, parse_config, with_execution
 from cjm.db import connect
-from tests.conftest import SAMPLE_DIR, dataset, validation_kind, write_csv
+from tests.conftest import REPO, SAMPLE_DIR, dataset, validation_kind, write_csv
 from tests.pipelines.tables import differing_rows
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = REPO / "examples"
 COMPARED = ("events", "sessions", "journeys", "transitions", "file_loads", "rejected_events")
 
 
